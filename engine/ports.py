@@ -1,0 +1,203 @@
+"""The engine's three ports, implemented by the Django side (or by fakes in unit tests).
+
+- :class:`CheckpointStore`: what is done, what was created, the lease.
+- :class:`EventSink`: progress, log, status, done.
+- :class:`ControlSignal`: pause or cancel requested?
+
+Also the two client protocols the pipeline relies on; ``engine.ado`` and
+``engine.jira`` implement them over HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any, Literal, Protocol
+
+from engine.model import (
+    BulkCreateResult,
+    ClassificationNode,
+    Comment,
+    CreatedIssue,
+    FieldMeta,
+    IssueType,
+    JiraProject,
+    Status,
+    Transition,
+    WorkItem,
+    WorkItemType,
+)
+
+ItemStatus = Literal["PENDING", "CREATED", "UPDATED", "SKIPPED", "FAILED"]
+Command = Literal["run", "pause", "cancel"]
+
+
+@dataclass
+class ItemRecord:
+    """The per-run result row of one ADO work item (the items endpoint)."""
+
+    ado_id: int
+    ado_type: str
+    ado_url: str
+    status: ItemStatus = "PENDING"
+    jira_key: str | None = None
+    jira_id: str | None = None
+    error: str = ""
+    attempts: int = 0
+
+
+@dataclass
+class LedgerEntry:
+    """What the project has written to Jira for one ADO item, across all runs.
+
+    This is the exactly-once ledger: a step is written here in the same breath
+    as it is done in Jira, and never done again once recorded.
+    """
+
+    ado_id: int
+    jira_key: str
+    jira_id: str
+    ado_rev: int = 0
+    comments: dict[str, str] = field(default_factory=dict)  # ado comment id -> jira comment id
+    attachments: dict[str, str] = field(default_factory=dict)  # ado attachment id -> jira id
+    links: list[str] = field(default_factory=list)  # stable keys of links created
+    state: str = ""  # the Jira status name last reached
+
+
+class CheckpointStore(Protocol):
+    """Durable state of one run and of its project's ledger."""
+
+    def heartbeat(self) -> bool:
+        """Renew the run's lease. False when another worker has taken it over."""
+
+    def set_phase(self, phase: int) -> None: ...
+
+    def set_total(self, total: int) -> None: ...
+
+    def save_plan(self, plan: dict[str, Any]) -> None:
+        """Store the plan (ids in order, mappings) so a resumed run need not redo discovery."""
+
+    def load_plan(self) -> dict[str, Any] | None: ...
+
+    def load_items(self) -> dict[int, ItemRecord]: ...
+
+    def save_items(self, records: Iterable[ItemRecord]) -> None:
+        """Upsert per-run item rows and update the run's counters, in one transaction."""
+
+    def load_ledger(self) -> dict[int, LedgerEntry]:
+        """Everything the project has already written to Jira, keyed by ADO id."""
+
+    def save_ledger(self, entries: Iterable[LedgerEntry]) -> None: ...
+
+    def save_report(self, report: dict[str, Any]) -> None: ...
+
+
+class EventSink(Protocol):
+    """Live events, with the seed's payloads (see CONTRACT section 5)."""
+
+    def progress(self, current: int, total: int, speed: float) -> None: ...
+
+    def log(self, message: str) -> None: ...
+
+    def status(self, status: str) -> None:
+        """``status`` is the run status in lower case, e.g. ``completed``."""
+
+    def done(self, stats: dict[str, int]) -> None: ...
+
+
+class ControlSignal(Protocol):
+    def poll(self) -> Command:
+        """Read at every checkpoint: run on, pause, or cancel."""
+
+
+class AdoSource(Protocol):
+    """Read side: Azure DevOps Services or Server (REST 7.1)."""
+
+    def check_access(self) -> None:
+        """Raise ``engine.errors.PermanentError`` on bad credentials or a missing project."""
+
+    def query_ids(
+        self,
+        *,
+        area_path: str | None = None,
+        types: Sequence[str] | None = None,
+        changed_since: str | None = None,
+    ) -> list[int]:
+        """Ids matching the filters, in ascending order, paged by id past the WIQL cap."""
+
+    def get_work_items(self, ids: Sequence[int]) -> list[WorkItem]:
+        """Full items with relations, in batches of 200; missing ids are omitted."""
+
+    def iter_comments(self, work_item_id: int) -> Iterator[Comment]: ...
+
+    def open_attachment(self, url: str) -> IO[bytes]:
+        """A streamed download; the caller closes it."""
+
+    def work_item_types(self) -> list[WorkItemType]: ...
+
+    def classification_nodes(self, group: Literal["areas", "iterations"]) -> ClassificationNode: ...
+
+
+class JiraTarget(Protocol):
+    """Write side: Jira Cloud platform REST API v3."""
+
+    def myself(self) -> dict[str, Any]: ...
+
+    def get_project(self, key: str) -> JiraProject: ...
+
+    def issue_types(self, project_key: str) -> list[IssueType]:
+        """From the paged create-metadata endpoint (what may be created)."""
+
+    def create_fields(self, project_key: str, issue_type_id: str) -> list[FieldMeta]: ...
+
+    def project_statuses(self, project_key: str) -> dict[str, list[Status]]:
+        """Issue type id -> statuses of its workflow."""
+
+    def fields(self) -> list[dict[str, Any]]: ...
+
+    def priorities(self) -> list[dict[str, Any]]: ...
+
+    def link_types(self) -> list[dict[str, Any]]: ...
+
+    def attachment_upload_limit(self) -> int | None:
+        """Bytes per file, or None when attachments are disabled."""
+
+    def create_issues(self, payloads: Sequence[dict[str, Any]]) -> BulkCreateResult:
+        """Bulk create, at most 50 payloads."""
+
+    def create_issue(self, payload: dict[str, Any]) -> CreatedIssue: ...
+
+    def edit_issue(self, key: str, fields: dict[str, Any]) -> None: ...
+
+    def get_issue(self, key: str, fields: Sequence[str] = ()) -> dict[str, Any]: ...
+
+    def transitions(self, key: str) -> list[Transition]: ...
+
+    def transition(self, key: str, transition_id: str) -> None: ...
+
+    def add_comment(
+        self, key: str, body: dict[str, Any], properties: Sequence[dict[str, Any]] = ()
+    ) -> str:
+        """Returns the new comment's id."""
+
+    def comments(self, key: str) -> list[dict[str, Any]]:
+        """All comments of an issue, with their properties expanded."""
+
+    def add_attachment(
+        self, key: str, filename: str, stream: IO[bytes], content_type: str
+    ) -> list[dict[str, Any]]: ...
+
+    def attachments(self, key: str) -> list[dict[str, Any]]: ...
+
+    def link_issues(self, link_type: str, inward_key: str, outward_key: str) -> None: ...
+
+    def remote_link(self, key: str, url: str, title: str, global_id: str) -> None: ...
+
+    def set_property(self, key: str, prop: str, value: Any) -> None: ...
+
+    def search(
+        self, jql: str, fields: Sequence[str] = ("key",), properties: Sequence[str] = ()
+    ) -> Iterator[dict[str, Any]]:
+        """``POST /rest/api/3/search/jql``, following ``nextPageToken``."""
+
+    def find_users(self, query: str) -> list[dict[str, Any]]: ...

@@ -1,0 +1,5 @@
+"""Shared fixtures. Each area keeps its own fixtures in a plugin module listed here."""
+
+pytest_plugins = [
+    "tests.fixtures.sandbox",
+]

@@ -201,3 +201,33 @@ class JiraTarget(Protocol):
         """``POST /rest/api/3/search/jql``, following ``nextPageToken``."""
 
     def find_users(self, query: str) -> list[dict[str, Any]]: ...
+
+
+RunType = Literal["FULL", "SAMPLE", "INCREMENTAL"]
+FinalStatus = Literal["COMPLETED", "PARTIAL", "FAILED", "PAUSED", "CANCELLED"]
+
+
+@dataclass
+class RunSpec:
+    """Everything the engine needs to know about one run, secrets excluded."""
+
+    run_type: RunType
+    project_key: str
+    dry_run: bool = False
+    area_filter: str | None = None
+    type_filter: list[str] = field(default_factory=list)
+    type_overrides: dict[str, str] = field(default_factory=dict)
+    state_overrides: dict[str, str] = field(default_factory=dict)
+    migrate_comments: bool = True
+    migrate_attachments: bool = True
+    migrate_links: bool = True
+    sample_size: int = 10
+    changed_since: str | None = None  # INCREMENTAL: ISO timestamp, None = behave as FULL
+    ado_web_url: str = ""  # e.g. https://dev.azure.com/org/project, for links back
+
+
+@dataclass
+class RunOutcome:
+    status: FinalStatus
+    stats: dict[str, int] = field(default_factory=dict)  # created, updated, skipped, failed
+    reason: str = ""

@@ -62,6 +62,9 @@ class LedgerEntry:
     attachments: dict[str, str] = field(default_factory=dict)  # ado attachment id -> jira id
     links: list[str] = field(default_factory=list)  # stable keys of links created
     state: str = ""  # the Jira status name last reached
+    # Free-form bookkeeping the engine persists with the entry (write intents, remote
+    # links, overflow files...). The store saves and loads it verbatim as JSON.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class CheckpointStore(Protocol):

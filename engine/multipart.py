@@ -1,0 +1,122 @@
+"""A streaming ``multipart/form-data`` body with one file part.
+
+``requests`` (``files=``) builds the whole body in memory; ADO attachments can be
+hundreds of megabytes. :class:`MultipartFile` yields the body in chunks straight
+from the source stream. When the stream's size is known (seekable, or it says its
+``content_length``) the body knows its exact length, so ``requests`` sends a
+``Content-Length``; otherwise use :meth:`MultipartFile.chunks` and the body goes
+out with ``Transfer-Encoding: chunked``.
+
+The part is encoded the way browsers do (HTML5 / RFC 7578): the filename is UTF-8
+inside quotes, with ``"``, CR and LF percent-encoded.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+from collections.abc import Iterator
+from typing import IO
+
+CHUNK = 64 * 1024
+
+
+def _quote(value: str) -> bytes:
+    return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A").encode("utf-8")
+
+
+def stream_size(stream: IO[bytes]) -> int | None:
+    """Bytes left in ``stream`` from its current position, when that can be known cheaply."""
+    try:
+        if stream.seekable():
+            here = stream.tell()
+            end = stream.seek(0, os.SEEK_END)
+            stream.seek(here)
+            return max(0, end - here)
+    except (OSError, ValueError, AttributeError):
+        pass
+    declared = getattr(stream, "content_length", None)
+    return declared if isinstance(declared, int) and declared >= 0 else None
+
+
+class MultipartFile:
+    """The body of a one-file multipart upload, produced chunk by chunk."""
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        *,
+        filename: str,
+        content_type: str = "application/octet-stream",
+        field: str = "file",
+        size: int | None = None,
+        boundary: str | None = None,
+        chunk_size: int = CHUNK,
+    ) -> None:
+        self.stream = stream
+        self.size = size if size is not None else stream_size(stream)
+        self.boundary = boundary or "----migrator" + secrets.token_hex(16)
+        self.chunk_size = chunk_size
+        self._head = (
+            f"--{self.boundary}\r\n".encode()
+            + b'Content-Disposition: form-data; name="'
+            + _quote(field)
+            + b'"; filename="'
+            + _quote(filename)
+            + b'"\r\n'
+            + f"Content-Type: {content_type or 'application/octet-stream'}\r\n\r\n".encode()
+        )
+        self._tail = f"\r\n--{self.boundary}--\r\n".encode()
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    @property
+    def content_length(self) -> int | None:
+        if self.size is None:
+            return None
+        return len(self._head) + self.size + len(self._tail)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body's bytes; raises if a declared size does not match the stream."""
+        yield self._head
+        sent = 0
+        while True:
+            chunk = self.stream.read(self.chunk_size)
+            if not chunk:
+                break
+            sent += len(chunk)
+            yield chunk
+        if self.size is not None and sent != self.size:
+            raise OSError(f"attachment stream gave {sent} bytes, {self.size} were declared")
+        yield self._tail
+
+    def body(self) -> Iterator[bytes] | _SizedBody:
+        """What to pass as ``data=``: sized when the length is known, else chunked."""
+        length = self.content_length
+        if length is None:
+            return self.chunks()
+        return _SizedBody(self.chunks(), length)
+
+
+class _SizedBody:
+    """An iterable with ``__len__``, so ``requests`` sets ``Content-Length`` and streams it."""
+
+    def __init__(self, chunks: Iterator[bytes], length: int) -> None:
+        self._chunks = chunks
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+
+def rewindable(stream: IO[bytes]) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return False

@@ -220,7 +220,8 @@ FIELDS: dict[str, FieldDef] = {
         _sys("attachment", "Attachment", "array", "attachment"),
         _sys("comment", "Comment", "comments-page"),
         FieldDef(STORY_POINTS, "Story Points",
-                 {"type": "number", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:float",
+                 {"type": "number",
+                  "custom": "com.atlassian.jira.plugin.system.customfieldtypes:float",
                   "customId": 10016},
                  ("set",), True, True, ("cf[10016]", "Story Points")),
         FieldDef(SPRINT, "Sprint",
@@ -255,3 +256,15 @@ def find_by_id_or_name(table: dict[str, dict[str, Any]], ref: Any) -> dict[str, 
 def status_by_name(name: str) -> list[Status]:
     lowered = name.lower()
     return [s for s in STATUSES.values() if s.name.lower() == lowered]
+
+RESOLUTIONS: dict[str, dict[str, str]] = {
+    rid: {"id": rid, "name": name, "description": desc}
+    for rid, name, desc in (
+        ("10000", "Done", "Work has been completed on this issue."),
+        ("10001", "Won't Do", "This issue won't be actioned."),
+        ("10002", "Duplicate", "The problem is a duplicate of an existing issue."),
+        ("10003", "Cannot Reproduce", "This issue couldn't be reproduced."),
+    )
+}
+# The resolution Jira's post-functions set when a transition lands in a done status.
+DEFAULT_RESOLUTION = {"10003": "10001"}  # Won't Do status -> Won't Do resolution; else Done

@@ -121,7 +121,12 @@ class TokenBucket:
             return False
 
 
-_PARAM = re.compile(r"\{(\w+)\}")
+_PARAM = re.compile(r"\{(\w+)(:path)?\}")
+
+
+def _param_regex(match: re.Match[str]) -> str:
+    """``{name}`` matches one path segment; ``{name:path}`` may span several."""
+    return f"(?P<{match.group(1)}>{'.+' if match.group(2) else '[^/]+'})"
 
 
 @dataclass
@@ -137,6 +142,7 @@ class SandboxApp:
     """Routes plus knobs. Subclasses register routes and override the hooks."""
 
     name = "sandbox"
+    case_insensitive_paths = False  # Azure DevOps matches URL paths case-insensitively
 
     def __init__(self, knobs: Knobs | None = None) -> None:
         self.knobs = knobs or Knobs()
@@ -154,14 +160,18 @@ class SandboxApp:
         )
 
     # ------------------------------------------------------------------ routing
-    def add_route(self, method: str, pattern: str, handler: Handler, *, faults: bool = True) -> None:
+    def add_route(
+        self, method: str, pattern: str, handler: Handler, *, faults: bool = True
+    ) -> None:
         """Register ``handler`` for ``pattern`` such as ``/{org}/{project}/_apis/wit/wiql``.
 
         ``faults=False`` exempts a route from latency, rate limits, random faults
         and auth (the control and inspection routes).
         """
-        regex = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", re.escape(pattern).replace(r"\{", "{").replace(r"\}", "}")) + "/?$"
-        self._routes.append(_Route(method, pattern, re.compile(regex), handler, faults))
+        escaped = re.escape(pattern).replace(r"\{", "{").replace(r"\}", "}").replace(r"\:", ":")
+        regex = "^" + _PARAM.sub(_param_regex, escaped) + "/?$"
+        flags = re.IGNORECASE if self.case_insensitive_paths else 0
+        self._routes.append(_Route(method, pattern, re.compile(regex, flags), handler, faults))
 
     def _match(self, method: str, path: str) -> tuple[_Route | None, dict[str, str], bool]:
         path_matched = False
@@ -267,9 +277,12 @@ class SandboxApp:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, a keep-alive client
+    # waits for the delayed ACK (~40 ms) on every request.
+    disable_nagle_algorithm = True
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _read_body(self) -> bytes:
@@ -347,7 +360,8 @@ class SandboxServer:
         self.app = app
         self._server = _Server((host, port), app)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"{app.name}-http", daemon=True
+            target=self._server.serve_forever, name=f"{app.name}-http", daemon=True,
+            kwargs={"poll_interval": 0.05},  # so that stop() returns promptly
         )
 
     @property
@@ -357,6 +371,8 @@ class SandboxServer:
     @property
     def url(self) -> str:
         host = self._server.server_address[0]
+        if isinstance(host, bytes):  # typeshed allows bytes for AF_UNIX; never the case here
+            host = host.decode()
         return f"http://{host}:{self.port}"
 
     def start(self) -> SandboxServer:

@@ -1,0 +1,618 @@
+"""Content fidelity: how an ADO work item's fields and comments become Jira content.
+
+Each rule is one small function. ``issue_content`` applies them all and reports
+which rules touched the item (``rules``) and what could not be carried (``notes``)
+for the fidelity report.
+
+Choices worth knowing:
+- Only fields on the target create screen are set (``screen_fields``), except the
+  summary, which Jira always requires. ``project``, ``issuetype`` and ``parent``
+  are the pipeline's business and never set here.
+- Priority 1–4 maps by position onto the target's priority list, highest first:
+  with Jira's defaults 1 → Highest, 2 → High, 3 → Medium, 4 → Low. A shorter
+  list clamps to its last (lowest) entry.
+- Deleted comments are skipped by the pipeline (``comment_is_migratable``);
+  ``comment_body`` does not look at ``is_deleted``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from engine.adf import (
+    JIRA_ADF_LIMIT,
+    ConvertContext,
+    Node,
+    adf_char_length,
+    adf_to_text,
+    clean_text,
+    doc,
+    hard_break,
+    heading,
+    html_to_blocks,
+    image_sources,
+    link,
+    link_mark,
+    mention,
+    panel,
+    paragraph,
+    strong,
+    text,
+    tidy_inlines,
+)
+from engine.model import Comment, Identity, WorkItem
+from engine.refs import attachment_guid, split_refs
+
+SUMMARY_LIMIT = 255
+LABEL_LIMIT = 255
+# Jira counts the stored JSON; keep a margin under 32,767 for its own serialisation.
+DESCRIPTION_BUDGET = JIRA_ADF_LIMIT - 767
+DEFAULT_PRIORITIES = ["Highest", "High", "Medium", "Low", "Lowest"]
+ELLIPSIS = "…"
+
+F_DESCRIPTION = "System.Description"
+F_REPRO = "Microsoft.VSTS.TCM.ReproSteps"
+F_SYSINFO = "Microsoft.VSTS.TCM.SystemInfo"
+F_ACCEPTANCE = "Microsoft.VSTS.Common.AcceptanceCriteria"
+F_PRIORITY = "Microsoft.VSTS.Common.Priority"
+F_TAGS = "System.Tags"
+POINTS_SOURCES = (
+    "Microsoft.VSTS.Scheduling.StoryPoints",
+    "Microsoft.VSTS.Scheduling.Effort",
+    "Microsoft.VSTS.Scheduling.OriginalEstimate",
+)
+_MD_MENTION = re.compile(r"@<\{?([0-9a-fA-F-]{36})\}?>")  # markdown comments: @<guid>
+
+
+@dataclass(kw_only=True)
+class ContentContext:
+    ado_web_url: str  # e.g. https://dev.azure.com/org/project
+    jira_base_url: str
+    story_points_field: str | None = None
+    priorities: list[str] = field(default_factory=lambda: list(DEFAULT_PRIORITIES))
+    screen_fields: set[str]  # field ids on the target create screen
+    users: Mapping[str, str] = field(default_factory=dict)  # lower-cased email → accountId
+    crosswalk: Mapping[int, str] = field(default_factory=dict)  # ADO id → Jira key
+    attachment_urls: Mapping[str, str] = field(default_factory=dict)  # guid → Jira content URL
+    components: Mapping[str, str] = field(default_factory=dict)  # area path → component id
+    area_as: Literal["component", "label"] = "label"
+    # ADO identity guid (lower-case) → e-mail, for @mentions of people not on the item.
+    identity_emails: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class IssueContent:
+    fields: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    rules: set[str] = field(default_factory=set)
+    inline_images: list[str] = field(default_factory=list)
+    overflow_text: str | None = None
+
+
+@dataclass
+class CommentContent:
+    body: Node
+    notes: list[str] = field(default_factory=list)
+    rules: set[str] = field(default_factory=set)
+    inline_images: list[str] = field(default_factory=list)
+    overflow_text: str | None = None
+
+
+# --------------------------------------------------------------------------- small helpers
+def one_line(s: str) -> str:
+    return " ".join(clean_text(s).split())
+
+
+def _utf16_len(s: str) -> int:
+    # Jira measures strings in Java chars.
+    return len(s.encode("utf-16-le")) // 2
+
+
+def identity_of(value: Any) -> Identity | None:
+    """An ADO identity from an IdentityRef dict, an Identity, or "Name <email>" text."""
+    if isinstance(value, Identity):
+        return value
+    if isinstance(value, dict):
+        name = str(value.get("displayName") or value.get("uniqueName") or "").strip()
+        unique = value.get("uniqueName")
+        return Identity(name, str(unique) if unique else None, value.get("id")) if name else None
+    if isinstance(value, str) and value.strip():
+        name, _, rest = value.partition("<")
+        email = rest.rstrip().removesuffix(">").strip() if rest else None
+        return Identity(name.strip() or (email or value.strip()), email or None)
+    return None
+
+
+def email_of(identity: Identity | None) -> str | None:
+    unique = (identity.unique_name or "").strip().lower() if identity else ""
+    return unique if "@" in unique else None
+
+
+def account_for(identity: Identity | None, ctx: ContentContext) -> str | None:
+    email = email_of(identity)
+    return ctx.users.get(email) if email else None
+
+
+def person_label(identity: Identity) -> str:
+    email = email_of(identity)
+    name = one_line(identity.display_name) or email or "unknown"
+    return f"{name} ({email})" if email and email != name else name
+
+
+def format_date(value: Any) -> str:
+    """ISO 8601 from ADO → "2019-01-21 20:12 UTC"; anything unparseable is kept as is."""
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    raw = value.strip()
+    head, dot, tail = raw.partition(".")
+    if dot:  # ADO sends up to 7 fraction digits; fromisoformat wants at most 6
+        digits = tail[: len(tail) - len(tail.lstrip("0123456789"))]
+        raw = head + "." + digits[:6] + tail[len(digits) :]
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return one_line(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _html(item: WorkItem, name: str) -> str:
+    value = item.fields.get(name)
+    return value if isinstance(value, str) else ""
+
+
+# --------------------------------------------------------------------------- rule: summary
+def summary_text(title: str, item_id: int) -> tuple[str, bool]:
+    """One line, at most 255 characters, cut on a word boundary with an ellipsis.
+
+    Returns (summary, was_cut). An empty title gets a placeholder: Jira requires one.
+    """
+    line = one_line(title)
+    if not line:
+        return f"(untitled ADO work item {item_id})", False
+    if _utf16_len(line) <= SUMMARY_LIMIT:
+        return line, False
+    cut = line[: SUMMARY_LIMIT - 1]
+    while _utf16_len(cut) > SUMMARY_LIMIT - 1:
+        cut = cut[:-1]
+    space = cut.rfind(" ")
+    if space >= SUMMARY_LIMIT // 2:  # a word boundary not too far back
+        cut = cut[:space]
+    return cut.rstrip() + ELLIPSIS, True
+
+
+# --------------------------------------------------------------------------- rule: priority
+def priority_name(value: Any, priorities: list[str]) -> str | None:
+    """ADO priority 1–4 → the Jira priority at the same position (1 = highest)."""
+    digits = ""
+    for ch in str(value if value is not None else "").strip():
+        if not ch.isdigit():
+            break
+        digits += ch
+    if not digits or not priorities or not 1 <= int(digits) <= 4:
+        return None
+    return priorities[min(int(digits), len(priorities)) - 1]
+
+
+# --------------------------------------------------------------------------- rule: points
+def story_points(fields: Mapping[str, Any]) -> tuple[float | int, str] | None:
+    """StoryPoints, else Effort, else OriginalEstimate: (value, source field)."""
+    for name in POINTS_SOURCES:
+        value = fields.get(name)
+        if value is None or value == "" or isinstance(value, bool):
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        return (int(number) if number.is_integer() else number), name
+    return None
+
+
+# --------------------------------------------------------------------------- rule: labels
+def label_of(raw: str) -> str:
+    """A Jira label: no whitespace (runs become "-"), case kept, at most 255 characters."""
+    return "-".join(clean_text(raw).split())[:LABEL_LIMIT]
+
+
+def tag_labels(tags: Any) -> list[str]:
+    """System.Tags "a; b c" → ["a", "b-c"], deduplicated in order."""
+    if not isinstance(tags, str):
+        return []
+    labels = [label_of(tag) for tag in tags.split(";")]
+    return list(dict.fromkeys(label for label in labels if label))
+
+
+def migration_label(item_id: int) -> str:
+    """The exactly-once marker label the pipeline also searches for."""
+    return f"ado-{item_id}"
+
+
+def area_label(area_path: str) -> str | None:
+    """ "Team A\\Backend" → "area-Team-A-Backend"."""
+    parts = [label_of(part) for part in area_path.split("\\")]
+    joined = "-".join(part for part in parts if part)
+    return label_of("area-" + joined) if joined else None
+
+
+# --------------------------------------------------------------------------- conversion context
+@dataclass
+class _Tracker:
+    """A ConvertContext for one item that records what the converter resolved."""
+
+    ctx: ContentContext
+    guid_emails: dict[str, str]
+    rules: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+    def convert_context(self) -> ConvertContext:
+        return ConvertContext(
+            image_url=self.image_url,
+            mention=self.mention,
+            work_item_ref=self.work_item_ref,
+            jira_base_url=self.ctx.jira_base_url,
+        )
+
+    def image_url(self, src: str) -> str | None:
+        guid = attachment_guid(src)
+        if guid is None:
+            return None  # not an ADO attachment: the converter keeps it as a link
+        url = self.ctx.attachment_urls.get(guid)
+        self.rules.add("inline-image" if url else "inline-image-as-link")
+        return url
+
+    def mention(self, guid: str, name: str) -> dict[str, str] | None:
+        email = self.guid_emails.get(guid) or self.ctx.identity_emails.get(guid, "").lower()
+        account = self.ctx.users.get(email) if email else None
+        if account:
+            self.rules.add("mention")
+            return {"id": account, "text": f"@{name}" if name else "@"}
+        self.rules.add("mention-as-text")
+        self._note(f"@{name or guid} has no Jira account; the mention is kept as text")
+        return None
+
+    def work_item_ref(self, item_id: int) -> str | None:
+        key = self.ctx.crosswalk.get(item_id)
+        if key:
+            self.rules.add("work-item-ref")
+        return key
+
+    def _note(self, note: str) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
+
+
+def _tracker(ctx: ContentContext, identities: list[Identity | None]) -> _Tracker:
+    guid_emails = {
+        person.id.lower(): email
+        for person in identities
+        if person and person.id and (email := email_of(person))
+    }
+    return _Tracker(ctx, guid_emails)
+
+
+# --------------------------------------------------------------------------- rule: description
+def _section(title: str, html: str, conv: ConvertContext) -> list[Node]:
+    blocks = html_to_blocks(html, ctx=conv)
+    return [heading(title, 3), *blocks] if blocks else []
+
+
+def description_body(
+    item: WorkItem, conv: ConvertContext, *, full_title: str | None, with_system_info: bool
+) -> tuple[list[Node], set[str]]:
+    """The description's blocks before the migration panel, and the rules used.
+
+    Bugs keep their text in ReproSteps (System.Description is usually empty), so
+    repro steps follow the description, under a heading only when both exist.
+    """
+    blocks: list[Node] = []
+    rules: set[str] = set()
+    if full_title:
+        blocks.append(paragraph([strong("Full title: "), text(full_title)]))
+    description = html_to_blocks(_html(item, F_DESCRIPTION), ctx=conv)
+    repro = html_to_blocks(_html(item, F_REPRO), ctx=conv)
+    blocks += description
+    if repro:
+        rules.add("repro-steps")
+        blocks += ([heading("Repro steps", 3)] if description else []) + repro
+    sections = [("System info", F_SYSINFO, "system-info")] if with_system_info else []
+    sections.append(("Acceptance criteria", F_ACCEPTANCE, "acceptance-criteria"))
+    for title, name, rule in sections:
+        section = _section(title, _html(item, name), conv)
+        if section:
+            rules.add(rule)
+            blocks += section
+    return blocks, rules
+
+
+def _panel_line(label: str, value: str | Node | None) -> list[Node]:
+    if not value:
+        return []
+    shown = text(value) if isinstance(value, str) else value
+    return [hard_break(), strong(f"{label}: "), shown]
+
+
+def migration_panel(item: WorkItem, ctx: ContentContext) -> Node:
+    """A short info panel so nothing about the item's origin is lost."""
+    web = f"{ctx.ado_web_url.rstrip('/')}/_workitems/edit/{item.id}"
+    creator = identity_of(item.fields.get("System.CreatedBy"))
+    assignee = identity_of(item.fields.get("System.AssignedTo"))
+    lines = [
+        strong("Migrated from Azure DevOps: "),
+        link(one_line(f"{item.type} {item.id}") or str(item.id), web),
+        *_panel_line("State", one_line(item.state)),
+        *_panel_line("Created by", person_label(creator) if creator else None),
+        *_panel_line("Created", format_date(item.fields.get("System.CreatedDate"))),
+        *_panel_line("Assigned to", person_label(assignee) if assignee else None),
+        *_panel_line("Changed", format_date(item.changed_date)),
+        *_panel_line("Area path", one_line(item.area_path)),
+        *_panel_line("Iteration path", one_line(item.iteration_path)),
+    ]
+    return panel([paragraph(tidy_inlines(lines))], "info")
+
+
+def overflow_file_name(item_id: int) -> str:
+    """The file the pipeline attaches ``overflow_text`` as; the cut note names it."""
+    return f"ado-{item_id}-description.txt"
+
+
+def _block_size(block: Node) -> int:
+    return adf_char_length({"b": block}) - len('{"b":}')  # the block's JSON, plus nothing
+
+
+def fit_to_limit(
+    body: list[Node], tail: list[Node], note: Node, budget: int = DESCRIPTION_BUDGET
+) -> tuple[Node, bool]:
+    """doc(body + tail), or, when too long, body cut at a block boundary + note + tail."""
+    full = doc(*body, *tail)
+    if adf_char_length(full) <= budget:
+        return full, False
+    size = adf_char_length(doc(note, *tail))
+    kept: list[Node] = []
+    for block in body:
+        size += _block_size(block) + 1  # the comma before it
+        if size > budget:
+            break
+        kept.append(block)
+    return doc(*kept, note, *tail), True
+
+
+def _cut_note(item_id: int) -> Node:
+    message = (
+        "The description was too long for Jira and was cut here. The full text is "
+        f"attached as {overflow_file_name(item_id)}."
+    )
+    return panel([paragraph(message)], "warning")
+
+
+# --------------------------------------------------------------------------- issue_content
+def _put(out: IssueContent, ctx: ContentContext, field_id: str, value: Any, rule: str) -> None:
+    """Set a field when the create screen has it; otherwise say what was not carried."""
+    if field_id in ctx.screen_fields:
+        out.fields[field_id] = value
+        out.rules.add(rule)
+    else:
+        out.notes.append(f"{rule}: field '{field_id}' is not on the create screen; not set")
+
+
+def _apply_summary(item: WorkItem, out: IssueContent) -> str | None:
+    summary, cut = summary_text(item.title, item.id)
+    out.fields["summary"] = summary
+    out.rules.add("summary-cut" if cut else "summary")
+    return one_line(item.title) if cut else None
+
+
+def _apply_environment(
+    item: WorkItem, ctx: ContentContext, out: IssueContent, conv: ConvertContext
+) -> bool:
+    """SystemInfo fills Jira's environment field when the screen has it (True when used)."""
+    html = _html(item, F_SYSINFO)
+    if not html.strip() or "environment" not in ctx.screen_fields:
+        return False
+    note = panel([paragraph("System info was too long for Jira and was cut here.")], "warning")
+    document, _ = fit_to_limit(html_to_blocks(html, ctx=conv), [], note)
+    _put(out, ctx, "environment", document, "environment")
+    return True
+
+
+def _apply_description(
+    item: WorkItem,
+    ctx: ContentContext,
+    out: IssueContent,
+    tracker: _Tracker,
+    full_title: str | None,
+) -> None:
+    conv = tracker.convert_context()
+    with_env = _apply_environment(item, ctx, out, conv)
+    if "description" not in ctx.screen_fields:
+        out.notes.append("description: not on the create screen; the item's text is not carried")
+        return
+    body, rules = description_body(item, conv, full_title=full_title, with_system_info=not with_env)
+    document, cut = fit_to_limit(body, [migration_panel(item, ctx)], _cut_note(item.id))
+    _put(out, ctx, "description", document, "description")
+    out.rules |= rules | {"migration-panel"}
+    if cut:
+        out.rules.add("description-cut")
+        out.notes.append(
+            f"description cut to fit Jira's limit; full text in {overflow_file_name(item.id)}"
+        )
+        out.overflow_text = adf_to_text(doc(*body))
+
+
+def _apply_priority(item: WorkItem, ctx: ContentContext, out: IssueContent) -> None:
+    raw = item.fields.get(F_PRIORITY)
+    if raw is None:
+        return
+    name = priority_name(raw, ctx.priorities)
+    if name is None:
+        out.notes.append(f"priority: ADO priority {raw!r} has no Jira equivalent; not set")
+        return
+    _put(out, ctx, "priority", {"name": name}, "priority")
+
+
+def _apply_story_points(item: WorkItem, ctx: ContentContext, out: IssueContent) -> None:
+    found = story_points(item.fields)
+    if found is None:
+        return
+    value, source = found
+    if not ctx.story_points_field:
+        out.notes.append(f"story-points: {source}={value} not carried (no story points field)")
+        return
+    _put(out, ctx, ctx.story_points_field, value, "story-points")
+    if source != POINTS_SOURCES[0]:
+        out.rules.add(f"story-points-from-{source.rsplit('.', 1)[-1]}")
+
+
+def _apply_labels_and_area(item: WorkItem, ctx: ContentContext, out: IssueContent) -> None:
+    labels = [*tag_labels(item.fields.get(F_TAGS)), migration_label(item.id)]
+    component = ctx.components.get(item.area_path) if ctx.area_as == "component" else None
+    if component and "components" in ctx.screen_fields:
+        _put(out, ctx, "components", [{"id": component}], "area-component")
+    elif item.area_path.strip():
+        label = area_label(item.area_path)
+        labels += [label] if label else []
+        out.rules.add("area-label")
+        if ctx.area_as == "component":
+            out.notes.append(f"area '{item.area_path}' has no component; carried as a label")
+    if item.fields.get(F_TAGS):
+        out.rules.add("tags")
+    _put(out, ctx, "labels", list(dict.fromkeys(labels)), "labels")
+
+
+def _apply_person(
+    out: IssueContent, ctx: ContentContext, field_id: str, who: Identity | None
+) -> None:
+    if who is None:
+        return
+    account = account_for(who, ctx)
+    if account:
+        _put(out, ctx, field_id, {"accountId": account}, field_id)
+    else:
+        out.rules.add(f"{field_id}-unmapped")
+        out.notes.append(f"{field_id}: {person_label(who)} has no Jira account; named in the panel")
+
+
+def issue_content(item: WorkItem, ctx: ContentContext) -> IssueContent:
+    """The Jira create fields for a work item, with notes on what could not be carried."""
+    out = IssueContent()
+    assignee = identity_of(item.fields.get("System.AssignedTo"))
+    creator = identity_of(item.fields.get("System.CreatedBy"))
+    tracker = _tracker(ctx, [assignee, creator])
+    full_title = _apply_summary(item, out)
+    _apply_description(item, ctx, out, tracker, full_title)
+    _apply_priority(item, ctx, out)
+    _apply_story_points(item, ctx, out)
+    _apply_labels_and_area(item, ctx, out)
+    _apply_person(out, ctx, "assignee", assignee)
+    _apply_person(out, ctx, "reporter", creator)
+    out.rules |= tracker.rules
+    out.notes += tracker.notes
+    html = "".join(_html(item, name) for name in (F_DESCRIPTION, F_REPRO, F_SYSINFO, F_ACCEPTANCE))
+    out.inline_images = inline_attachment_ids(html)
+    return out
+
+
+def inline_attachment_ids(html: str) -> list[str]:
+    """ADO attachment GUIDs (lower-case, first-seen order) referenced by <img src>."""
+    guids = (attachment_guid(src) for src in image_sources(html))
+    return list(dict.fromkeys(guid for guid in guids if guid))
+
+
+def user_emails(item: WorkItem) -> set[str]:
+    """Lower-cased e-mails of the people on the item (assignee, creator) for the preflight."""
+    people = (
+        identity_of(item.fields.get(name)) for name in ("System.AssignedTo", "System.CreatedBy")
+    )
+    return {email for person in people if (email := email_of(person))}
+
+
+# --------------------------------------------------------------------------- comments
+def comment_is_migratable(comment: Comment) -> bool:
+    """Deleted comments are not carried (the pipeline filters with this)."""
+    return not comment.is_deleted
+
+
+def _was_edited(comment: Comment) -> bool:
+    if not comment.modified_date:
+        return False
+    return comment.version > 1 or format_date(comment.modified_date) != format_date(
+        comment.created_date
+    )
+
+
+def comment_header(comment: Comment) -> Node:
+    """ "Originally by {name} on {date}" (+ " (edited {date})"): Jira's author is the API user."""
+    name = one_line(comment.created_by.display_name) or "unknown"
+    line = f"Originally by {name} on {format_date(comment.created_date) or 'an unknown date'}"
+    if _was_edited(comment):
+        line += f" (edited {format_date(comment.modified_date)})"
+    return paragraph([text(line, [{"type": "em"}])])
+
+
+def _markdown_line(line: str, conv: ConvertContext) -> list[Node]:
+    nodes: list[Node] = []
+    pos = 0
+    for match in _MD_MENTION.finditer(line):
+        nodes += _linkified(line[pos : match.start()], conv)
+        attrs = conv.mention(match.group(1).lower(), "")
+        nodes.append(mention(attrs["id"], attrs.get("text", "")) if attrs else text(match.group(0)))
+        pos = match.end()
+    return nodes + _linkified(line[pos:], conv)
+
+
+def _linkified(s: str, conv: ConvertContext) -> list[Node]:
+    nodes: list[Node] = []
+    for seg in split_refs(clean_text(s), conv.work_item_ref, linkify=True):
+        href = seg.href or (
+            f"{conv.jira_base_url.rstrip('/')}/browse/{seg.key}"
+            if seg.key and conv.jira_base_url
+            else None
+        )
+        nodes.append(text(seg.text, [link_mark(href)] if href else []))
+    return nodes
+
+
+def markdown_blocks(source: str, conv: ConvertContext) -> list[Node]:
+    """Markdown kept as written: blank lines split paragraphs, line breaks kept,
+    bare URLs and #ids linked. No markdown rendering."""
+    blocks: list[Node] = []
+    for chunk in source.replace("\r\n", "\n").split("\n\n"):
+        inlines: list[Node] = []
+        for line in chunk.split("\n"):
+            inlines += [hard_break(), *_markdown_line(line, conv)]
+        content = tidy_inlines(inlines)
+        if content:
+            blocks.append(paragraph(content))
+    return blocks
+
+
+def _comment_cut_note() -> Node:
+    return panel([paragraph("This comment was too long for Jira and was cut here.")], "warning")
+
+
+def comment_content(comment: Comment, ctx: ContentContext) -> CommentContent:
+    """The comment body with its header, plus what the fidelity report needs."""
+    tracker = _tracker(ctx, [comment.created_by])
+    conv = tracker.convert_context()
+    if comment.format.lower() == "markdown":
+        body = markdown_blocks(comment.text or "", conv)
+        images: list[str] = []
+    else:
+        body = html_to_blocks(comment.text or "", ctx=conv)
+        images = inline_attachment_ids(comment.text or "")
+    document, cut = fit_to_limit([comment_header(comment), *body], [], _comment_cut_note())
+    result = CommentContent(document, tracker.notes, tracker.rules, images)
+    if cut:
+        result.rules.add("comment-cut")
+        result.overflow_text = adf_to_text(doc(*body))
+    return result
+
+
+def comment_body(comment: Comment, ctx: ContentContext) -> Node:
+    """ADF for a comment: a header line with the original author and date, then the body."""
+    return comment_content(comment, ctx).body

@@ -1,17 +1,74 @@
-"""One environment-driven settings module (see .env.example and the README)."""
+"""One environment-driven settings module (see .env.example and the README).
 
+Every value comes from the environment (or a ``.env`` file beside manage.py).
+Readers fail loudly on bad values; production (``DEBUG`` false) refuses to start
+with the default ``SECRET_KEY`` or without ``FIELD_ENCRYPTION_KEY``.
+"""
+
+import sys
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+# Under the test runner (and the type checker, which loads settings) the dev
+# defaults below are allowed even with DEBUG off.
+TESTING = "pytest" in sys.modules or sys.argv[1:2] == ["test"]
+_TYPE_CHECKING = "mypy" in sys.modules
+
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="insecure-dev-key-change-me")
+DEV_SECRET_KEY = "insecure-dev-key-change-me-0123456789abcdef"
+SECRET_KEY = env.str("SECRET_KEY", default="") or DEV_SECRET_KEY
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+# Fernet keys for stored credentials (pat, api_token), comma-separated: the first
+# encrypts, all decrypt (MultiFernet rotation). Generate one with
+# python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
+DEV_FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="
+FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
+
+if not DEBUG and not TESTING and not _TYPE_CHECKING:
+    if SECRET_KEY == DEV_SECRET_KEY or not SECRET_KEY:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is missing or the development default while DEBUG is off: "
+            "set SECRET_KEY in the environment (or set DEBUG=true for development)."
+        )
+    if not FIELD_ENCRYPTION_KEY:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY is missing while DEBUG is off: set it to one or more "
+            "comma-separated Fernet keys (or set DEBUG=true for development)."
+        )
+if not FIELD_ENCRYPTION_KEY:
+    FIELD_ENCRYPTION_KEY = [DEV_FIELD_ENCRYPTION_KEY]
+
+# Outgoing-call guard: allow http and private/loopback targets (demo, tests, sandboxes).
+MIGRATOR_ALLOW_PRIVATE_TARGETS = env.bool("MIGRATOR_ALLOW_PRIVATE_TARGETS", default=False)
+MIGRATOR_DNS_TIMEOUT = env.float("MIGRATOR_DNS_TIMEOUT", default=2.0)
+
+# Run lease: a worker renews it at every engine checkpoint; a run whose lease has
+# expired is taken over by a redelivered task or by the sweep.
+MIGRATOR_LEASE_SECONDS = env.float("MIGRATOR_LEASE_SECONDS", default=60.0)
+MIGRATOR_SWEEP_SECONDS = env.float("MIGRATOR_SWEEP_SECONDS", default=30.0)
+# Redispatch a queued run (PENDING, or RUNNING without a live lease) whose last
+# dispatch is older than this: covers messages lost with a killed embedded worker.
+MIGRATOR_REDISPATCH_SECONDS = env.float("MIGRATOR_REDISPATCH_SECONDS", default=120.0)
+# Live progress events are throttled to at most one per this many seconds.
+MIGRATOR_PROGRESS_EVENT_INTERVAL = env.float("MIGRATOR_PROGRESS_EVENT_INTERVAL", default=0.25)
+# The package the worker takes the engine from: {pkg}.pipeline.run_migration,
+# {pkg}.ado.AdoClient, {pkg}.jira.JiraClient. Tests point it at a slow stand-in.
+MIGRATOR_ENGINE_PACKAGE = env.str("MIGRATOR_ENGINE_PACKAGE", default="engine")
+# Runtime state of the embedded mode (filesystem broker queue) lives here; the test
+# suite keeps its own (queue and SQLite test database) so a running demo is untouched.
+MIGRATOR_VAR_DIR = Path(
+    env.str("MIGRATOR_VAR_DIR", default="") or str(BASE_DIR / "var" / ("test" if TESTING else ""))
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -21,6 +78,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt",
     "drf_spectacular",
     "django_eventstream",
     "migrations_app",
@@ -28,6 +86,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "migrations_app.api.middleware.ApiBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -53,11 +112,157 @@ TEMPLATES = [
 ]
 ASGI_APPLICATION = "migrator_site.asgi.application"
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+AUTH_USER_MODEL = "migrations_app.User"
 
-REDIS_URL = env.str("REDIS_URL", default="")
+# --------------------------------------------------------------------------- database
+DATABASES = {
+    "default": env.db_url_config(
+        env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+    )
+}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded worker writes while the web process reads: WAL lets readers go
+    # on during a write, IMMEDIATE takes the write lock at BEGIN so the busy
+    # timeout applies (no "database is locked" on lock upgrade).
+    _db["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+        **_db.get("OPTIONS", {}),
+    }
+    # A file (not in-memory) test database, so a worker subprocess sees committed rows.
+    _db["TEST"] = {"NAME": str(MIGRATOR_VAR_DIR / "test-db.sqlite3")}
+elif _db["ENGINE"] in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"):
+    _db["ENGINE"] = "django.db.backends.postgresql"
+    _db["OPTIONS"] = {"pool": True, **_db.get("OPTIONS", {})}
+    _db["CONN_MAX_AGE"] = 0  # required with the psycopg pool
 
-STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# Request bodies above this answer 413 (PAYLOAD_TOO_LARGE) on /api/.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1_048_576)
+
+# --------------------------------------------------------------------------- redis / celery
+REDIS_URL = env.str("REDIS_URL", default="")
+EMBEDDED_MODE = not REDIS_URL
+
+# The tests use their own queue name, so a demo worker on the same Redis never takes them.
+CELERY_TASK_DEFAULT_QUEUE = env.str("MIGRATOR_QUEUE", default="") or (
+    "migrator-test" if TESTING else "celery"
+)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=3.0)
+# Publishing a task gives up quickly: the caller answers ENGINE_DISPATCH_FAILED.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-runs": {
+        "task": "migrations.sweep_stale_runs",
+        "schedule": MIGRATOR_SWEEP_SECONDS,
+    },
+}
+if EMBEDDED_MODE:
+    _queue_dir = MIGRATOR_VAR_DIR / "queue"
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "store_processed": False,
+    }
+    _queue_dir.mkdir(parents=True, exist_ok=True)
+else:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3, "socket_timeout": 10}
+
+    _redis = urlsplit(REDIS_URL)
+    # django-eventstream publishes worker events to web processes over Redis.
+    EVENTSTREAM_REDIS = {
+        "host": _redis.hostname or "127.0.0.1",
+        "port": _redis.port or 6379,
+        "db": int((_redis.path or "/0").lstrip("/") or 0),
+        **({"password": unquote(_redis.password)} if _redis.password else {}),
+        **({"username": unquote(_redis.username)} if _redis.username else {}),
+        **({"ssl": True} if _redis.scheme == "rediss" else {}),
+    }
+
+EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
+# Run channels are readable by members of the run's tenant only (migrations_app.live).
+EVENTSTREAM_CHANNELMANAGER_CLASS = "migrations_app.live.channels.RunChannelManager"
+# Embedded mode: how often each web process polls stored events for its streams.
+MIGRATOR_STREAM_BRIDGE_INTERVAL = env.float("MIGRATOR_STREAM_BRIDGE_INTERVAL", default=0.2)
+# Lifetime of the short-lived ?token= for EventSource (POST .../stream-token).
+MIGRATOR_STREAM_TOKEN_SECONDS = env.int("MIGRATOR_STREAM_TOKEN_SECONDS", default=300)
+
+# Dashboard: session login.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:projects"
+LOGOUT_REDIRECT_URL = "login"
+
+# --------------------------------------------------------------------------- API
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["migrations_app.api.permissions.IsTenantMember"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["migrations_app.api.parsers.SafeJSONParser"],
+    "EXCEPTION_HANDLER": "migrations_app.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": env.str("MIGRATOR_AUTH_THROTTLE", default="30/min"),
+    },
+    "UNAUTHENTICATED_USER": None,
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=60)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ADO → Jira migrator API",
+    "DESCRIPTION": (
+        "Moves Azure DevOps Boards work items into Jira Cloud. Every error body is "
+        '`{"code", "message", "details"}`. Authenticate with `POST /api/auth/token` '
+        "and send `Authorization: Bearer <access>`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api",
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "migrations_app.models.RunStatus",
+        "RunTypeEnum": "migrations_app.models.RunType",
+        "ItemStatusEnum": "migrations_app.models.ItemStatus",
+    },
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,6 +1,22 @@
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.contrib.staticfiles.views import serve as serve_static
+from django.urls import include, path, re_path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The live stream first: the API's catch-all would answer it with 404.
+    path("", include("migrations_app.live.urls")),
+    path("api/", include("migrations_app.api.urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("migrations_app.dashboard.urls")),
+    # The dashboard's and the admin's few static files, found in place (no collectstatic)
+    # under any ASGI server; a proxy in front may serve STATIC_ROOT instead.
+    re_path(r"^static/(?P<path>.*)$", serve_static, {"insecure": True}),
 ]
+
+# Outside DRF's views (middleware, unknown URLs with DEBUG off) /api/ still answers
+# in its {"code", "message", "details"} shape.
+handler404 = "migrations_app.api.errors.handler404"
+handler500 = "migrations_app.api.errors.handler500"

@@ -1,0 +1,141 @@
+"""Operator admin: tenants, users, projects, runs (items inline) and items.
+
+Credentials never appear: the encrypted columns are excluded from every form and
+list (not even the ciphertext is shown). Pause, resume and cancel call the same
+services as the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from migrations_app import services
+from migrations_app.errors import ApplicationError
+from migrations_app.models import MigrationRun, Project, RunItem, Tenant, User
+
+SECRET_FIELDS = ("pat_encrypted", "api_token_encrypted")
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "created_at")
+    search_fields = ("slug", "name")
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ("username", "email", "tenant", "is_staff", "is_active")
+    list_filter = ("tenant", "is_staff", "is_superuser", "is_active")
+    search_fields = ("username", "email", "tenant__slug")
+    list_select_related = ("tenant",)
+    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("Tenant", {"fields": ("tenant",)}))
+    add_fieldsets = (*BaseUserAdmin.add_fieldsets, ("Tenant", {"fields": ("tenant",)}))
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("name", "tenant", "created_at")
+    list_filter = ("tenant",)
+    search_fields = ("name", "description", "tenant__slug")
+    list_select_related = ("tenant",)
+    readonly_fields = ("id", "created_at")
+
+
+class RunItemInline(admin.TabularInline):
+    model = RunItem
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    fields = ("ado_id", "ado_type", "jira_key", "status", "attempts", "error", "updated_at")
+    readonly_fields = fields
+    ordering = ("ado_id",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RunItem]:
+        return super().get_queryset(request).order_by("ado_id")
+
+
+def _apply(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    runs: QuerySet[MigrationRun],
+    service: Any,
+    verb: str,
+) -> None:
+    done = 0
+    for run in runs:
+        try:
+            service(run=run)
+            done += 1
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{run.id}: {exc.message}", messages.WARNING)
+    if done:
+        modeladmin.message_user(request, f"{verb} {done} run(s).", messages.SUCCESS)
+
+
+@admin.action(description="Pause selected runs")
+def pause_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, runs: QuerySet) -> None:
+    _apply(modeladmin, request, runs, services.run_request_pause, "Paused")
+
+
+@admin.action(description="Resume selected runs")
+def resume_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, runs: QuerySet) -> None:
+    _apply(modeladmin, request, runs, services.run_resume, "Resumed")
+
+
+@admin.action(description="Cancel selected runs")
+def cancel_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, runs: QuerySet) -> None:
+    _apply(modeladmin, request, runs, services.run_cancel, "Cancelled")
+
+
+@admin.register(MigrationRun)
+class MigrationRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "project",
+        "tenant",
+        "type",
+        "status",
+        "progress_percent",
+        "total_count",
+        "failure_count",
+        "created_at",
+    )
+    list_filter = ("status", "type", "tenant", "dry_run")
+    search_fields = ("id", "project__name", "tenant__slug", "status_reason")
+    list_select_related = ("project", "tenant")
+    date_hierarchy = "created_at"
+    exclude = SECRET_FIELDS
+    actions = [pause_runs, resume_runs, cancel_runs]
+    inlines = [RunItemInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # Runs change only through the services (API, actions, worker).
+        return [f.name for f in MigrationRun._meta.fields if f.name not in SECRET_FIELDS]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(RunItem)
+class RunItemAdmin(admin.ModelAdmin):
+    list_display = ("ado_id", "ado_type", "jira_key", "status", "attempts", "run", "updated_at")
+    list_filter = ("status", "run__tenant", "run__type")
+    search_fields = ("=ado_id", "jira_key", "ado_type", "error")
+    list_select_related = ("run",)
+    raw_id_fields = ("run",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in RunItem._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+# The read-only view of a run's live events (django-eventstream's table).
+from migrations_app.live import admin as _live_admin  # noqa: E402, F401

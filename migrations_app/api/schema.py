@@ -1,0 +1,56 @@
+"""OpenAPI helpers: every documented error response uses the one error shape."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+from migrations_app.errors import DESCRIPTIONS, HTTP_STATUS, ErrorCode
+
+# The engine's phases, as counted by ``currentPhase`` (0 = not started yet).
+try:
+    from engine.report import PHASES as _ENGINE_PHASES
+
+    PHASES: dict[str, str] = {str(number): name for number, name in _ENGINE_PHASES.items()}
+except ImportError:  # the engine names them; these are the same names
+    PHASES = {
+        "1": "discover and plan",
+        "2": "create issues",
+        "3": "reach target states",
+        "4": "comments and attachments",
+        "5": "links",
+        "6": "verify",
+    }
+PHASES_TEXT = "; ".join(f"{number} = {name}" for number, name in PHASES.items())
+
+# Codes an endpoint may answer, beyond those specific to it.
+_GENERIC = {
+    400: [ErrorCode.VALIDATION_ERROR, ErrorCode.PARSE_ERROR],
+    401: [ErrorCode.NOT_AUTHENTICATED],
+    403: [ErrorCode.PERMISSION_DENIED],
+    404: [ErrorCode.NOT_FOUND],
+    413: [ErrorCode.PAYLOAD_TOO_LARGE],
+    415: [ErrorCode.UNSUPPORTED_MEDIA_TYPE],
+    429: [ErrorCode.THROTTLED],
+    502: [ErrorCode.ENGINE_DISPATCH_FAILED],
+}
+
+
+def error_responses(*statuses: int, codes: tuple[ErrorCode, ...] = ()) -> dict:
+    from migrations_app.api.serializers import ErrorOut
+
+    out = {}
+    for status in statuses:
+        listed = [c for c in codes if HTTP_STATUS[c] == status] or _GENERIC.get(status, [])
+        text = "; ".join(f"`{c.value}`: {DESCRIPTIONS[c]}" for c in listed)
+        out[status] = OpenApiResponse(ErrorOut, description=text or "Error.")
+    return out
+
+
+def uuid_path(name: str, what: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        type=OpenApiTypes.UUID,
+        location=OpenApiParameter.PATH,
+        description=f"{what} id (UUID). A malformed or unknown id answers 404.",
+    )

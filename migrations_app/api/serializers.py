@@ -1,0 +1,310 @@
+"""Input serializers (validate) and output serializers (render), kept apart.
+
+Field names are the seed's: camelCase at the top level and in every response,
+snake_case inside ``enginePayload`` (``source.org``, ``target.base_url``, ...).
+Inputs are strict about JSON types (a number is not a string, ``"true"`` is not
+a boolean) and refuse unknown keys, so a typo such as ``dryrun`` cannot silently
+turn a dry run into a real one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rest_framework import serializers
+
+from migrations_app import netguard
+from migrations_app.api.schema import PHASES_TEXT
+from migrations_app.models import ItemStatus, RunStatus, RunType
+
+DEFAULT_ADO_BASE_URL = "https://dev.azure.com"
+
+
+# --------------------------------------------------------------------------- strict fields
+def _check_text(value: str) -> None:
+    if "\x00" in value or re.search(r"[\ud800-\udfff]", value):
+        raise serializers.ValidationError("Null characters and lone surrogates are not allowed.")
+
+
+class StrictCharField(serializers.CharField):
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class StrictEmailField(serializers.EmailField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Must be a string.")
+        return str(super().to_internal_value(data))
+
+
+class StrictBooleanField(serializers.BooleanField):
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            raise serializers.ValidationError("Must be a boolean (true or false).")
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise serializers.ValidationError("Must be an integer.")
+        return int(super().to_internal_value(data))
+
+
+class NameMapField(serializers.DictField):
+    """An object of strings to strings (type_overrides, state_overrides)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=StrictCharField(max_length=255), **kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Must be an object of strings.")
+        if len(data) > 500:
+            raise serializers.ValidationError("At most 500 entries.")
+        for key in data:
+            if not key.strip() or len(key) > 255:
+                raise serializers.ValidationError("Keys must be non-empty names (≤ 255 chars).")
+            _check_text(key)
+        return {str(k).strip(): str(v).strip() for k, v in super().to_internal_value(data).items()}
+
+
+class ClosedSerializer(serializers.Serializer):
+    """Refuses keys it does not know (reported by their path)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+def _guarded_url(value: str) -> str:
+    if value.strip().rstrip("/") == DEFAULT_ADO_BASE_URL:
+        return DEFAULT_ADO_BASE_URL  # the documented default is trusted as is
+    try:
+        return netguard.check_url(value)
+    except netguard.UnsafeTarget as exc:
+        raise serializers.ValidationError(str(exc)) from exc
+
+
+# --------------------------------------------------------------------------- inputs
+class ProjectCreateIn(ClosedSerializer):
+    name = StrictCharField(max_length=200)
+    description = StrictCharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class ProjectPatchIn(ClosedSerializer):
+    name = StrictCharField(max_length=200, required=False)
+    description = StrictCharField(max_length=5000, required=False, allow_blank=True)
+
+
+class SourceIn(ClosedSerializer):
+    org = StrictCharField(max_length=200)
+    project = StrictCharField(max_length=200)
+    pat = StrictCharField(max_length=2000, write_only=True, trim_whitespace=True)
+    area_filter = StrictCharField(max_length=1000, required=False, allow_null=True, default=None)
+    type_filter = StrictCharField(
+        max_length=2000,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        default=None,
+        help_text="Comma-separated work item type names; spaces around names are ignored.",
+    )
+    base_url = StrictCharField(
+        max_length=500,
+        required=False,
+        default=DEFAULT_ADO_BASE_URL,
+        help_text="Azure DevOps host (Services, or a Server's root with org = the collection).",
+    )
+
+    def validate_base_url(self, value: str) -> str:
+        return _guarded_url(value)
+
+    def validate_type_filter(self, value: str | None) -> list[str]:
+        return [name.strip() for name in (value or "").split(",") if name.strip()]
+
+    def validate_area_filter(self, value: str | None) -> str | None:
+        return value.strip() or None if value else None
+
+
+class TargetIn(ClosedSerializer):
+    base_url = StrictCharField(max_length=500, help_text="Jira Cloud site, https only.")
+    email = StrictEmailField(max_length=254)
+    api_token = StrictCharField(max_length=2000, write_only=True)
+    project_key = StrictCharField(max_length=255)
+
+    def validate_base_url(self, value: str) -> str:
+        return _guarded_url(value)
+
+    def validate_project_key(self, value: str) -> str:
+        key = value.strip().upper()
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", key):
+            raise serializers.ValidationError(
+                "A Jira project key starts with a letter and holds letters, digits or _."
+            )
+        return key
+
+
+class OptionsIn(ClosedSerializer):
+    migrate_attachments = StrictBooleanField(required=False, default=True)
+    migrate_comments = StrictBooleanField(required=False, default=True)
+    migrate_links = StrictBooleanField(required=False, default=True)
+    dry_run = StrictBooleanField(required=False, default=False)
+    type_overrides = NameMapField(
+        required=False, default=dict, help_text="ADO work item type → Jira issue type."
+    )
+    state_overrides = NameMapField(
+        required=False, default=dict, help_text="ADO state → Jira status."
+    )
+    sample_size = StrictIntegerField(
+        required=False, default=10, min_value=1, max_value=1000, help_text="SAMPLE runs only."
+    )
+
+
+class EnginePayloadIn(ClosedSerializer):
+    source = SourceIn()  # type: ignore[assignment]  # the seed's name shadows Field.source
+    target = TargetIn()
+    options = OptionsIn(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "options" not in attrs:
+            defaults = OptionsIn(data={})
+            defaults.is_valid(raise_exception=True)
+            attrs["options"] = dict(defaults.validated_data)
+        return attrs
+
+
+class StartIn(ClosedSerializer):
+    type = serializers.ChoiceField(choices=RunType.choices)
+    enginePayload = EnginePayloadIn()
+
+
+class RunListQueryIn(serializers.Serializer):
+    projectId = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
+
+
+class ItemsQueryIn(serializers.Serializer):
+    status = serializers.ChoiceField(choices=ItemStatus.choices, required=False)
+
+
+# --------------------------------------------------------------------------- outputs
+class ErrorOut(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField(child=serializers.JSONField())
+
+
+class RunOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    projectId = serializers.UUIDField(source="project_id")
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    type = serializers.ChoiceField(choices=RunType.choices)
+    dryRun = serializers.BooleanField(source="dry_run")
+    totalItems = serializers.IntegerField(source="total_count")
+    successCount = serializers.IntegerField(source="success_count")
+    failureCount = serializers.IntegerField(source="failure_count")
+    skippedCount = serializers.IntegerField(source="skipped_count")
+    updatedCount = serializers.IntegerField(source="updated_count")
+    progressPercent = serializers.IntegerField(source="progress_percent")
+    currentPhase = serializers.IntegerField(source="current_phase", help_text=PHASES_TEXT)
+    statusReason = serializers.CharField(source="status_reason")
+    startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
+    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+
+
+class RunStatusOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    totalItems = serializers.IntegerField(source="total_count")
+    successCount = serializers.IntegerField(source="success_count")
+    failureCount = serializers.IntegerField(source="failure_count")
+    skippedCount = serializers.IntegerField(source="skipped_count")
+    updatedCount = serializers.IntegerField(source="updated_count")
+    progressPercent = serializers.IntegerField(source="progress_percent")
+    currentPhase = serializers.IntegerField(
+        source="current_phase",
+        help_text=f"The engine's phase, from 1 (0 before it starts): {PHASES_TEXT}.",
+    )
+    speed = serializers.FloatField(help_text="Items per second, as last reported.")
+    statusReason = serializers.CharField(source="status_reason")
+    startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
+    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
+
+
+class RunControlOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+
+
+class ProjectOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+    lastRun = RunOut(allow_null=True, source="last_run")
+
+
+class ItemOut(serializers.Serializer):
+    adoId = serializers.IntegerField(source="ado_id")
+    adoType = serializers.CharField(source="ado_type", allow_blank=True)
+    adoUrl = serializers.CharField(source="ado_url", allow_blank=True)
+    jiraKey = serializers.SerializerMethodField()
+    jiraUrl = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=ItemStatus.choices)
+    error = serializers.CharField(allow_blank=True)
+    attempts = serializers.IntegerField()
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+    def get_jiraKey(self, item: Any) -> str | None:
+        return item.jira_key or None
+
+    def get_jiraUrl(self, item: Any) -> str | None:
+        return item.jira_url or None
+
+
+class ReportOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    projectId = serializers.UUIDField(source="project_id")
+    type = serializers.ChoiceField(choices=RunType.choices)
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    dryRun = serializers.BooleanField(source="dry_run")
+    createdAt = serializers.DateTimeField(source="created_at")
+    startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
+    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
+    phases = serializers.DictField(
+        child=serializers.CharField(), help_text="Engine phase number → name."
+    )
+    report = serializers.JSONField(
+        allow_null=True,
+        help_text="The engine's report (mappings with their source, counts per type, "
+        "problems, dry-run payload samples); null until the engine has written it.",
+    )
+
+
+class TokenObtainIn(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(write_only=True)
+
+
+class TokenPairOut(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class TokenRefreshIn(serializers.Serializer):
+    refresh = serializers.CharField()
+
+
+class TokenAccessOut(serializers.Serializer):
+    access = serializers.CharField()

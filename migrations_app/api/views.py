@@ -1,0 +1,349 @@
+"""The REST API: each view parses input, calls one service or selector, renders output."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from migrations_app import selectors, services
+from migrations_app.api import serializers as s
+from migrations_app.api.schema import PHASES, error_responses, uuid_path
+from migrations_app.errors import ErrorCode
+from migrations_app.models import ItemStatus, MigrationRun, Project, RunStatus, Tenant
+
+NOT_FOUND_PROJECT = (ErrorCode.PROJECT_NOT_FOUND,)
+NOT_FOUND_RUN = (ErrorCode.MIGRATION_NOT_FOUND,)
+
+
+def tenant_of(request: Request) -> Tenant:
+    tenant = request.user.tenant  # type: ignore[union-attr]
+    assert tenant is not None  # IsTenantMember guarantees it
+    return tenant
+
+
+def _validated(serializer_class: type[s.serializers.Serializer], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _project_out(project: Project) -> dict[str, Any]:
+    project.last_run = selectors.project_last_run(project)  # type: ignore[attr-defined]
+    return dict(s.ProjectOut(project).data)
+
+
+# --------------------------------------------------------------------------- projects
+class ProjectListView(APIView):
+    @extend_schema(
+        tags=["projects"],
+        summary="List the tenant's projects, newest first",
+        responses={200: s.ProjectOut(many=True), **error_responses(401, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        projects = selectors.project_list(tenant=tenant_of(request))
+        return Response([_project_out(p) for p in projects])
+
+    @extend_schema(
+        tags=["projects"],
+        summary="Create a project",
+        request=s.ProjectCreateIn,
+        responses={201: s.ProjectOut, **error_responses(400, 401, 403, 413, 415)},
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(s.ProjectCreateIn, request.data)
+        project = services.project_create(tenant=tenant_of(request), **data)
+        return Response(_project_out(project), status=201)
+
+
+class ProjectDetailView(APIView):
+    @extend_schema(
+        tags=["projects"],
+        summary="Get a project",
+        parameters=[uuid_path("project_id", "Project")],
+        responses={200: s.ProjectOut, **error_responses(401, 403, 404, codes=NOT_FOUND_PROJECT)},
+    )
+    def get(self, request: Request, project_id: str) -> Response:
+        project = selectors.project_get(tenant=tenant_of(request), project_id=project_id)
+        return Response(_project_out(project))
+
+    @extend_schema(
+        tags=["projects"],
+        summary="Rename a project or change its description",
+        parameters=[uuid_path("project_id", "Project")],
+        request=s.ProjectPatchIn,
+        responses={
+            200: s.ProjectOut,
+            **error_responses(400, 401, 403, 404, 413, 415, codes=NOT_FOUND_PROJECT),
+        },
+    )
+    def patch(self, request: Request, project_id: str) -> Response:
+        project = selectors.project_get(tenant=tenant_of(request), project_id=project_id)
+        data = _validated(s.ProjectPatchIn, request.data)
+        project = services.project_update(project=project, **data)
+        return Response(_project_out(project))
+
+    @extend_schema(
+        tags=["projects"],
+        summary="Delete a project with its runs, items and crosswalk",
+        description="Refused with MIGRATION_ALREADY_RUNNING while a run is active.",
+        parameters=[uuid_path("project_id", "Project")],
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            **error_responses(
+                401,
+                403,
+                404,
+                409,
+                codes=(ErrorCode.PROJECT_NOT_FOUND, ErrorCode.MIGRATION_ALREADY_RUNNING),
+            ),
+        },
+    )
+    def delete(self, request: Request, project_id: str) -> Response:
+        project = selectors.project_get(tenant=tenant_of(request), project_id=project_id)
+        services.project_delete(project=project)
+        return Response(status=204)
+
+
+# --------------------------------------------------------------------------- runs
+class MigrationStartView(APIView):
+    @extend_schema(
+        tags=["migrations"],
+        summary="Start a migration run for a project",
+        description=(
+            "Creates the run (PENDING until a worker claims it, then RUNNING) and enqueues "
+            "it. `pat` and `api_token` are write-only: stored encrypted, never returned. "
+            "`source.base_url` and `target.base_url` must be https hosts with public "
+            "addresses (unless the server allows private targets)."
+        ),
+        parameters=[uuid_path("project_id", "Project")],
+        request=s.StartIn,
+        responses={
+            200: s.RunOut,
+            **error_responses(
+                400,
+                401,
+                403,
+                404,
+                409,
+                413,
+                415,
+                502,
+                codes=(
+                    ErrorCode.VALIDATION_ERROR,
+                    ErrorCode.PROJECT_NOT_FOUND,
+                    ErrorCode.MIGRATION_ALREADY_RUNNING,
+                    ErrorCode.ENGINE_DISPATCH_FAILED,
+                ),
+            ),
+        },
+    )
+    def post(self, request: Request, project_id: str) -> Response:
+        project = selectors.project_get(tenant=tenant_of(request), project_id=project_id)
+        data = _validated(s.StartIn, request.data)
+        payload = data["enginePayload"]
+        source, target = dict(payload["source"]), dict(payload["target"])
+        start = services.StartRequest(
+            run_type=data["type"],
+            pat=source.pop("pat"),
+            api_token=target.pop("api_token"),
+            source=source,
+            target=target,
+            options=dict(payload["options"]),
+        )
+        run = services.run_start(project=project, request=start)
+        return Response(s.RunOut(run).data)
+
+
+class MigrationListView(APIView):
+    @extend_schema(
+        tags=["migrations"],
+        summary="List a project's runs, most recent first",
+        parameters=[
+            OpenApiParameter("projectId", OpenApiTypes.UUID, required=True),
+            OpenApiParameter("status", str, enum=[c.value for c in RunStatus]),
+        ],
+        responses={
+            200: s.RunOut(many=True),
+            **error_responses(
+                400, 401, 403, 404, codes=(ErrorCode.VALIDATION_ERROR, ErrorCode.PROJECT_NOT_FOUND)
+            ),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        query = _validated(s.RunListQueryIn, request.query_params)
+        runs = selectors.run_list(
+            tenant=tenant_of(request), project_id=query["projectId"], status=query.get("status")
+        )
+        return Response(s.RunOut(runs, many=True).data)
+
+
+class RunView(APIView):
+    def run(self, request: Request, run_id: str) -> MigrationRun:
+        return selectors.run_get(tenant=tenant_of(request), run_id=run_id)
+
+
+class MigrationStatusView(RunView):
+    @extend_schema(
+        tags=["migrations"],
+        summary="Current status and progress counts of a run",
+        parameters=[uuid_path("run_id", "Run")],
+        responses={200: s.RunStatusOut, **error_responses(401, 403, 404, codes=NOT_FOUND_RUN)},
+    )
+    def get(self, request: Request, run_id: str) -> Response:
+        return Response(s.RunStatusOut(self.run(request, run_id)).data)
+
+
+def _control_schema(summary: str, description: str, code: ErrorCode) -> Any:
+    return extend_schema(
+        tags=["migrations"],
+        summary=summary,
+        description=description,
+        parameters=[uuid_path("run_id", "Run")],
+        request=None,
+        responses={
+            200: s.RunControlOut,
+            **error_responses(
+                400,
+                401,
+                403,
+                404,
+                *([502] if code == ErrorCode.MIGRATION_NOT_PAUSED else []),
+                codes=(code, ErrorCode.MIGRATION_NOT_FOUND, ErrorCode.ENGINE_DISPATCH_FAILED),
+            ),
+        },
+    )
+
+
+class MigrationPauseView(RunView):
+    @_control_schema(
+        "Pause a RUNNING run",
+        "Answers PAUSED at once; the engine stops at its next checkpoint (within seconds) "
+        "with no half-written item.",
+        ErrorCode.MIGRATION_NOT_RUNNING,
+    )
+    def post(self, request: Request, run_id: str) -> Response:
+        run = services.run_request_pause(run=self.run(request, run_id))
+        return Response(s.RunControlOut(run).data)
+
+
+class MigrationResumeView(RunView):
+    @_control_schema(
+        "Resume a PAUSED run",
+        "Continues from the last checkpoint; nothing is duplicated.",
+        ErrorCode.MIGRATION_NOT_PAUSED,
+    )
+    def post(self, request: Request, run_id: str) -> Response:
+        run = services.run_resume(run=self.run(request, run_id))
+        return Response(s.RunControlOut(run).data)
+
+
+class MigrationCancelView(RunView):
+    @_control_schema(
+        "Cancel an active run (cannot be undone)",
+        "Items already migrated to Jira are not removed.",
+        ErrorCode.MIGRATION_FINISHED,
+    )
+    def post(self, request: Request, run_id: str) -> Response:
+        run = services.run_cancel(run=self.run(request, run_id))
+        return Response(s.RunControlOut(run).data)
+
+
+class ItemsPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class MigrationItemsView(ListAPIView):
+    serializer_class = s.ItemOut
+    pagination_class = ItemsPagination
+
+    def get_queryset(self) -> Any:
+        run = selectors.run_get(tenant=tenant_of(self.request), run_id=self.kwargs["run_id"])
+        query = _validated(s.ItemsQueryIn, self.request.query_params)
+        return selectors.run_items(run=run, status=query.get("status"))
+
+    @extend_schema(
+        tags=["migrations"],
+        summary="One row per work item of the run, in ADO id order",
+        parameters=[
+            uuid_path("run_id", "Run"),
+            OpenApiParameter("status", str, enum=[c.value for c in ItemStatus]),
+        ],
+        responses={
+            200: s.ItemOut(many=True),
+            **error_responses(
+                400,
+                401,
+                403,
+                404,
+                codes=(
+                    ErrorCode.VALIDATION_ERROR,
+                    ErrorCode.MIGRATION_NOT_FOUND,
+                    ErrorCode.NOT_FOUND,
+                ),
+            ),
+        },
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+class MigrationCrosswalkView(RunView):
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # Errors are always JSON; the CSV itself bypasses DRF's renderers.
+        return (JSONRenderer(), JSONRenderer.media_type)
+
+    @extend_schema(
+        tags=["migrations"],
+        summary="ADO id → Jira key for every item the run's project has migrated so far",
+        parameters=[uuid_path("run_id", "Run")],
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="Columns, in order: ado_id,ado_type,ado_url,jira_key,jira_url,status",
+            ),
+            **error_responses(401, 403, 404, codes=NOT_FOUND_RUN),
+        },
+    )
+    def get(self, request: Request, run_id: str) -> StreamingHttpResponse:
+        run = self.run(request, run_id)
+        writer = csv.writer(_Echo())
+
+        def lines() -> Iterator[str]:
+            yield writer.writerow(selectors.CROSSWALK_COLUMNS)
+            for row in selectors.crosswalk_rows(run=run):
+                yield writer.writerow(row)
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="crosswalk-{run.project_id}.csv"'
+        return response
+
+
+class MigrationReportView(RunView):
+    @extend_schema(
+        tags=["migrations"],
+        summary="The run's report with its metadata",
+        parameters=[uuid_path("run_id", "Run")],
+        responses={200: s.ReportOut, **error_responses(401, 403, 404, codes=NOT_FOUND_RUN)},
+    )
+    def get(self, request: Request, run_id: str) -> Response:
+        run = self.run(request, run_id)
+        run.phases = PHASES  # type: ignore[attr-defined]
+        return Response(s.ReportOut(run).data)

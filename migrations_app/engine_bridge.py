@@ -1,0 +1,302 @@
+"""The Django side of the engine's ports (:mod:`engine.ports`).
+
+- :class:`DjangoCheckpointStore`: run row, per-run items and the project ledger.
+- :class:`DjangoEventSink`: live events on ``run-{id}``, after commit, secrets scrubbed.
+- :class:`DjangoControlSignal`: the run's control flag, read cheaply at each checkpoint.
+
+Each instance serves one run held by one worker (``owner``); writes to the run row
+are conditional on still holding the lease, so a worker that lost its lease (it
+was frozen past expiry and another took over) changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from engine.ports import Command, ItemRecord
+from engine.ports import LedgerEntry as LedgerRecord
+from migrations_app import events
+from migrations_app.models import (
+    Control,
+    ItemStatus,
+    LedgerEntry,
+    MigrationRun,
+    RunItem,
+    RunStatus,
+)
+from migrations_app.services import run_heartbeat
+
+REDACTED = "[redacted]"
+
+
+class Scrubber:
+    """Removes the run's secrets from any text or JSON the engine hands back."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        # Longest first, so a secret containing another is removed whole.
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        for secret in self._secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+
+    def json(self, value: Any) -> Any:
+        if not self._secrets:
+            return value
+        dumped = json.dumps(value, default=str)
+        scrubbed = self.text(dumped)
+        return value if scrubbed == dumped else json.loads(scrubbed)
+
+
+def jira_browse_url(target_base_url: str, key: str) -> str:
+    return f"{target_base_url.rstrip('/')}/browse/{key}" if key else ""
+
+
+class DjangoCheckpointStore:
+    def __init__(
+        self,
+        run: MigrationRun,
+        owner: str,
+        scrubber: Scrubber,
+        *,
+        lease_seconds: float | None = None,
+    ) -> None:
+        self.run_id: uuid.UUID = run.pk
+        self.project_id: uuid.UUID = run.project_id
+        self.owner = owner
+        self.scrub = scrubber
+        self._jira_base = str(run.target.get("base_url", ""))
+        lease = lease_seconds if lease_seconds is not None else settings.MIGRATOR_LEASE_SECONDS
+        # Renewing at most every quarter lease keeps checkpoints cheap; a lease renewed
+        # that recently cannot have expired, so nobody can have taken it over.
+        self._renew_every = lease / 4
+        self._renewed_at = time.monotonic()
+        self._lost = False
+
+    def _mine(self) -> Any:
+        return MigrationRun.objects.filter(pk=self.run_id, lease_owner=self.owner)
+
+    def heartbeat(self) -> bool:
+        if self._lost:
+            return False
+        now = time.monotonic()
+        if now - self._renewed_at < self._renew_every:
+            return True
+        if not run_heartbeat(self.run_id, self.owner):
+            self._lost = True
+            return False
+        self._renewed_at = now
+        return True
+
+    def set_phase(self, phase: int) -> None:
+        self._mine().update(current_phase=phase, updated_at=timezone.now())
+
+    def set_total(self, total: int) -> None:
+        self._mine().update(total_count=total, updated_at=timezone.now())
+
+    def save_plan(self, plan: dict[str, Any]) -> None:
+        self._mine().update(plan=self.scrub.json(plan), updated_at=timezone.now())
+
+    def load_plan(self) -> dict[str, Any] | None:
+        plan = MigrationRun.objects.values_list("plan", flat=True).get(pk=self.run_id)
+        return plan if isinstance(plan, dict) else None
+
+    def load_items(self) -> dict[int, ItemRecord]:
+        return {
+            row.ado_id: ItemRecord(
+                ado_id=row.ado_id,
+                ado_type=row.ado_type,
+                ado_url=row.ado_url,
+                status=row.status,  # type: ignore[arg-type]
+                jira_key=row.jira_key or None,
+                jira_id=row.jira_id or None,
+                error=row.error,
+                attempts=row.attempts,
+            )
+            for row in RunItem.objects.filter(run_id=self.run_id).iterator(chunk_size=2000)
+        }
+
+    def save_items(self, records: Iterable[ItemRecord]) -> None:
+        now = timezone.now()
+        rows = {
+            r.ado_id: RunItem(
+                run_id=self.run_id,
+                ado_id=r.ado_id,
+                ado_type=r.ado_type[:128],
+                ado_url=r.ado_url[:1000],
+                jira_key=r.jira_key or "",
+                jira_id=r.jira_id or "",
+                jira_url=jira_browse_url(self._jira_base, r.jira_key or ""),
+                status=r.status,
+                error=self.scrub.text(r.error or ""),
+                attempts=r.attempts,
+                updated_at=now,
+            )
+            for r in records
+        }
+        if not rows:
+            return
+        with transaction.atomic():
+            RunItem.objects.bulk_create(
+                rows.values(),
+                batch_size=500,
+                update_conflicts=True,
+                unique_fields=["run", "ado_id"],
+                update_fields=[
+                    "ado_type",
+                    "ado_url",
+                    "jira_key",
+                    "jira_id",
+                    "jira_url",
+                    "status",
+                    "error",
+                    "attempts",
+                    "updated_at",
+                ],
+            )
+            self._update_counters()
+
+    def _update_counters(self) -> None:
+        counts = RunItem.objects.filter(run_id=self.run_id).aggregate(
+            created=Count("pk", filter=Q(status=ItemStatus.CREATED)),
+            updated=Count("pk", filter=Q(status=ItemStatus.UPDATED)),
+            skipped=Count("pk", filter=Q(status=ItemStatus.SKIPPED)),
+            failed=Count("pk", filter=Q(status=ItemStatus.FAILED)),
+        )
+        done = sum(counts.values())
+        total = MigrationRun.objects.values_list("total_count", flat=True).get(pk=self.run_id)
+        percent = min(100, done * 100 // total) if total else 0
+        self._mine().update(
+            success_count=counts["created"] + counts["updated"],
+            updated_count=counts["updated"],
+            skipped_count=counts["skipped"],
+            failure_count=counts["failed"],
+            progress_percent=percent,
+            updated_at=timezone.now(),
+        )
+
+    def load_ledger(self) -> dict[int, LedgerRecord]:
+        return {
+            row.ado_id: LedgerRecord(
+                ado_id=row.ado_id,
+                jira_key=row.jira_key,
+                jira_id=row.jira_id,
+                ado_rev=row.ado_rev,
+                comments=dict(row.comments or {}),
+                attachments=dict(row.attachments or {}),
+                links=list(row.links or []),
+                state=row.state,
+                extra=dict(row.extra or {}),
+            )
+            for row in LedgerEntry.objects.filter(project_id=self.project_id).iterator(
+                chunk_size=2000
+            )
+        }
+
+    def save_ledger(self, entries: Iterable[LedgerRecord]) -> None:
+        now = timezone.now()
+        rows = {
+            e.ado_id: LedgerEntry(
+                project_id=self.project_id,
+                ado_id=e.ado_id,
+                jira_key=e.jira_key,
+                jira_id=e.jira_id,
+                ado_rev=e.ado_rev,
+                comments=dict(e.comments),
+                attachments=dict(e.attachments),
+                links=list(e.links),
+                state=e.state,
+                extra=dict(e.extra),
+                updated_at=now,
+            )
+            for e in entries
+        }
+        if not rows:
+            return
+        LedgerEntry.objects.bulk_create(
+            rows.values(),
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=["project", "ado_id"],
+            update_fields=[
+                "jira_key",
+                "jira_id",
+                "ado_rev",
+                "comments",
+                "attachments",
+                "links",
+                "state",
+                "extra",
+                "updated_at",
+            ],
+        )
+
+    def save_report(self, report: dict[str, Any]) -> None:
+        self._mine().update(report=self.scrub.json(report), updated_at=timezone.now())
+
+
+class DjangoEventSink:
+    """Seed payloads on ``run-{id}``; progress throttled, and persisted as the run's speed."""
+
+    def __init__(self, run_id: uuid.UUID, scrubber: Scrubber, *, min_interval: float | None = None):
+        self.run_id = run_id
+        self.scrub = scrubber
+        self._min_interval = (
+            min_interval if min_interval is not None else settings.MIGRATOR_PROGRESS_EVENT_INTERVAL
+        )
+        self._last_progress = float("-inf")
+
+    def progress(self, current: int, total: int, speed: float) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < self._min_interval and current < total:
+            return
+        self._last_progress = now
+        MigrationRun.objects.filter(pk=self.run_id).update(speed=round(float(speed), 2))
+        events.publish_progress(self.run_id, current, total, speed)
+
+    def log(self, message: str) -> None:
+        events.publish_log(self.run_id, self.scrub.text(str(message)))
+
+    def status(self, status: str) -> None:
+        events.publish_status(self.run_id, str(status))
+
+    def done(self, stats: dict[str, int]) -> None:
+        events.publish_done(self.run_id, stats)
+
+
+class DjangoControlSignal:
+    """Pause or cancel requested? One indexed single-row read, at most every ``min_interval``."""
+
+    def __init__(self, run_id: uuid.UUID, *, min_interval: float = 0.2) -> None:
+        self.run_id = run_id
+        self._min_interval = min_interval
+        self._read_at = float("-inf")
+        self._last: Command = "run"
+
+    def poll(self) -> Command:
+        now = time.monotonic()
+        if now - self._read_at < self._min_interval:
+            return self._last
+        self._read_at = now
+        row = MigrationRun.objects.filter(pk=self.run_id).values_list("control", "status").first()
+        if row is None:
+            self._last = "cancel"  # the run (or its project) was deleted
+        else:
+            control, status = row
+            if control == Control.CANCEL or status in (RunStatus.CANCELLED, RunStatus.FAILED):
+                self._last = "cancel"
+            elif control == Control.PAUSE or status == RunStatus.PAUSED:
+                self._last = "pause"
+            else:
+                self._last = "run"
+        return self._last

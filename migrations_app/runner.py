@@ -1,0 +1,136 @@
+"""What the Celery task does: claim the run, build the engine's inputs from the
+database, call the engine, record the outcome.
+
+The engine package is imported lazily (``settings.MIGRATOR_ENGINE_PACKAGE``,
+``engine`` by default): ``{pkg}.pipeline.run_migration``, ``{pkg}.ado.AdoClient``,
+``{pkg}.jira.JiraClient``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+from django.utils import timezone
+
+from engine.ports import RunSpec
+from migrations_app import crypto, events, services
+from migrations_app.engine_bridge import (
+    DjangoCheckpointStore,
+    DjangoControlSignal,
+    DjangoEventSink,
+    Scrubber,
+)
+from migrations_app.models import MigrationRun, RunStatus
+
+logger = logging.getLogger(__name__)
+
+# How long a run waits for a stopping run of its project to release its lease.
+PROJECT_BUSY_RETRY_SECONDS = 2.0
+DEFAULT_ADO_BASE_URL = "https://dev.azure.com"
+
+
+@dataclass
+class Engine:
+    run_migration: Any
+    ado_client: Any
+    jira_client: Any
+
+
+def load_engine() -> Engine:
+    package = settings.MIGRATOR_ENGINE_PACKAGE
+    pipeline = importlib.import_module(f"{package}.pipeline")
+    ado = importlib.import_module(f"{package}.ado")
+    jira = importlib.import_module(f"{package}.jira")
+    return Engine(pipeline.run_migration, ado.AdoClient, jira.JiraClient)
+
+
+def build_spec(run: MigrationRun) -> RunSpec:
+    source, target, options = run.source, run.target, run.options
+    base = str(source.get("base_url") or DEFAULT_ADO_BASE_URL).rstrip("/")
+    org, project = str(source.get("org", "")), str(source.get("project", ""))
+    return RunSpec(
+        run_type=run.type,  # type: ignore[arg-type]
+        project_key=str(target.get("project_key", "")),
+        dry_run=run.dry_run,
+        area_filter=source.get("area_filter") or None,
+        type_filter=list(source.get("type_filter") or []),
+        type_overrides=dict(options.get("type_overrides") or {}),
+        state_overrides=dict(options.get("state_overrides") or {}),
+        migrate_comments=bool(options.get("migrate_comments", True)),
+        migrate_attachments=bool(options.get("migrate_attachments", True)),
+        migrate_links=bool(options.get("migrate_links", True)),
+        sample_size=int(options.get("sample_size") or 10),
+        changed_since=run.changed_since.isoformat() if run.changed_since else None,
+        ado_web_url=f"{base}/{quote(org)}/{quote(project)}",
+    )
+
+
+def execute_run(run_id: str, owner: str) -> services.Claim:
+    """Run (or continue) one migration run in this worker; see services for the states."""
+    claimed_at = timezone.now()
+    claim = services.run_claim(run_id, owner)
+    if claim is services.Claim.PROJECT_BUSY:
+        services.dispatch_later(run_id, countdown=PROJECT_BUSY_RETRY_SECONDS)
+    if claim is not services.Claim.CLAIMED:
+        logger.info("run %s not taken by %s: %s", run_id, owner, claim.value)
+        return claim
+
+    run = MigrationRun.objects.get(pk=run_id)
+    pat, api_token = crypto.decrypt(run.pat_encrypted), crypto.decrypt(run.api_token_encrypted)
+    scrubber = Scrubber([pat, api_token])
+    sink = DjangoEventSink(run.pk, scrubber)
+    try:
+        engine = load_engine()
+        source = engine.ado_client(
+            str(run.source.get("base_url") or DEFAULT_ADO_BASE_URL),
+            str(run.source.get("org", "")),
+            str(run.source.get("project", "")),
+            pat,
+        )
+        target = engine.jira_client(
+            str(run.target.get("base_url", "")), str(run.target.get("email", "")), api_token
+        )
+        outcome = engine.run_migration(
+            build_spec(run),
+            source=source,
+            target=target,
+            store=DjangoCheckpointStore(run, owner, scrubber),
+            events=sink,
+            control=DjangoControlSignal(run.pk),
+        )
+    except Exception as exc:  # the engine's own failures end the run, never the worker
+        reason = scrubber.text(f"{type(exc).__name__}: {exc}")
+        logger.exception("run %s failed in the engine", run_id)
+        if services.run_fail(run_id, reason=reason, owner=owner):
+            sink.log(f"✗ Run failed: {reason}")
+            sink.done(_stats_of(run.pk))
+        return claim
+
+    final = services.run_finish(
+        run_id,
+        owner,
+        status=str(outcome.status),
+        reason=scrubber.text(str(outcome.reason or "")),
+        claimed_at=claimed_at,
+    )
+    if final is None:
+        logger.warning("run %s: lease lost to another worker; outcome dropped", run_id)
+    elif final != outcome.status and final in (RunStatus.CANCELLED, RunStatus.FAILED):
+        events.publish_status(run_id, final)
+    return claim
+
+
+def _stats_of(run_id: uuid.UUID) -> dict[str, int]:
+    run = MigrationRun.objects.get(pk=run_id)
+    return {
+        "created": run.success_count - run.updated_count,
+        "updated": run.updated_count,
+        "skipped": run.skipped_count,
+        "failed": run.failure_count,
+    }

@@ -1,0 +1,30 @@
+"""Celery tasks: thin interfaces that take ids and call one function.
+
+Both are idempotent: a duplicate or redelivered message finds the run claimed,
+finished or gone and does nothing. State lives in the database; results are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Task, shared_task
+
+from migrations_app import runner, services
+
+
+@shared_task(
+    bind=True,
+    name="migrations.run",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def run_migration(self: Task, run_id: str) -> str:
+    owner = f"{self.request.hostname or 'worker'}:{os.getpid()}:{self.request.id}"
+    return runner.execute_run(run_id, owner).value
+
+
+@shared_task(name="migrations.sweep_stale_runs", ignore_result=True, acks_late=True)
+def sweep_stale_runs() -> int:
+    return len(services.sweep_stale_runs())

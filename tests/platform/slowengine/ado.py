@@ -1,0 +1,6 @@
+from __future__ import annotations
+
+
+class AdoClient:
+    def __init__(self, base_url: str, org: str, project: str, pat: str) -> None:
+        self.base_url, self.org, self.project = base_url, org, project

@@ -1,0 +1,1 @@
+"""Server-rendered dashboard pages (session login), scoped by tenant like the API."""

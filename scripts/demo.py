@@ -41,10 +41,17 @@ def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
-def spawn(args: list[str], env: dict[str, str], log: IO[str] | None = None) -> subprocess.Popen[str]:
+def spawn(
+    args: list[str], env: dict[str, str], log: IO[str] | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        args, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE if log is None else log,
-        stderr=subprocess.STDOUT if log is not None else None, start_new_session=True,
+        args,
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE if log is None else log,
+        stderr=subprocess.STDOUT if log is not None else None,
+        start_new_session=True,
     )
 
 
@@ -73,27 +80,44 @@ def start_demo_run(sandbox: dict[str, Any]) -> str:
     ).json()["access"]
     auth = {"Authorization": f"Bearer {token}"}
     project = requests.post(
-        f"{WEB}/api/projects", headers=auth, timeout=10,
-        json={"name": "Demo: Fabrikam to Jira", "description": "Sandbox organisation into the sandbox Jira site"},
+        f"{WEB}/api/projects",
+        headers=auth,
+        timeout=10,
+        json={
+            "name": "Demo: Fabrikam to Jira",
+            "description": "Sandbox organisation into the sandbox Jira site",
+        },
     ).json()
     payload = {
         "type": "FULL",
         "enginePayload": {
             "source": {
-                "base_url": sandbox["ado_base_url"], "org": sandbox["org"],
-                "project": sandbox["project"], "pat": sandbox["pat"],
-                "area_filter": None, "type_filter": None,
+                "base_url": sandbox["ado_base_url"],
+                "org": sandbox["org"],
+                "project": sandbox["project"],
+                "pat": sandbox["pat"],
+                "area_filter": None,
+                "type_filter": None,
             },
             "target": {
-                "base_url": sandbox["jira_base_url"], "email": sandbox["email"],
-                "api_token": sandbox["api_token"], "project_key": sandbox["project_key"],
+                "base_url": sandbox["jira_base_url"],
+                "email": sandbox["email"],
+                "api_token": sandbox["api_token"],
+                "project_key": sandbox["project_key"],
             },
-            "options": {"migrate_attachments": True, "migrate_comments": True,
-                        "migrate_links": True, "dry_run": False},
+            "options": {
+                "migrate_attachments": True,
+                "migrate_comments": True,
+                "migrate_links": True,
+                "dry_run": False,
+            },
         },
     }
     run = requests.post(
-        f"{WEB}/api/migrations/project/{project['id']}/start", headers=auth, json=payload, timeout=30
+        f"{WEB}/api/migrations/project/{project['id']}/start",
+        headers=auth,
+        json=payload,
+        timeout=30,
     )
     run.raise_for_status()
     return f"{WEB}/projects/{project['id']}/runs/{run.json()['id']}"
@@ -103,19 +127,58 @@ def main() -> None:
     env = demo_env()
     (ROOT / "var").mkdir(exist_ok=True)
     manage("migrate", "--noinput", "-v", "0", env=env)
-    manage("create_tenant_user", "--tenant", "demo", "--username", USERNAME,
-           "--password", PASSWORD, "--email", "demo@example.com", env=env)
+    manage(
+        "create_tenant_user",
+        "--tenant",
+        "demo",
+        "--username",
+        USERNAME,
+        "--password",
+        PASSWORD,
+        "--email",
+        "demo@example.com",
+        env=env,
+    )
     logs = (ROOT / "var" / "demo.log").open("a")
     procs: list[subprocess.Popen[str]] = []
     try:
-        sandbox_proc = spawn([PY, "manage.py", "sandbox", "--items", str(ITEMS),
-                              "--latency-ms", "15"], env)
+        sandbox_proc = spawn(
+            [PY, "manage.py", "sandbox", "--items", str(ITEMS), "--latency-ms", "15"], env
+        )
         procs.append(sandbox_proc)
         sandbox = read_sandbox_line(sandbox_proc)
-        procs.append(spawn([PY, "-m", "uvicorn", "migrator_site.asgi:application",
-                            "--host", "127.0.0.1", "--port", str(WEB_PORT)], env, logs))
-        procs.append(spawn([PY, "-m", "celery", "-A", "migrator_site", "worker",
-                            "--pool=solo", "--loglevel=INFO"], env, logs))
+        procs.append(
+            spawn(
+                [
+                    PY,
+                    "-m",
+                    "uvicorn",
+                    "migrator_site.asgi:application",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(WEB_PORT),
+                ],
+                env,
+                logs,
+            )
+        )
+        procs.append(
+            spawn(
+                [
+                    PY,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "migrator_site",
+                    "worker",
+                    "--pool=solo",
+                    "--loglevel=INFO",
+                ],
+                env,
+                logs,
+            )
+        )
         wait_for(f"{WEB}/api/schema/")
         run_url = start_demo_run(sandbox)
         print(

@@ -187,7 +187,7 @@ def main() -> None:
             f"  Demo run:    {run_url}\n"
             f"  Login:       {USERNAME} / {PASSWORD}\n"
             f"  API docs:    {WEB}/api/docs/\n"
-            f"  Jira sandbox state: {sandbox['jira_base_url']}/_sandbox/state\n"
+            f"  Jira sandbox state: {sandbox['jira_base_url']}/_sandbox/jira/issues\n"
             "  Logs:        var/demo.log\n"
             "  Press Ctrl-C to stop.\n",
             flush=True,

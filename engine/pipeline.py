@@ -1,0 +1,1607 @@
+"""The phased migration pipeline: ``run_migration``.
+
+Phases (``store.set_phase``; the report names them, see :data:`engine.report.PHASES`):
+
+1. discover and plan: preflight (ADO access, Jira user, project, issue types,
+   create screens, statuses), filters, SAMPLE selection, INCREMENTAL changed-since,
+   type/state mappings, users, per-item decisions; ``save_plan``. A dry run stops
+   here with a report holding the exact payloads for a sample of items.
+2. create issues, parents first (Epic level, then standard, then sub-tasks), in
+   bulk requests of 50 with several in flight; edit changed issues in place.
+3. reach target states by walking the workflow's transitions.
+4. attachments (inline images included, then the description is edited to show
+   them from Jira), then comments in order.
+5. links (after both ends exist); out-of-scope ends become remote links to ADO.
+6. verify: count what Jira holds (search on the ``ado-*`` labels) against the plan.
+
+Exactly once
+    Every write is recorded in the project's ledger (``LedgerEntry``) as soon as
+    it succeeds and is never repeated once recorded. Where an outcome can be
+    unknown, the run looks in Jira before writing again and adopts what exists:
+
+    - Issues carry the label ``ado-{id}`` and the issue property ``ado.migration``
+      (``{"adoId", "rev"}``), both set atomically in the create body. The intent
+      to create is saved (``ItemRecord.attempts`` incremented) before a bulk
+      request is sent. Before creating anything, phase 2 searches Jira for the
+      labels of every item it is about to create that the ledger does not know
+      (``project = KEY AND labels in (...)``, 100 labels a query) and adopts what
+      it finds; after an ``OutcomeUnknown`` it searches the labels of that batch.
+      So a crash at any instant, a lost ledger write, or a redelivered task never
+      creates a second issue.
+    - Comments carry the comment property ``ado.comment`` (``{"adoId",
+      "commentId"}``); attachments are recognised by file name and size. Before a
+      batch of phase 4 work, ``extra["pending4"]`` is saved with a token of this
+      process; an entry found with another process's token was in flight when
+      that process stopped, so its issue's comments and attachments are read back
+      and adopted before anything is sent. ``OutcomeUnknown`` does the same.
+    - Transitions move to a named status, so re-doing one is harmless; a resumed
+      run reads the actual status before walking. Links are idempotent in Jira
+      (remote links upsert by ``globalId``) and still recorded.
+    - Per item and phase, ``extra["steps"][phase] = rev`` marks completion, set
+      only after all of the item's writes in that phase succeeded;
+      ``extra["synced_rev"]`` marks an item whose every phase is done.
+
+Resume
+    A resumed, taken-over or redelivered run finds its plan (``load_plan``) and
+    skips phase 1; phases already finished are skipped (``plan["phases_done"]``)
+    and, within a phase, items whose step is recorded. Checkpoints run at least
+    every second and every 50 items: ``heartbeat`` (False: another worker owns the
+    run, stop at once and touch nothing more), ``save_items``/``save_ledger``,
+    progress and log events, then ``control.poll`` (pause/cancel). Workers check
+    a stop flag before every write, so a pause returns within about a second with
+    no item half-written.
+
+Reruns
+    A FULL rerun skips items already fully migrated at the same ADO ``rev`` and
+    UPDATES changed ones in place (fields edited, new comments and attachments
+    appended, state re-reached); it never creates a second issue. INCREMENTAL
+    does the same for the items created or changed since ``changed_since``.
+    Edited or deleted ADO comments are not re-synced (only new ones are added).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import IO, Any, TypeVar
+
+from engine.adf import image_sources
+from engine.content import (
+    ContentContext,
+    IssueContent,
+    comment_content,
+    comment_is_migratable,
+    issue_content,
+    overflow_file_name,
+    user_emails,
+)
+from engine.errors import AuthError, EngineError, PermanentError, RunAborted, TransientError
+from engine.http import OutcomeUnknown
+from engine.mapping import (
+    TypeMapping,
+    WorkflowGraph,
+    check_state_overrides,
+    map_state,
+    nearest_status,
+    state_category,
+    suggest_state_mappings,
+    suggest_type_mappings,
+)
+from engine.model import (
+    AttachmentRef,
+    Comment,
+    CreatedIssue,
+    FieldMeta,
+    IssueType,
+    Relation,
+    Status,
+    WorkItem,
+    WorkItemType,
+)
+from engine.planning import (
+    PlannedItem,
+    assign_parents,
+    chunks,
+    creation_order,
+    decide_action,
+    hierarchy_pairs,
+    matches_filters,
+    normalize_type_filter,
+    select_sample,
+    waves,
+)
+from engine.ports import (
+    AdoSource,
+    CheckpointStore,
+    ControlSignal,
+    EventSink,
+    FinalStatus,
+    ItemRecord,
+    JiraTarget,
+    LedgerEntry,
+    RunOutcome,
+    RunSpec,
+)
+from engine.refs import attachment_file_name, attachment_guid
+from engine.report import build_report
+from engine.users import UserDirectory
+
+PLAN_VERSION = 1
+PROPERTY_KEY = "ado.migration"
+COMMENT_PROPERTY = "ado.comment"
+BULK_SIZE = 50
+SEARCH_CHUNK = 100
+ADO_BATCH = 200
+CREATE_WINDOW = 4  # bulk requests in flight within a hierarchy level
+ITEM_WORKERS = 12  # per-item writers in phases 2 (edits) to 5; the Jira limiter bounds the rate
+CHECKPOINT_ITEMS = 50
+CHECKPOINT_SECONDS = 1.0
+POLL_SECONDS = 0.25
+WRITE_TRIES = 3
+DRY_RUN_SAMPLES = 5
+OVERFLOW_KEY = "overflow:description"
+WRITE_PHASES = (2, 3, 4, 5)
+ESSENTIAL_FIELDS = {"summary", "project", "issuetype", "labels", "parent"}
+# Required create-screen fields the content rules or the pipeline can fill.
+FILLABLE = {"summary", "issuetype", "project", "description", "labels", "priority", "reporter",
+            "assignee", "parent", "components", "environment"}
+HIERARCHY_REVERSE = "System.LinkTypes.Hierarchy-Reverse"
+HIERARCHY_FORWARD = "System.LinkTypes.Hierarchy-Forward"
+# ADO relation -> (Jira link type, this item is the outward side, symmetric)
+LINK_RULES: dict[str, tuple[str, bool, bool]] = {
+    "System.LinkTypes.Related": ("Relates", True, True),
+    "System.LinkTypes.Dependency-Forward": ("Blocks", True, False),
+    "System.LinkTypes.Dependency-Reverse": ("Blocks", False, False),
+    "System.LinkTypes.Duplicate-Forward": ("Duplicate", False, False),
+    "System.LinkTypes.Duplicate-Reverse": ("Duplicate", True, False),
+    "Microsoft.VSTS.Common.TestedBy-Forward": ("Tests", False, False),
+    "Microsoft.VSTS.Common.TestedBy-Reverse": ("Tests", True, False),
+}
+FORWARD_RELS = {r for r in LINK_RULES if r.endswith("-Forward")}
+
+T = TypeVar("T")
+
+
+class StopRun(Exception):
+    """Leave the phases now: paused, cancelled, lease lost or failed."""
+
+    def __init__(self, status: FinalStatus, reason: str = "", *, lease_lost: bool = False) -> None:
+        super().__init__(reason or status)
+        self.status: FinalStatus = status
+        self.reason = reason
+        self.lease_lost = lease_lost
+
+
+class Interrupted(Exception):
+    """Raised inside a worker before a write once the run is stopping."""
+
+
+@dataclass
+class Ports:
+    source: AdoSource
+    target: JiraTarget
+    store: CheckpointStore
+    events: EventSink
+    control: ControlSignal
+
+
+def run_migration(
+    spec: RunSpec,
+    *,
+    source: AdoSource,
+    target: JiraTarget,
+    store: CheckpointStore,
+    events: EventSink,
+    control: ControlSignal,
+) -> RunOutcome:
+    """Run (or resume) one migration run; see the module docstring."""
+    return Pipeline(spec, Ports(source, target, store, events, control)).execute()
+
+
+def _web_url(base: str, ado_id: int) -> str:
+    return f"{base.rstrip('/')}/_workitems/edit/{ado_id}"
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _label_jql(project_key: str, ids: Iterable[int]) -> str:
+    labels = ", ".join(f'"ado-{i}"' for i in ids)
+    return f'project = "{project_key}" AND labels in ({labels}) ORDER BY key ASC'
+
+
+def _properties_of(raw: Any) -> dict[str, Any]:
+    """Issue/comment properties as a dict, whether Jira sent a dict or a key/value list."""
+    if isinstance(raw, dict):
+        return dict(raw)
+    if isinstance(raw, list):
+        return {str(p.get("key")): p.get("value") for p in raw if isinstance(p, dict)}
+    return {}
+
+
+def _key_number(key: str) -> int:
+    tail = key.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+# =========================================================================== pipeline
+class Pipeline:
+    """One execution of ``run_migration`` (a resumed run is a new Pipeline)."""
+
+    def __init__(self, spec: RunSpec, ports: Ports) -> None:
+        self.spec = spec
+        self.ports = ports
+        self.source, self.target, self.store = ports.source, ports.target, ports.store
+        self.token = uuid.uuid4().hex  # marks intents saved by this process
+        self.lock = threading.RLock()
+        self.stop = threading.Event()
+        self.stop_reason: StopRun | None = None
+        self.plan: dict[str, Any] = {}
+        self.items: dict[int, PlannedItem] = {}
+        self.order: list[int] = []
+        self.records: dict[int, ItemRecord] = {}
+        self.ledger: dict[int, LedgerEntry] = {}
+        self.crosswalk: dict[int, str] = {}
+        self.dirty_records: set[int] = set()
+        self.dirty_ledger: set[int] = set()
+        self.logs: list[str] = []
+        self.graph = WorkflowGraph()
+        self.users = UserDirectory(self.target)
+        self.initial_status: dict[str, str] = {}
+        self.resumed = False
+        self.phase = 0
+        self.units = 0
+        self.started = time.monotonic()
+        self.units_at_start = 0
+        self.last_poll = 0.0
+        self.last_checkpoint = time.monotonic()
+        self.since_checkpoint = 0
+        self.wi_cache: dict[int, WorkItem] = {}
+        self.reconcile: set[int] = set()
+        self.statuses_cache: dict[tuple[str, str], Status | None] = {}
+        self.verification: dict[str, Any] | None = None
+        self.ado_web = spec.ado_web_url or str(getattr(self.source, "project_url", ""))
+
+    # ------------------------------------------------------------------ entry
+    def execute(self) -> RunOutcome:
+        try:
+            self._load_or_plan()
+            if self.spec.dry_run:
+                return self._finish_dry_run()
+            self._run_phases()
+            return self._finish()
+        except StopRun as stop:
+            return self._stopped(stop)
+        except (AuthError, RunAborted) as exc:
+            return self._fail(str(exc))
+
+    def _run_phases(self) -> None:
+        steps: list[tuple[int, Callable[[], None]]] = [
+            (2, self._phase_create), (3, self._phase_states), (4, self._phase_content),
+            (5, self._phase_links), (6, self._phase_verify),
+        ]
+        done = set(self.plan.get("phases_done", []))
+        for number, phase in steps:
+            if number in done:
+                continue
+            self._enter_phase(number)
+            phase()
+            self._checkpoint(force=True)
+            self._raise_if_stopped()
+            self.plan.setdefault("phases_done", []).append(number)
+            self.store.save_plan(self.plan)
+            self._save_report("RUNNING")
+
+    def _enter_phase(self, number: int) -> None:
+        self.phase = number
+        self.store.set_phase(number)
+
+    # ------------------------------------------------------------------ outcomes
+    def _stats(self) -> dict[str, int]:
+        counts = {"created": 0, "updated": 0, "skipped": 0, "failed": 0}
+        for record in self.records.values():
+            key = record.status.lower()
+            if key in counts:
+                counts[key] += 1
+        if self.spec.run_type != "INCREMENTAL" and not counts["updated"]:
+            counts.pop("updated")
+        return counts
+
+    def _announce(self, status: str, stats: dict[str, int]) -> None:
+        self.ports.events.status(status.lower())
+        self.ports.events.done(stats)
+
+    def _finish(self) -> RunOutcome:
+        stats = self._stats()
+        status: FinalStatus = "PARTIAL" if stats.get("failed") else "COMPLETED"
+        self._save_report(status)
+        self._flush_logs()
+        self._announce(status, stats)
+        return RunOutcome(status, stats)
+
+    def _stopped(self, stop: StopRun) -> RunOutcome:
+        if stop.lease_lost:
+            return RunOutcome("PAUSED", self._stats(), stop.reason)
+        if stop.status == "FAILED":
+            return self._fail(stop.reason)
+        self._flush_state()
+        self._save_report(stop.status)
+        self._flush_logs()
+        stats = self._stats()
+        if stop.status == "CANCELLED":
+            self._announce("cancelled", stats)
+        else:
+            self.ports.events.log(f"⏸ paused in phase {self.phase}; resume continues from here")
+            self.ports.events.status("paused")
+        return RunOutcome(stop.status, stats, stop.reason)
+
+    def _fail(self, reason: str) -> RunOutcome:
+        self._flush_state()
+        stats = self._stats()
+        if self.plan:
+            self._save_report("FAILED", reason=reason)
+        else:
+            self.store.save_report({"status": "FAILED", "reason": reason,
+                                    "problems": {"validation": [reason]}})
+        self._flush_logs()
+        self.ports.events.log(f"✗ run failed: {reason}")
+        self._announce("failed", stats)
+        return RunOutcome("FAILED", stats, reason)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _raise_if_stopped(self) -> None:
+        if self.stop_reason is not None:
+            raise self.stop_reason
+
+    def _request_stop(self, stop: StopRun) -> None:
+        with self.lock:
+            if self.stop_reason is None or stop.lease_lost or stop.status == "FAILED":
+                self.stop_reason = stop
+        self.stop.set()
+
+    def _check_stop(self) -> None:
+        """Called by workers before every write."""
+        if self.stop.is_set():
+            raise Interrupted()
+
+    def _poll(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_poll < POLL_SECONDS:
+            return
+        self.last_poll = now
+        command = self.ports.control.poll()
+        if command == "pause":
+            self._request_stop(StopRun("PAUSED", "paused by request"))
+        elif command == "cancel":
+            self._request_stop(StopRun("CANCELLED", "cancelled by request"))
+
+    def _checkpoint(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        due = self.since_checkpoint >= CHECKPOINT_ITEMS or now - self.last_checkpoint >= \
+            CHECKPOINT_SECONDS
+        if not (force or due):
+            self._poll()
+            return
+        self.last_checkpoint, self.since_checkpoint = now, 0
+        if self.stop_reason is not None and self.stop_reason.lease_lost:
+            return
+        if not self.store.heartbeat():
+            self._request_stop(StopRun("PAUSED", "lease lost: another worker took the run over",
+                                       lease_lost=True))
+            return
+        self._flush_state()
+        self._flush_logs()
+        self._progress()
+        self._poll(force=True)
+
+    def _flush_state(self) -> None:
+        if self.stop_reason is not None and self.stop_reason.lease_lost:
+            return
+        with self.lock:
+            records = [replace(self.records[i]) for i in sorted(self.dirty_records)]
+            entries = [self._copy_entry(self.ledger[i]) for i in sorted(self.dirty_ledger)]
+            self.dirty_records.clear()
+            self.dirty_ledger.clear()
+        if records:
+            self.store.save_items(records)
+        if entries:
+            self.store.save_ledger(entries)
+
+    @staticmethod
+    def _copy_entry(entry: LedgerEntry) -> LedgerEntry:
+        return LedgerEntry(entry.ado_id, entry.jira_key, entry.jira_id, entry.ado_rev,
+                           dict(entry.comments), dict(entry.attachments), list(entry.links),
+                           entry.state, json.loads(json.dumps(entry.extra)))
+
+    def _flush_logs(self) -> None:
+        with self.lock:
+            logs, self.logs = self.logs, []
+        for message in logs:
+            self.ports.events.log(message)
+
+    def _progress(self) -> None:
+        total = len(self.items)
+        with self.lock:
+            current = min(total, self.units // len(WRITE_PHASES))
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        done_here = (self.units - self.units_at_start) / len(WRITE_PHASES)
+        self.ports.events.progress(current, total, round(done_here / elapsed, 1))
+
+    def _save_report(self, status: str, *, reason: str = "",
+                     samples: Sequence[Mapping[str, Any]] = (),
+                     facts: Mapping[int, Mapping[str, Any]] | None = None) -> None:
+        if facts is None:
+            with self.lock:
+                facts = {i: dict(self.ledger[i].extra) for i in self.items if i in self.ledger}
+        report = build_report(self.plan, self.records, facts, status=status, phase=self.phase,
+                              verification=self.verification, samples=samples)
+        if reason:
+            report["reason"] = reason
+        self.store.save_report(report)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _log(self, message: str) -> None:
+        with self.lock:
+            self.logs.append(message)
+
+    def _label(self, ado_id: int) -> str:
+        item = self.items[ado_id]
+        return f"ADO #{ado_id} [{item.ado_type}]"
+
+    def _fail_item(self, ado_id: int, reason: str) -> None:
+        with self.lock:
+            record = self.records[ado_id]
+            if record.status == "FAILED":
+                return
+            record.status, record.error = "FAILED", reason[:2000]
+            self.dirty_records.add(ado_id)
+            self.units += len(WRITE_PHASES) - self._steps_done(ado_id)
+            self.since_checkpoint += 1
+        self._log(f"✗ {self._label(ado_id)}: {reason}")
+
+    def _steps(self, ado_id: int) -> dict[str, int]:
+        entry = self.ledger.get(ado_id)
+        if entry is None:
+            return {}
+        steps = entry.extra.setdefault("steps", {})
+        return steps if isinstance(steps, dict) else {}
+
+    def _steps_done(self, ado_id: int) -> int:
+        rev = self.items[ado_id].rev
+        return sum(1 for p in WRITE_PHASES if self._steps(ado_id).get(str(p)) == rev)
+
+    def _step_done(self, ado_id: int, phase: int) -> bool:
+        return self._steps(ado_id).get(str(phase)) == self.items[ado_id].rev
+
+    def _mark_step(self, ado_id: int, phase: int) -> None:
+        with self.lock:
+            if self._step_done(ado_id, phase):
+                return
+            rev = self.items[ado_id].rev
+            self._steps(ado_id)[str(phase)] = rev
+            if all(self._step_done(ado_id, p) for p in WRITE_PHASES):
+                self.ledger[ado_id].extra["synced_rev"] = rev
+            self.dirty_ledger.add(ado_id)
+            self.units += 1
+            self.since_checkpoint += 1
+
+    def _active(self, ado_id: int) -> bool:
+        """Still to be worked on in this run (not skipped, not failed)."""
+        return self.items[ado_id].action != "skip" and self.records[ado_id].status != "FAILED"
+
+    def _count_units(self) -> None:
+        units = 0
+        for ado_id in self.items:
+            units += self._steps_done(ado_id) if self._active(ado_id) else len(WRITE_PHASES)
+        self.units = self.units_at_start = units
+
+    # ------------------------------------------------------------------ worker pool
+    def _run_pool(
+        self,
+        tasks: Sequence[T],
+        work: Callable[[T], None],
+        *,
+        ids_of: Callable[[T], Sequence[int]],
+        workers: int = ITEM_WORKERS,
+        prepare: Callable[[list[T]], None] | None = None,
+        group: int = CHECKPOINT_ITEMS,
+    ) -> None:
+        """Run ``work`` over ``tasks`` with ``workers`` threads, checkpointing as it goes.
+
+        ``prepare`` sees each group of tasks before any of them starts (to read
+        ADO in bulk and to save write intents).
+        """
+        pos, ready = 0, deque[T]()
+        running: set[Future[None]] = set()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="migrate") as pool:
+            while True:
+                if not self.stop.is_set():
+                    if not ready and pos < len(tasks):
+                        batch = list(tasks[pos:pos + group])
+                        pos += group
+                        if prepare is not None:
+                            prepare(batch)
+                        ready.extend(batch)
+                    while ready and len(running) < workers and not self.stop.is_set():
+                        task = ready.popleft()
+                        running.add(pool.submit(self._guard, work, task, ids_of))
+                if not running and (self.stop.is_set() or (not ready and pos >= len(tasks))):
+                    break
+                if running:
+                    done, running = wait(running, timeout=POLL_SECONDS,
+                                         return_when=FIRST_COMPLETED)
+                    for future in done:
+                        future.result()  # only what _guard lets through: a crash, not an error
+                self._checkpoint()
+        self._checkpoint(force=True)
+        self._raise_if_stopped()
+
+    def _guard(self, work: Callable[[T], None], task: T,
+               ids_of: Callable[[T], Sequence[int]]) -> None:
+        try:
+            work(task)
+        except Interrupted:
+            return
+        except AuthError as exc:
+            self._request_stop(StopRun("FAILED", str(exc)))
+        except OutcomeUnknown as exc:
+            self._fail_all(ids_of(task), f"outcome unknown after retries: {exc}")
+        except TransientError as exc:
+            self._fail_all(ids_of(task), f"transient errors exhausted: {exc}")
+        except EngineError as exc:
+            self._fail_all(ids_of(task), str(exc))
+        except Exception as exc:  # a bug on one item must not end the run
+            self._fail_all(ids_of(task), f"internal error: {exc!r}")
+
+    def _fail_all(self, ids: Sequence[int], reason: str) -> None:
+        for ado_id in ids:
+            with self.lock:
+                record = self.records[ado_id]
+                record.attempts = max(record.attempts, 1)
+            self._fail_item(ado_id, reason)
+
+    # ================================================================== phase 1
+    def _load_or_plan(self) -> None:
+        plan = self.store.load_plan()
+        self.ledger = self.store.load_ledger()
+        self.crosswalk = {i: e.jira_key for i, e in self.ledger.items() if e.jira_key}
+        if plan and plan.get("version") == PLAN_VERSION:
+            self.resumed = True
+            self._adopt_plan(plan)
+            self.records = self.store.load_items()
+            self._ensure_records()
+            self._count_units()
+            return
+        self._enter_phase(1)
+        self._preflight_and_plan()
+
+    def _adopt_plan(self, plan: dict[str, Any]) -> None:
+        self.plan = plan
+        self.items = {d["ado_id"]: PlannedItem.from_dict(d) for d in plan["items"]}
+        self.order = [d["ado_id"] for d in plan["items"]]
+        self.users = UserDirectory(self.target, plan.get("users", {}))
+
+    def _ensure_records(self) -> None:
+        for ado_id, item in self.items.items():
+            if ado_id not in self.records:
+                self.records[ado_id] = self._new_record(item)
+                self.dirty_records.add(ado_id)
+
+    def _new_record(self, item: PlannedItem) -> ItemRecord:
+        entry = self.ledger.get(item.ado_id)
+        record = ItemRecord(item.ado_id, item.ado_type, _web_url(self.ado_web, item.ado_id))
+        if entry is not None:
+            record.jira_key, record.jira_id = entry.jira_key, entry.jira_id
+        if item.action == "skip":
+            record.status, record.error = "SKIPPED", item.reason
+        return record
+
+    def _preflight_and_plan(self) -> None:
+        spec = self.spec
+        meta = self._preflight()
+        work_items = self._discover()
+        self._poll(force=True)
+        self._raise_if_stopped()
+        ado_types = {t.name: t for t in meta["ado_types"]}
+        type_map = self._type_mappings(work_items, meta["jira_types"], meta["statuses"])
+        screens = self._screens(type_map, meta["jira_types"])
+        self.plan = {
+            "version": PLAN_VERSION, "run_type": spec.run_type, "dry_run": spec.dry_run,
+            "project": meta["project"], "jira_types": [vars(t) for t in meta["jira_types"]],
+            "statuses": {k: [vars(s) for s in v] for k, v in meta["statuses"].items()},
+            "screens": {k: sorted(v) for k, v in screens.items()},
+            "story_points_field": meta["story_points_field"],
+            "priorities": meta["priorities"], "link_types": meta["link_types"],
+            "upload_limit": meta["upload_limit"],
+            "type_mappings": {k: v.to_dict() for k, v in type_map.items()},
+            "problems": list(meta["problems"]), "phases_done": [],
+        }
+        self._plan_items(work_items, ado_types, type_map, meta["jira_types"])
+        self._state_mappings(ado_types, type_map, meta["statuses"])
+        self._resolve_users(work_items)
+        self.store.save_plan(self.plan)
+        self.store.set_total(len(self.items))
+        self.records = {i: self._new_record(p) for i, p in self.items.items()}
+        self.dirty_records = set(self.records)
+        self._count_units()
+        self._checkpoint(force=True)
+        self._raise_if_stopped()
+        self._save_report("RUNNING")
+        self._log(f"Plan: {len(self.items)} work items "
+                  f"({sum(1 for p in self.items.values() if p.action != 'skip')} to write)")
+
+    # ------------------------------------------------------------------ preflight
+    def _preflight(self) -> dict[str, Any]:
+        key = self.spec.project_key
+        self._guarded_preflight(self.source.check_access, "Azure DevOps")
+        self._guarded_preflight(self.target.myself, "Jira")
+        project = self._guarded_preflight(lambda: self.target.get_project(key), "Jira project")
+        jira_types = self.target.issue_types(key)
+        if not jira_types:
+            raise RunAborted(f"the Jira user may not create issues in project {key} "
+                             "(no issue types on its create screens)")
+        fields = self.target.fields()
+        return {
+            "project": {"id": project.id, "key": project.key, "name": project.name,
+                        "style": project.style},
+            "jira_types": jira_types,
+            "statuses": self.target.project_statuses(key),
+            "story_points_field": self._story_points_field(fields),
+            "priorities": [str(p.get("name")) for p in self.target.priorities()],
+            "link_types": [str(t.get("name")) for t in self.target.link_types()],
+            "upload_limit": self.target.attachment_upload_limit(),
+            "ado_types": self.source.work_item_types(),
+            "problems": [],
+        }
+
+    @staticmethod
+    def _guarded_preflight(call: Callable[[], T], what: str) -> T:
+        try:
+            return call()
+        except AuthError as exc:
+            raise RunAborted(f"{what}: credentials refused: {exc}") from exc
+        except PermanentError as exc:
+            if exc.status == 404 or "not found" in str(exc).lower():
+                raise RunAborted(f"{what} not found: {exc}") from exc
+            raise RunAborted(f"{what}: {exc}") from exc
+
+    @staticmethod
+    def _story_points_field(fields: Sequence[Mapping[str, Any]]) -> str | None:
+        names = ("story points", "story point estimate")
+        for wanted in names:
+            for f in fields:
+                if str(f.get("name", "")).lower() == wanted:
+                    return str(f.get("id"))
+        return None
+
+    def _discover(self) -> list[WorkItem]:
+        spec = self.spec
+        types = normalize_type_filter(spec.type_filter)
+        since = spec.changed_since if spec.run_type == "INCREMENTAL" else None
+        ids = self.source.query_ids(area_path=spec.area_filter or None, types=types or None,
+                                    changed_since=since)
+        items = [wi for wi in self.source.get_work_items(ids)
+                 if matches_filters(wi, spec.area_filter, types)]
+        return sorted(items, key=lambda wi: wi.id)
+
+    def _type_mappings(self, items: Sequence[WorkItem], jira_types: Sequence[IssueType],
+                       statuses: Mapping[str, Sequence[Status]]) -> dict[str, TypeMapping]:
+        names = sorted({wi.type for wi in items})
+        type_map, errors = suggest_type_mappings(names, jira_types, self.spec.type_overrides,
+                                                 hierarchy_pairs(items))
+        errors += check_state_overrides(self.spec.state_overrides, statuses)
+        if errors:
+            raise RunAborted("preflight: " + "; ".join(errors))
+        return type_map
+
+    def _screens(self, type_map: Mapping[str, TypeMapping],
+                 jira_types: Sequence[IssueType]) -> dict[str, set[str]]:
+        wanted = {m.jira_type_id for m in type_map.values()}
+        wanted |= {m.standalone_type_id for m in type_map.values() if m.standalone_type_id}
+        names = {t.id: t.name for t in jira_types}
+        screens: dict[str, set[str]] = {}
+        errors: list[str] = []
+        for type_id in sorted(wanted):
+            metas = self.target.create_fields(self.spec.project_key, type_id)
+            screens[type_id] = {m.field_id for m in metas}
+            errors += self._unfillable(metas, names.get(type_id, type_id))
+        if errors:
+            raise RunAborted("preflight: " + "; ".join(errors))
+        return screens
+
+    def _unfillable(self, metas: Sequence[FieldMeta], type_name: str) -> list[str]:
+        fillable = set(FILLABLE)
+        return [
+            f"Jira type '{type_name}' requires field '{m.name}' ({m.field_id}) on its create "
+            "screen with no default value, and nothing in Azure DevOps fills it: make it "
+            "optional or give it a default"
+            for m in metas
+            if m.required and not m.has_default and m.field_id not in fillable
+            and not m.field_id.startswith("customfield_10016")
+        ]
+
+    # ------------------------------------------------------------------ planning
+    def _plan_items(self, items: list[WorkItem], ado_types: Mapping[str, WorkItemType],
+                    type_map: Mapping[str, TypeMapping], jira_types: Sequence[IssueType]) -> None:
+        removed = {wi.id for wi in items
+                   if state_category(ado_types.get(wi.type), wi.state) == "Removed"}
+        if self.spec.run_type == "SAMPLE":
+            level = {n: m.ado_level for n, m in type_map.items()}
+            keep = set(select_sample(items, self.spec.sample_size, lambda t: level.get(t, 0),
+                                     lambda wi: wi.id in removed))
+            items = [wi for wi in items if wi.id in keep]
+        planned: dict[int, PlannedItem] = {}
+        for wi in items:
+            tm = type_map[wi.type]
+            action, reason = decide_action(wi.rev, wi.id in removed, self.ledger.get(wi.id),
+                                           self.spec.run_type)
+            planned[wi.id] = PlannedItem(
+                wi.id, wi.type, wi.rev, wi.title, wi.state,
+                state_category(ado_types.get(wi.type), wi.state), wi.url, wi.parent_id,
+                tm.jira_type_id, tm.jira_type, tm.jira_level, action, reason)
+        self._assign_parents(planned, type_map, jira_types)
+        self.order = creation_order(planned)
+        self.items = {i: planned[i] for i in self.order}
+        self.plan["items"] = [self.items[i].to_dict() for i in self.order]
+        self.plan["identity_emails"] = self._identity_emails(items)
+        if self.spec.dry_run:
+            self.wi_cache = {wi.id: wi for wi in items}
+
+    def _assign_parents(self, planned: dict[int, PlannedItem],
+                        type_map: Mapping[str, TypeMapping],
+                        jira_types: Sequence[IssueType]) -> None:
+        levels = {t.id: t.hierarchy_level for t in jira_types}
+        ledger_levels: dict[int, int | None] = {
+            i: e.extra.get("level", levels.get(str(e.extra.get("type")), None))
+            for i, e in self.ledger.items()
+        }
+        screens = self.plan["screens"]
+
+        def standalone(item: PlannedItem) -> tuple[str, str] | None:
+            tm = type_map.get(item.ado_type)
+            if tm is None or not tm.standalone_type_id:
+                return None
+            return tm.standalone_type_id, tm.standalone_type
+
+        assign_parents(planned, ledger_levels=ledger_levels,
+                       parent_on_screen=lambda tid: "parent" in screens.get(tid, []),
+                       standalone=standalone)
+
+    @staticmethod
+    def _identity_emails(items: Sequence[WorkItem]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for wi in items:
+            for name in ("System.AssignedTo", "System.CreatedBy", "System.ChangedBy"):
+                ref = wi.fields.get(name)
+                if isinstance(ref, dict) and ref.get("id") and "@" in str(ref.get("uniqueName")):
+                    out[str(ref["id"]).lower()] = str(ref["uniqueName"]).lower()
+        return out
+
+    @staticmethod
+    def _display_names(items: Sequence[WorkItem]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for wi in items:
+            for name in ("System.AssignedTo", "System.CreatedBy", "System.ChangedBy"):
+                ref = wi.fields.get(name)
+                if isinstance(ref, dict) and "@" in str(ref.get("uniqueName")):
+                    out[str(ref["uniqueName"]).lower()] = str(ref.get("displayName") or "")
+        return out
+
+    def _state_mappings(self, ado_types: Mapping[str, WorkItemType],
+                        type_map: Mapping[str, TypeMapping],
+                        statuses: Mapping[str, Sequence[Status]]) -> None:
+        used = [ado_types[n] for n in sorted({p.ado_type for p in self.items.values()})
+                if n in ado_types]
+        mappings, problems = suggest_state_mappings(used, type_map, statuses,
+                                                    self.spec.state_overrides)
+        self.plan["state_mappings"] = [m.to_dict() for m in mappings]
+        self.plan["problems"].extend(problems)
+        for item in self.items.values():
+            status = self._target_status(item, item.jira_type_id)
+            item.target_status = status.name if status else ""
+        self.plan["items"] = [self.items[i].to_dict() for i in self.order]
+
+    def _resolve_users(self, items: Sequence[WorkItem]) -> None:
+        emails: set[str] = set()
+        for wi in items:
+            if wi.id in self.items and self.items[wi.id].action != "skip":
+                emails |= user_emails(wi)
+        emails |= set(self.plan.get("identity_emails", {}).values())
+        self.users.resolve(emails, self._display_names(items))
+        self.plan["users"] = self.users.snapshot()
+
+    # ------------------------------------------------------------------ lookups
+    def _jira_statuses(self, type_id: str) -> list[Status]:
+        return [Status(**s) for s in self.plan.get("statuses", {}).get(type_id, [])]
+
+    def _target_status(self, item: PlannedItem, type_id: str) -> Status | None:
+        cache_key = (type_id, f"{item.ado_type}\x00{item.state}")
+        if cache_key in self.statuses_cache:
+            return self.statuses_cache[cache_key]
+        names = {t["id"]: t["name"] for t in self.plan.get("jira_types", [])}
+        mapping, _ = map_state(item.ado_type, item.state, item.state_category,
+                               names.get(type_id, type_id), self._jira_statuses(type_id),
+                               self.spec.state_overrides)
+        status = next((s for s in self._jira_statuses(type_id)
+                       if mapping and s.id == mapping.jira_status_id), None)
+        self.statuses_cache[cache_key] = status
+        return status
+
+    def _type_level(self, type_id: str) -> int:
+        for t in self.plan.get("jira_types", []):
+            if t["id"] == type_id:
+                return int(t["hierarchy_level"])
+        return 0
+
+    def _context(self, type_id: str, ado_id: int | None = None) -> ContentContext:
+        entry = self.ledger.get(ado_id) if ado_id is not None else None
+        urls = dict(entry.extra.get("attachment_urls", {})) if entry else {}
+        return ContentContext(
+            ado_web_url=self.ado_web,
+            jira_base_url=str(getattr(self.target, "base_url", "")),
+            story_points_field=self.plan.get("story_points_field"),
+            priorities=list(self.plan.get("priorities") or []) or ["Highest", "High", "Medium",
+                                                                    "Low", "Lowest"],
+            screen_fields=set(self.plan.get("screens", {}).get(type_id, [])),
+            users=self.users.accounts(),
+            crosswalk=self.crosswalk,
+            attachment_urls=urls,
+            identity_emails=self.plan.get("identity_emails", {}),
+        )
+
+    def _fetch(self, ids: Sequence[int]) -> dict[int, WorkItem]:
+        out: dict[int, WorkItem] = {}
+        for part in chunks(list(ids), ADO_BATCH):
+            for wi in self.source.get_work_items(part):
+                out[wi.id] = wi
+        return out
+
+    # ================================================================== dry run
+    def _finish_dry_run(self) -> RunOutcome:
+        facts: dict[int, dict[str, Any]] = {}
+        limit = self.plan.get("upload_limit")
+        if not self.wi_cache:  # a resumed dry run: read the items again
+            self.wi_cache = self._fetch([i for i in self.order if self._active(i)])
+        for ado_id, item in self.items.items():
+            wi = self.wi_cache.get(ado_id)
+            if wi is None or item.action == "skip":
+                continue
+            content = issue_content(wi, self._context(item.jira_type_id, ado_id))
+            facts[ado_id] = self._facts(wi, content)
+            facts[ado_id]["skipped_attachments"] = self._oversized(wi, limit)
+        samples = [self._sample_payload(i) for i in self._sample_ids()]
+        with self.lock:
+            for record in self.records.values():
+                if record.status == "PENDING":
+                    record.status, record.error = "SKIPPED", "dry run: nothing written to Jira"
+                    self.dirty_records.add(record.ado_id)
+        self._flush_state()
+        self._save_report("COMPLETED", samples=samples, facts=facts)
+        self._flush_logs()
+        stats = self._stats()
+        self._announce("completed", stats)
+        return RunOutcome("COMPLETED", stats)
+
+    def _sample_ids(self) -> list[int]:
+        by_type: dict[str, list[int]] = {}
+        for ado_id in self.order:
+            if self.items[ado_id].action != "skip":
+                by_type.setdefault(self.items[ado_id].ado_type, []).append(ado_id)
+        picked: list[int] = []
+        while len(picked) < DRY_RUN_SAMPLES and any(by_type.values()):
+            for ids in by_type.values():
+                if ids and len(picked) < DRY_RUN_SAMPLES:
+                    picked.append(ids.pop(0))
+        return picked
+
+    def _sample_payload(self, ado_id: int) -> dict[str, Any]:
+        item, wi = self.items[ado_id], self.wi_cache[ado_id]
+        payload, _ = self._create_payload(wi, item, placeholder_parents=True)
+        comments = []
+        if self.spec.migrate_comments:
+            ctx = self._context(item.jira_type_id, ado_id)
+            for c in list(self.source.iter_comments(ado_id))[:3]:
+                if comment_is_migratable(c):
+                    comments.append({"body": comment_content(c, ctx).body,
+                                     "properties": [self._comment_property(ado_id, c)]})
+        return {"adoId": ado_id, "adoType": item.ado_type, "action": item.action,
+                "create": payload, "comments": comments, "targetStatus": item.target_status,
+                "attachments": [{"name": a.name, "size": a.size} for a in wi.attachments]}
+
+    # ================================================================== phase 2
+    def _phase_create(self) -> None:
+        to_create = [i for i in self.order if self._active(i) and self.items[i].action == "create"
+                     and i not in self.ledger]
+        self._adopt_existing(to_create)
+        for wave in waves(self.items, [i for i in to_create if i not in self.ledger]):
+            groups = chunks(wave, BULK_SIZE)
+            self._run_pool(groups, self._create_chunk, ids_of=lambda g: g,
+                           workers=CREATE_WINDOW, prepare=self._mark_create_intent,
+                           group=CREATE_WINDOW)
+        updates = [i for i in self.order if self._active(i) and not self._step_done(i, 2)]
+        self._run_pool(updates, self._write_existing, ids_of=lambda i: [i],
+                       prepare=self._prefetch)
+
+    def _mark_create_intent(self, groups: list[list[int]]) -> None:
+        """Saved before the bulk requests leave: a restart knows they may be in Jira."""
+        with self.lock:
+            for group in groups:
+                for ado_id in group:
+                    self.records[ado_id].attempts += 1
+                    self.dirty_records.add(ado_id)
+        self._flush_state()
+
+    def _adopt_existing(self, ids: Sequence[int]) -> None:
+        """Find issues already in Jira for items the ledger does not know, and adopt them."""
+        for part in chunks(list(ids), SEARCH_CHUNK):
+            self._adopt_by_label(part)
+        self._checkpoint(force=True)
+        self._raise_if_stopped()
+
+    def _adopt_by_label(self, ids: Sequence[int]) -> set[int]:
+        wanted = set(ids)
+        found: dict[int, list[dict[str, Any]]] = {}
+        issues = self.target.search(_label_jql(self.spec.project_key, sorted(wanted)),
+                                    fields=("labels", "issuetype", "status"),
+                                    properties=(PROPERTY_KEY,))
+        for issue in issues:
+            for ado_id in self._ado_ids_of(issue, wanted):
+                found.setdefault(ado_id, []).append(issue)
+        for ado_id, hits in found.items():
+            hits.sort(key=lambda h: _key_number(str(h.get("key"))))
+            self._adopt(ado_id, hits[0])
+            if len(hits) > 1:
+                keys = ", ".join(str(h.get("key")) for h in hits)
+                with self.lock:
+                    self.plan["problems"].append(f"duplicate issues for ADO #{ado_id}: {keys}")
+        return set(found)
+
+    @staticmethod
+    def _ado_ids_of(issue: Mapping[str, Any], wanted: set[int]) -> list[int]:
+        prop = _properties_of(issue.get("properties")).get(PROPERTY_KEY)
+        if isinstance(prop, dict) and isinstance(prop.get("adoId"), int):
+            return [prop["adoId"]] if prop["adoId"] in wanted else []
+        labels = (issue.get("fields") or {}).get("labels") or []
+        out = []
+        for label in labels:
+            tail = str(label).removeprefix("ado-")
+            if str(label).startswith("ado-") and tail.isdigit() and int(tail) in wanted:
+                out.append(int(tail))
+        return out
+
+    def _adopt(self, ado_id: int, issue: Mapping[str, Any]) -> None:
+        fields = issue.get("fields") or {}
+        type_id = str((fields.get("issuetype") or {}).get("id") or self.items[ado_id].jira_type_id)
+        status = str((fields.get("status") or {}).get("name") or "")
+        created = CreatedIssue(str(issue.get("id", "")), str(issue.get("key", "")))
+        self._record_created(ado_id, created, type_id, status=status, facts={"adopted": True})
+
+    def _record_created(self, ado_id: int, created: CreatedIssue, type_id: str, *,
+                        status: str, facts: dict[str, Any]) -> None:
+        item = self.items[ado_id]
+        extra = {"level": self._type_level(type_id), "type": type_id, **facts}
+        entry = LedgerEntry(ado_id, created.key, created.id, item.rev, state=status, extra=extra)
+        with self.lock:
+            self.ledger[ado_id] = entry
+            self.crosswalk[ado_id] = created.key
+            record = self.records[ado_id]
+            record.jira_key, record.jira_id, record.status = created.key, created.id, "CREATED"
+            self.dirty_records.add(ado_id)
+            self.dirty_ledger.add(ado_id)
+        self._mark_step(ado_id, 2)
+        self._log(f"✓ {self._label(ado_id)} → {created.key}")
+
+    # ------------------------------------------------------------------ create payloads
+    def _create_payload(self, wi: WorkItem, item: PlannedItem, *,
+                        placeholder_parents: bool = False) -> tuple[dict[str, Any], IssueContent]:
+        type_id, parent_key = item.jira_type_id, None
+        if item.jira_parent is not None:
+            parent_key = self.crosswalk.get(item.jira_parent)
+            if parent_key is None and placeholder_parents:
+                parent_key = f"<key of ADO #{item.jira_parent}>"
+        if parent_key is None and self._type_level(type_id) < 0:
+            type_id = self._standalone_type(item) or type_id
+        content = issue_content(wi, self._context(type_id, wi.id))
+        fields = dict(content.fields)
+        label = f"ado-{wi.id}"
+        fields["labels"] = list(dict.fromkeys([*fields.get("labels", []), label]))
+        fields["project"] = {"key": self.spec.project_key}
+        fields["issuetype"] = {"id": type_id}
+        if parent_key is not None:
+            fields["parent"] = {"key": parent_key}
+        props = [{"key": PROPERTY_KEY, "value": {"adoId": wi.id, "rev": wi.rev}}]
+        return {"fields": fields, "properties": props}, content
+
+    def _standalone_type(self, item: PlannedItem) -> str | None:
+        tm = self.plan.get("type_mappings", {}).get(item.ado_type, {})
+        return str(tm.get("standalone_type_id") or "") or None
+
+    def _facts(self, wi: WorkItem, content: IssueContent) -> dict[str, Any]:
+        emails = user_emails(wi)
+        return {"rules": sorted(content.rules), "notes": list(content.notes)[:20],
+                "unmapped_users": self.users.unmapped(emails),
+                "desc_hash": _digest(content.fields.get("description"))}
+
+    # ------------------------------------------------------------------ bulk create
+    def _create_chunk(self, ids: list[int]) -> None:
+        work_items = self._fetch(ids)
+        payloads: dict[int, tuple[dict[str, Any], IssueContent]] = {}
+        for ado_id in ids:
+            if ado_id in self.ledger:
+                continue
+            wi = work_items.get(ado_id)
+            if wi is None:
+                self._fail_item(ado_id, "no longer readable in Azure DevOps (deleted?)")
+                continue
+            payloads[ado_id] = self._create_payload(wi, self.items[ado_id])
+        pending = list(payloads)
+        last_error: Exception | None = None
+        for _ in range(WRITE_TRIES):
+            if not pending:
+                return
+            self._check_stop()
+            try:
+                result = self.target.create_issues([payloads[i][0] for i in pending])
+            except OutcomeUnknown as exc:
+                last_error = exc
+                adopted = self._adopt_by_label(pending)
+                pending = [i for i in pending if i not in adopted]
+                continue
+            except AuthError:
+                raise
+            except TransientError as exc:
+                last_error = exc
+                continue
+            except PermanentError as exc:
+                for ado_id in pending:
+                    self._create_one(ado_id, payloads[ado_id], str(exc), work_items[ado_id])
+                return
+            for index, created in result.created.items():
+                self._created_from(pending[index], created, payloads[pending[index]],
+                                   work_items[pending[index]])
+            for index, error in result.errors.items():
+                ado_id = pending[index]
+                self._create_one(ado_id, payloads[ado_id], error, work_items[ado_id])
+            return
+        self._fail_all(pending, f"create failed after {WRITE_TRIES} tries: {last_error}")
+
+    def _created_from(self, ado_id: int, created: CreatedIssue,
+                      payload: tuple[dict[str, Any], IssueContent], wi: WorkItem) -> None:
+        body, content = payload
+        type_id = str(body["fields"]["issuetype"]["id"])
+        status = self._initial_status(type_id, created.key)
+        facts = self._facts(wi, content)
+        if "parent" in body["fields"]:
+            facts["parent_set"] = self.items[ado_id].jira_parent
+        self._record_created(ado_id, created, type_id, status=status, facts=facts)
+
+    def _initial_status(self, type_id: str, key: str) -> str:
+        with self.lock:
+            known = self.initial_status.get(type_id)
+        if known is not None:
+            return known
+        issue = self.target.get_issue(key, ("status",))
+        name = str(((issue.get("fields") or {}).get("status") or {}).get("name") or "")
+        with self.lock:
+            self.initial_status[type_id] = name
+        return name
+
+    def _create_one(self, ado_id: int, payload: tuple[dict[str, Any], IssueContent],
+                    bulk_error: str, wi: WorkItem) -> None:
+        """One element of a bulk failed: retry alone without the optional fields it names."""
+        body, content = payload
+        body = {**body, "fields": dict(body["fields"])}
+        dropped = [f for f in list(body["fields"])
+                   if f not in ESSENTIAL_FIELDS and f in bulk_error]
+        for name in dropped:
+            body["fields"].pop(name)
+            content.notes.append(f"create: field '{name}' refused by Jira and left unset "
+                                 f"({bulk_error[:200]})")
+        if not dropped and "parent" not in bulk_error:
+            self._fail_item(ado_id, f"create refused: {bulk_error}")
+            return
+        if "parent" in bulk_error and "parent" in body["fields"]:
+            body["fields"].pop("parent")
+        for _ in range(WRITE_TRIES):
+            self._check_stop()
+            try:
+                created = self.target.create_issue(body)
+            except OutcomeUnknown:
+                if ado_id in self._adopt_by_label([ado_id]):
+                    return
+                continue
+            except PermanentError as exc:
+                if isinstance(exc, AuthError):
+                    raise
+                self._fail_item(ado_id, f"create refused: {bulk_error}; alone: {exc}")
+                return
+            self._created_from(ado_id, created, (body, content), wi)
+            return
+        self._fail_item(ado_id, f"create outcome unknown after {WRITE_TRIES} tries")
+
+    # ------------------------------------------------------------------ existing issues
+    def _prefetch(self, ids: list[int]) -> None:
+        need = [i for i in ids if i not in self.wi_cache]
+        fetched = self._fetch(need) if need else {}
+        with self.lock:
+            self.wi_cache.update(fetched)
+
+    def _take(self, ado_id: int) -> WorkItem | None:
+        with self.lock:
+            wi = self.wi_cache.pop(ado_id, None)
+        if wi is None:
+            got = self.source.get_work_items([ado_id])
+            wi = got[0] if got else None
+        return wi
+
+    def _write_existing(self, ado_id: int) -> None:
+        """Phase 2 for items already in Jira: edit changed ones in place."""
+        item = self.items[ado_id]
+        entry = self.ledger.get(ado_id)
+        if entry is None:
+            self._take(ado_id)
+            self._fail_item(ado_id, "no Jira issue to work on")
+            return
+        wi = self._take(ado_id)
+        if wi is None:
+            self._fail_item(ado_id, "no longer readable in Azure DevOps (deleted?)")
+            return
+        if item.action == "update" and entry.ado_rev < item.rev:
+            self._edit_fields(wi, entry)
+            with self.lock:
+                self.records[ado_id].status = "UPDATED"
+                self.dirty_records.add(ado_id)
+            self._log(f"✓ {self._label(ado_id)} → {entry.jira_key} (updated)")
+        elif item.action != "create":
+            with self.lock:
+                # an earlier run finished it: new content only; else it finishes a create
+                finished_before = item.action == "refresh" or (
+                    item.action == "update" and "synced_rev" in entry.extra)
+                self.records[ado_id].status = "UPDATED" if finished_before else "CREATED"
+                self.dirty_records.add(ado_id)
+        self._mark_step(ado_id, 2)
+
+    def _edit_fields(self, wi: WorkItem, entry: LedgerEntry) -> None:
+        type_id = str(entry.extra.get("type") or self.items[wi.id].jira_type_id)
+        content = issue_content(wi, self._context(type_id, wi.id))
+        fields = {k: v for k, v in content.fields.items() if k != "reporter"}
+        fields["labels"] = list(dict.fromkeys([*fields.get("labels", []), f"ado-{wi.id}"]))
+        self._check_stop()
+        self.target.edit_issue(entry.jira_key, fields)
+        with self.lock:
+            entry.ado_rev = wi.rev
+            entry.extra.update(self._facts(wi, content))
+            self.dirty_ledger.add(wi.id)
+
+    # ================================================================== phase 3
+    def _phase_states(self) -> None:
+        todo = [i for i in self.order
+                if self._active(i) and i in self.ledger and not self._step_done(i, 3)]
+        self._run_pool(todo, self._reach_state, ids_of=lambda i: [i])
+
+    def _current_status(self, key: str) -> str:
+        issue = self.target.get_issue(key, ("status",))
+        return str(((issue.get("fields") or {}).get("status") or {}).get("name") or "")
+
+    def _reach_state(self, ado_id: int) -> None:
+        item, entry = self.items[ado_id], self.ledger[ado_id]
+        type_id = str(entry.extra.get("type") or item.jira_type_id)
+        goal = self._target_status(item, type_id)
+        if goal is not None:
+            current = entry.state
+            if not current or self.resumed:
+                current = self._current_status(entry.jira_key)
+                self._set_state(entry, current)
+            self._walk(entry, type_id, current, goal)
+        self._mark_step(ado_id, 3)
+
+    def _set_state(self, entry: LedgerEntry, status: str) -> None:
+        with self.lock:
+            entry.state = status
+            self.dirty_ledger.add(entry.ado_id)
+
+    def _walk(self, entry: LedgerEntry, type_id: str, current: str, goal: Status) -> None:
+        """BFS over the learned workflow, one transition per step, re-reading each time."""
+        limit = 3 * max(len(self._jira_statuses(type_id)), 3) + 5
+        checked = False
+        for _ in range(limit):
+            if current.lower() == goal.name.lower():
+                return
+            self._check_stop()
+            available = self.target.transitions(entry.jira_key)
+            known = self.graph.edges(type_id, current)
+            if not checked and known is not None and \
+                    {t.id for t in known} != {t.id for t in available}:
+                # maybe not where the ledger says (moved by hand, a step lost): look once
+                checked, actual = True, self._current_status(entry.jira_key)
+                if actual.lower() != current.lower():
+                    current = actual
+                    self._set_state(entry, current)
+                    continue
+            self.graph.learn(type_id, current, available)
+            step, why = self.graph.next_step(type_id, current, goal)
+            if why == "unreachable":
+                fallback = self._fallback(entry, type_id, current, goal)
+                if fallback is None or fallback.name.lower() == current.lower():
+                    return
+                goal = fallback
+                continue
+            if step is None or step.id not in {t.id for t in available}:
+                current = self._current_status(entry.jira_key)
+                continue
+            self._check_stop()
+            try:
+                self.target.transition(entry.jira_key, step.id)
+                current, checked = step.to.name, False
+            except OutcomeUnknown:
+                current = self._current_status(entry.jira_key)
+            self._set_state(entry, current)
+        raise PermanentError(f"could not reach status '{goal.name}' in {limit} steps "
+                             f"(stuck at '{current}')")
+
+    def _fallback(self, entry: LedgerEntry, type_id: str, current: str,
+                  goal: Status) -> Status | None:
+        reachable = {s.lower() for s in self.graph.reachable(type_id, current)}
+        candidates = [s for s in self._jira_statuses(type_id) if s.name.lower() in reachable]
+        nearest = nearest_status(candidates, goal)
+        left_at = nearest.name if nearest else current
+        names = {t["id"]: t["name"] for t in self.plan.get("jira_types", [])}
+        with self.lock:
+            entry.extra["unreachable"] = {"jiraType": names.get(type_id, type_id),
+                                          "status": goal.name, "leftAt": left_at}
+            notes = entry.extra.setdefault("notes", [])
+            notes.append(f"unreachable status: '{goal.name}' cannot be reached from "
+                         f"'{current}'; left at '{left_at}'")
+            self.dirty_ledger.add(entry.ado_id)
+        return nearest
+
+    # ================================================================== phase 4
+    def _phase_content(self) -> None:
+        todo = [i for i in self.order
+                if self._active(i) and i in self.ledger and not self._step_done(i, 4)]
+        self._run_pool(todo, self._content_item, ids_of=lambda i: [i],
+                       prepare=self._prepare_content)
+
+    def _prepare_content(self, ids: list[int]) -> None:
+        """Read the work items, and save the intent to write before any write leaves."""
+        self._prefetch(ids)
+        with self.lock:
+            for ado_id in ids:
+                extra = self.ledger[ado_id].extra
+                token = extra.get("pending4")
+                if (token and token != self.token) or extra.pop("adopted", False):
+                    self.reconcile.add(ado_id)
+                extra["pending4"] = self.token
+                self.dirty_ledger.add(ado_id)
+        self._flush_state()
+
+    def _content_item(self, ado_id: int) -> None:
+        wi = self._take(ado_id)
+        if wi is None:
+            self._fail_item(ado_id, "no longer readable in Azure DevOps (deleted?)")
+            return
+        entry = self.ledger[ado_id]
+        comments = self._ado_comments(ado_id)
+        existing = self._existing_in_jira(entry, ado_id in self.reconcile)
+        if self.spec.migrate_attachments:
+            self._upload_all(wi, entry, comments, existing)
+        self._refresh_description(wi, entry)
+        for comment in comments:
+            self._post_comment(entry, comment)
+        with self.lock:
+            entry.extra.pop("pending4", None)
+            self.dirty_ledger.add(ado_id)
+        self._mark_step(ado_id, 4)
+
+    def _ado_comments(self, ado_id: int) -> list[Comment]:
+        if not self.spec.migrate_comments:
+            return []
+        return [c for c in self.source.iter_comments(ado_id) if comment_is_migratable(c)]
+
+    def _existing_in_jira(self, entry: LedgerEntry, reconcile: bool) -> dict[str, Any] | None:
+        """What an earlier, interrupted attempt may have written: read it back and adopt."""
+        if not reconcile:
+            return None
+        comments = self.target.comments(entry.jira_key)
+        with self.lock:
+            for c in comments:
+                prop = _properties_of(c.get("properties")).get(COMMENT_PROPERTY)
+                if isinstance(prop, dict) and prop.get("commentId") is not None:
+                    entry.comments.setdefault(str(prop["commentId"]), str(c.get("id")))
+            self.dirty_ledger.add(entry.ado_id)
+        return {"attachments": self.target.attachments(entry.jira_key)}
+
+    # ------------------------------------------------------------------ attachments
+    def _wanted_files(self, wi: WorkItem, comments: Sequence[Comment]) -> list[AttachmentRef]:
+        files = {a.id.lower(): a for a in wi.attachments}
+        html = [v for v in wi.fields.values() if isinstance(v, str) and "<img" in v]
+        html += [c.text for c in comments if "<img" in (c.text or "")]
+        for fragment in html:
+            for src in image_sources(fragment):
+                guid = attachment_guid(src)
+                if guid and guid not in files:
+                    name = attachment_file_name(src) or f"image-{guid[:8]}.png"
+                    files[guid] = AttachmentRef(guid, name, src)
+        return list(files.values())
+
+    def _oversized(self, wi: WorkItem, limit: int | None) -> list[dict[str, Any]]:
+        if limit is None:
+            return []
+        return [{"name": a.name, "size": a.size, "limit": limit, "adoUrl": a.url,
+                 "itemUrl": _web_url(self.ado_web, wi.id)}
+                for a in wi.attachments if a.size is not None and a.size > limit]
+
+    def _upload_all(self, wi: WorkItem, entry: LedgerEntry, comments: Sequence[Comment],
+                    existing: dict[str, Any] | None) -> None:
+        limit = self.plan.get("upload_limit")
+        for ref in self._wanted_files(wi, comments):
+            key = ref.id.lower()
+            if key in entry.attachments or key in self._skipped_ids(entry):
+                continue
+            if limit is None:
+                self._skip_file(entry, wi, ref, None, "attachments are disabled in Jira")
+                continue
+            if ref.size is not None and ref.size > limit:
+                self._skip_file(entry, wi, ref, limit, "larger than Jira's upload limit")
+                continue
+            with self._download(ref) as spooled:
+                size = spooled.seek(0, 2)
+                spooled.seek(0)
+                if size > limit:
+                    self._skip_file(entry, wi, ref, limit, "larger than Jira's upload limit")
+                    continue
+                self._upload(entry, key, ref.name, size, spooled, existing)
+        overflow = issue_content(wi, self._context(str(entry.extra.get("type")), wi.id))
+        if overflow.overflow_text and OVERFLOW_KEY not in entry.attachments:
+            data = overflow.overflow_text.encode()
+            with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spooled:
+                spooled.write(data)
+                spooled.seek(0)
+                self._upload(entry, OVERFLOW_KEY, overflow_file_name(wi.id), len(data),
+                             spooled, existing)
+
+    @staticmethod
+    def _skipped_ids(entry: LedgerEntry) -> set[str]:
+        return {str(s.get("id")) for s in entry.extra.get("skipped_attachments", [])}
+
+    def _skip_file(self, entry: LedgerEntry, wi: WorkItem, ref: AttachmentRef,
+                   limit: int | None, why: str) -> None:
+        with self.lock:
+            entry.extra.setdefault("skipped_attachments", []).append({
+                "id": ref.id.lower(), "name": ref.name, "size": ref.size, "limit": limit,
+                "reason": why, "adoUrl": ref.url, "itemUrl": _web_url(self.ado_web, wi.id)})
+            self.dirty_ledger.add(entry.ado_id)
+
+    @contextmanager
+    def _download(self, ref: AttachmentRef) -> Iterator[IO[bytes]]:
+        """The file spooled locally (memory, then disk): seekable for retries, size known."""
+        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spooled:
+            stream = self.source.open_attachment(ref.url)
+            try:
+                while chunk := stream.read(1 << 16):
+                    spooled.write(chunk)
+            finally:
+                stream.close()
+            spooled.seek(0)
+            yield spooled
+
+    def _upload(self, entry: LedgerEntry, key: str, name: str, size: int, data: IO[bytes],
+                existing: dict[str, Any] | None) -> None:
+        if existing is not None and self._adopt_file(entry, key, name, size, existing):
+            return
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        for _ in range(WRITE_TRIES):
+            self._check_stop()
+            data.seek(0)
+            try:
+                answer = self.target.add_attachment(entry.jira_key, name, data, content_type)
+            except OutcomeUnknown:
+                found = {"attachments": self.target.attachments(entry.jira_key)}
+                if self._adopt_file(entry, key, name, size, found):
+                    return
+                continue
+            self._record_file(entry, key, answer[0] if answer else {})
+            return
+        raise OutcomeUnknown(f"upload of {name!r} to {entry.jira_key}: outcome unknown",
+                             method="POST", url="attachments")
+
+    def _adopt_file(self, entry: LedgerEntry, key: str, name: str, size: int,
+                    existing: dict[str, Any]) -> bool:
+        with self.lock:
+            used = set(entry.attachments.values())
+            for att in existing.get("attachments", []):
+                att_id = str(att.get("id"))
+                if att.get("filename") == name and int(att.get("size") or -1) == size \
+                        and att_id not in used:
+                    self._record_file(entry, key, att)
+                    return True
+        return False
+
+    def _record_file(self, entry: LedgerEntry, key: str, att: Mapping[str, Any]) -> None:
+        with self.lock:
+            entry.attachments[key] = str(att.get("id", ""))
+            if att.get("content"):
+                entry.extra.setdefault("attachment_urls", {})[key] = str(att["content"])
+            self.dirty_ledger.add(entry.ado_id)
+
+    # ------------------------------------------------------------------ description, comments
+    def _refresh_description(self, wi: WorkItem, entry: LedgerEntry) -> None:
+        """Edit the description when it now renders differently (inline images now served
+        by Jira, references to issues created after this one)."""
+        content = issue_content(wi, self._context(str(entry.extra.get("type")), wi.id))
+        description = content.fields.get("description")
+        digest = _digest(description)
+        if description is None or digest == entry.extra.get("desc_hash"):
+            return
+        self._check_stop()
+        self.target.edit_issue(entry.jira_key, {"description": description})
+        with self.lock:
+            entry.extra.update(self._facts(wi, content))
+            self.dirty_ledger.add(entry.ado_id)
+
+    @staticmethod
+    def _comment_property(ado_id: int, comment: Comment) -> dict[str, Any]:
+        return {"key": COMMENT_PROPERTY, "value": {"adoId": ado_id, "commentId": comment.id}}
+
+    def _post_comment(self, entry: LedgerEntry, comment: Comment) -> None:
+        cid = str(comment.id)
+        if cid in entry.comments:
+            return
+        ctx = self._context(str(entry.extra.get("type")), entry.ado_id)
+        content = comment_content(comment, ctx)
+        props = [self._comment_property(entry.ado_id, comment)]
+        for _ in range(WRITE_TRIES):
+            self._check_stop()
+            try:
+                jira_id = self.target.add_comment(entry.jira_key, content.body, props)
+            except OutcomeUnknown:
+                self._existing_in_jira(entry, True)
+                if cid in entry.comments:
+                    return
+                continue
+            with self.lock:
+                entry.comments[cid] = jira_id
+                rules = set(entry.extra.get("rules", [])) | {f"comment:{r}" for r in content.rules}
+                entry.extra["rules"] = sorted(rules)
+                self.dirty_ledger.add(entry.ado_id)
+            return
+        raise OutcomeUnknown(f"comment {cid} on {entry.jira_key}: outcome unknown",
+                             method="POST", url="comment")
+
+    # ================================================================== phase 5
+    def _phase_links(self) -> None:
+        todo = [i for i in self.order
+                if self._active(i) and i in self.ledger and not self._step_done(i, 5)]
+        if self.spec.migrate_links:
+            self._run_pool(todo, self._link_item, ids_of=lambda i: [i], prepare=self._prefetch)
+        else:
+            for ado_id in todo:
+                self._mark_step(ado_id, 5)
+
+    def _link_item(self, ado_id: int) -> None:
+        wi = self._take(ado_id)
+        if wi is None:
+            self._fail_item(ado_id, "no longer readable in Azure DevOps (deleted?)")
+            return
+        entry = self.ledger[ado_id]
+        for link_key, write in self._links_of(wi, entry):
+            if link_key in entry.links:
+                continue
+            self._check_stop()
+            write()
+            with self.lock:
+                entry.links.append(link_key)
+                self.dirty_ledger.add(ado_id)
+        self._mark_step(ado_id, 5)
+
+    def _in_run(self, ado_id: int) -> bool:
+        return ado_id in self.items and self._active(ado_id)
+
+    def _links_of(self, wi: WorkItem,
+                  entry: LedgerEntry) -> list[tuple[str, Callable[[], None]]]:
+        out: list[tuple[str, Callable[[], None]]] = []
+        for rel in wi.relations:
+            other = rel.target_id
+            if rel.rel == "Hyperlink":
+                out.append(self._remote(entry, rel.url, rel.attributes.get("comment") or rel.url,
+                                        f"hyperlink:{_digest(rel.url)}"))
+            elif other is None:
+                continue
+            elif rel.rel == HIERARCHY_REVERSE:
+                out += self._parent_link(wi, entry, other)
+            elif rel.rel == HIERARCHY_FORWARD:
+                if other not in self.crosswalk and not self._in_run(other):
+                    out.append(self._remote_item(entry, other, "child"))
+            elif rel.rel in LINK_RULES:
+                out += self._work_item_link(wi, entry, rel, other)
+        return out
+
+    def _parent_link(self, wi: WorkItem, entry: LedgerEntry,
+                     parent: int) -> list[tuple[str, Callable[[], None]]]:
+        if entry.extra.get("parent_set") == parent:
+            return []
+        parent_key = self.crosswalk.get(parent)
+        if parent_key is None:
+            if self._in_run(parent) or parent in self.items:
+                return []  # its creation failed or it was skipped; nothing to point at
+            return [self._remote_item(entry, parent, "parent")]
+        link_type = self._link_type("Relates")
+        return [(f"parent:{parent}:{wi.id}",
+                 lambda: self.target.link_issues(link_type, entry.jira_key, parent_key))]
+
+    def _work_item_link(self, wi: WorkItem, entry: LedgerEntry, rel: Relation,
+                        other: int) -> list[tuple[str, Callable[[], None]]]:
+        name, outward, symmetric = LINK_RULES[rel.rel]
+        other_key = self.crosswalk.get(other)
+        if other_key is None:
+            if other in self.items:
+                return []  # in scope but not in Jira (failed or skipped)
+            return [self._remote_item(entry, other, rel.attributes.get("name") or name)]
+        both_here = self._in_run(other)
+        if both_here and (wi.id > other if symmetric else rel.rel not in FORWARD_RELS):
+            return []  # the other end writes it
+        link_type = self._link_type(name)
+        out_id, in_id = (wi.id, other) if outward else (other, wi.id)
+        if symmetric:
+            out_id, in_id = min(wi.id, other), max(wi.id, other)
+        out_key, in_key = self.crosswalk[out_id], self.crosswalk[in_id]
+        return [(f"{name}:{out_id}:{in_id}",
+                 lambda: self.target.link_issues(link_type, in_key, out_key))]
+
+    def _link_type(self, wanted: str) -> str:
+        names = self.plan.get("link_types") or []
+        if wanted in names or not names:
+            return wanted
+        return "Relates" if "Relates" in names else str(names[0])
+
+    def _remote_item(self, entry: LedgerEntry, other: int,
+                     relation: str) -> tuple[str, Callable[[], None]]:
+        url = _web_url(self.ado_web, other)
+        return self._remote(entry, url, f"ADO #{other} ({relation})", f"ado-workitem-{other}")
+
+    def _remote(self, entry: LedgerEntry, url: str, title: str,
+                global_id: str) -> tuple[str, Callable[[], None]]:
+        return (f"remote:{global_id}",
+                lambda: self.target.remote_link(entry.jira_key, url, str(title)[:255], global_id))
+
+    # ================================================================== phase 6
+    def _phase_verify(self) -> None:
+        expected = {i: self.ledger[i].jira_key for i in self.order if i in self.ledger}
+        found: dict[int, list[str]] = {}
+        for part in chunks(sorted(expected), SEARCH_CHUNK):
+            for issue in self.target.search(_label_jql(self.spec.project_key, part),
+                                            fields=("labels",)):
+                for ado_id in self._ado_ids_of(issue, set(part)):
+                    found.setdefault(ado_id, []).append(str(issue.get("key")))
+            self._checkpoint()
+            self._raise_if_stopped()
+        missing = sorted(i for i in expected if i not in found)
+        duplicates = {str(i): keys for i, keys in found.items() if len(keys) > 1}
+        moved = {str(i): {"ledger": expected[i], "jira": keys} for i, keys in found.items()
+                 if expected[i] not in keys}
+        failed = [i for i in self.order if self.records[i].status == "FAILED"]
+        self.verification = {
+            "method": "search/jql on the ado-{id} labels",
+            "planned": len(self.items), "expectedInJira": len(expected),
+            "foundInJira": len(found), "missing": missing, "duplicates": duplicates,
+            "keyMismatches": moved, "failedItems": len(failed),
+            "ok": not missing and not duplicates and not moved,
+        }
+        for ado_id in missing:
+            self.plan["problems"].append(f"verify: ADO #{ado_id} ({expected[ado_id]}) "
+                                         "not found in Jira")
+        for dup_id, keys in duplicates.items():
+            self.plan["problems"].append(f"verify: ADO #{dup_id} has several issues: {keys}")
+        self._log(f"Verify: {len(found)} of {len(expected)} issues found in Jira"
+                  + ("" if self.verification["ok"] else " (see the report)"))

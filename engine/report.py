@@ -1,0 +1,172 @@
+"""The run report: what was mapped, how, what went wrong and what could not be carried.
+
+It is a pure function of what the run persisted: the plan (mappings, preflight
+problems, the items in order), the per-run item rows and, per item, the facts
+the pipeline keeps in the ledger entry's ``extra`` bag (content rules and notes,
+unmapped users, oversized attachments, an unreachable status). So a resumed or
+taken-over run rebuilds the same report, and the report is saved again at the
+end of each phase. Keys are camelCase, like the rest of the API.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from engine.ports import ItemRecord
+
+PHASES: dict[int, str] = {
+    1: "discover and plan",
+    2: "create issues",
+    3: "reach target states",
+    4: "comments and attachments",
+    5: "links",
+    6: "verify",
+}
+NOTE_EXAMPLES = 5
+
+
+def phase_list() -> list[dict[str, Any]]:
+    return [{"number": n, "name": name} for n, name in PHASES.items()]
+
+
+def _type_mappings(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for m in plan.get("type_mappings", {}).values():
+        out.append(
+            {
+                "adoType": m["ado_type"],
+                "jiraType": m["jira_type"],
+                "jiraTypeId": m["jira_type_id"],
+                "source": m["source"],
+                "reason": m["reason"],
+                "confidence": m["confidence"],
+                "standaloneType": m.get("standalone_type") or None,
+            }
+        )
+    return out
+
+
+def _state_mappings(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "adoType": m["ado_type"],
+            "adoState": m["ado_state"],
+            "adoCategory": m["ado_category"],
+            "jiraType": m["jira_type"],
+            "jiraStatus": m["jira_status"],
+            "source": m["source"],
+            "reason": m["reason"],
+            "confidence": m["confidence"],
+        }
+        for m in plan.get("state_mappings", [])
+    ]
+
+
+def _counts(
+    items: Sequence[Mapping[str, Any]], records: Mapping[int, ItemRecord]
+) -> dict[str, Any]:
+    counts: dict[str, dict[str, Any]] = {}
+    for item in items:
+        row = counts.setdefault(item["ado_type"], {"jiraType": item["jira_type"], "total": 0})
+        row["total"] += 1
+        record = records.get(item["ado_id"])
+        status = (record.status if record else "PENDING").lower()
+        row[status] = row.get(status, 0) + 1
+    return counts
+
+
+def _fidelity(facts: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+    """Per content rule: how many items it touched, and what could not be carried."""
+    touched: Counter[str] = Counter()
+    notes: dict[str, Counter[str]] = defaultdict(Counter)
+    for fact in facts.values():
+        for rule in fact.get("rules", []):
+            touched[rule] += 1
+        for note in fact.get("notes", []):
+            rule = note.split(":", 1)[0] if ":" in note[:40] else "other"
+            notes[rule][note] += 1
+    rules = sorted(set(touched) | set(notes))
+    return {
+        rule: {
+            "items": touched.get(rule, 0),
+            "notCarried": sum(notes[rule].values()),
+            "examples": [n for n, _ in notes[rule].most_common(NOTE_EXAMPLES)],
+        }
+        for rule in rules
+    }
+
+
+def _problems(
+    plan: Mapping[str, Any],
+    items: Sequence[Mapping[str, Any]],
+    records: Mapping[int, ItemRecord],
+    facts: Mapping[int, Mapping[str, Any]],
+) -> dict[str, Any]:
+    by_id = {i["ado_id"]: i for i in items}
+    users: Counter[str] = Counter()
+    oversized: list[dict[str, Any]] = []
+    unreachable: dict[tuple[str, str], dict[str, Any]] = {}
+    for ado_id, fact in facts.items():
+        users.update(set(fact.get("unmapped_users", [])))
+        for att in fact.get("skipped_attachments", []):
+            oversized.append({"adoId": ado_id, **att})
+        note = fact.get("unreachable")
+        if note:
+            key = (note["jiraType"], note["status"])
+            row = unreachable.setdefault(key, {**note, "items": 0, "adoIds": []})
+            row["items"] += 1
+            if len(row["adoIds"]) < 20:
+                row["adoIds"].append(ado_id)
+    failed = [
+        {"adoId": r.ado_id, "adoType": r.ado_type, "error": r.error, "attempts": r.attempts}
+        for r in records.values()
+        if r.status == "FAILED" and r.ado_id in by_id
+    ]
+    return {
+        "validation": list(dict.fromkeys(plan.get("problems", []))),
+        "unmappedUsers": [{"email": e, "items": n} for e, n in sorted(users.items())],
+        "oversizedAttachments": oversized,
+        "unreachableStatuses": list(unreachable.values()),
+        "failedItems": failed,
+    }
+
+
+def build_report(
+    plan: Mapping[str, Any],
+    records: Mapping[int, ItemRecord],
+    facts: Mapping[int, Mapping[str, Any]],
+    *,
+    status: str,
+    phase: int,
+    verification: Mapping[str, Any] | None = None,
+    samples: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The report saved with ``store.save_report`` (see the module docstring)."""
+    items = plan.get("items", [])
+    removed = [i["ado_id"] for i in items if i.get("state_category") == "Removed"]
+    report: dict[str, Any] = {
+        "runType": plan.get("run_type"),
+        "dryRun": bool(plan.get("dry_run")),
+        "status": status,
+        "currentPhase": phase,
+        "phases": phase_list(),
+        "project": plan.get("project", {}),
+        "totalItems": len(items),
+        "typeMappings": _type_mappings(plan),
+        "stateMappings": _state_mappings(plan),
+        "countsPerType": _counts(items, records),
+        "problems": _problems(plan, items, records, facts),
+        "removedItems": {
+            "policy": "skipped",
+            "reason": "removed in Azure DevOps",
+            "adoIds": removed,
+        },
+        "fidelity": _fidelity(facts),
+    }
+    if verification is not None:
+        report["verification"] = dict(verification)
+    if samples:
+        report["samplePayloads"] = list(samples)
+    return report

@@ -17,8 +17,10 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.utils import timezone
+from redis import Redis
 
 from engine.ports import RunSpec
+from engine.ratelimit import RateLimiter, limiter_for
 from migrations_app import crypto, events, services
 from migrations_app.engine_bridge import (
     DjangoCheckpointStore,
@@ -71,6 +73,19 @@ def build_spec(run: MigrationRun) -> RunSpec:
     )
 
 
+def jira_limiter(site: str) -> RateLimiter:
+    """One adaptive limiter per Jira site; shared by every worker through Redis when set."""
+    redis_client = Redis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
+    return limiter_for(
+        site,
+        redis_client,
+        initial_rate=settings.MIGRATOR_JIRA_INITIAL_RATE,
+        max_rate=settings.MIGRATOR_JIRA_MAX_RATE,
+        increase=settings.MIGRATOR_JIRA_RATE_INCREASE,
+        max_in_flight=settings.MIGRATOR_JIRA_MAX_IN_FLIGHT,
+    )
+
+
 def execute_run(run_id: str, owner: str) -> services.Claim:
     """Run (or continue) one migration run in this worker; see services for the states."""
     claimed_at = timezone.now()
@@ -92,9 +107,15 @@ def execute_run(run_id: str, owner: str) -> services.Claim:
             str(run.source.get("org", "")),
             str(run.source.get("project", "")),
             pat,
+            pool_size=settings.MIGRATOR_HTTP_POOL_SIZE,
         )
+        jira_url = str(run.target.get("base_url", ""))
         target = engine.jira_client(
-            str(run.target.get("base_url", "")), str(run.target.get("email", "")), api_token
+            jira_url,
+            str(run.target.get("email", "")),
+            api_token,
+            limiter=jira_limiter(jira_url),
+            max_in_flight=settings.MIGRATOR_JIRA_MAX_IN_FLIGHT,
         )
         outcome = engine.run_migration(
             build_spec(run),

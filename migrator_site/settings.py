@@ -59,6 +59,14 @@ MIGRATOR_SWEEP_SECONDS = env.float("MIGRATOR_SWEEP_SECONDS", default=30.0)
 # Redispatch a queued run (PENDING, or RUNNING without a live lease) whose last
 # dispatch is older than this: covers messages lost with a killed embedded worker.
 MIGRATOR_REDISPATCH_SECONDS = env.float("MIGRATOR_REDISPATCH_SECONDS", default=120.0)
+# Jira request rate: an AIMD limiter per Jira site (shared through Redis when set)
+# starts here, grows by the increase per success up to the maximum, and halves on
+# each burst of 429s. In-flight requests are bounded too; the HTTP pools match.
+MIGRATOR_JIRA_INITIAL_RATE = env.float("MIGRATOR_JIRA_INITIAL_RATE", default=20.0)
+MIGRATOR_JIRA_MAX_RATE = env.float("MIGRATOR_JIRA_MAX_RATE", default=100.0)
+MIGRATOR_JIRA_RATE_INCREASE = env.float("MIGRATOR_JIRA_RATE_INCREASE", default=0.5)
+MIGRATOR_JIRA_MAX_IN_FLIGHT = env.int("MIGRATOR_JIRA_MAX_IN_FLIGHT", default=12)
+MIGRATOR_HTTP_POOL_SIZE = env.int("MIGRATOR_HTTP_POOL_SIZE", default=16)
 # Live progress events are throttled to at most one per this many seconds.
 MIGRATOR_PROGRESS_EVENT_INTERVAL = env.float("MIGRATOR_PROGRESS_EVENT_INTERVAL", default=0.25)
 # The package the worker takes the engine from: {pkg}.pipeline.run_migration,
@@ -182,6 +190,8 @@ if EMBEDDED_MODE:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
+        # Exchange tables; kombu's default is ./control relative to the working directory.
+        "control_folder": str(MIGRATOR_VAR_DIR / "queue-control"),
         "store_processed": False,
     }
     _queue_dir.mkdir(parents=True, exist_ok=True)

@@ -22,4 +22,5 @@ def test_it_shares_the_limit_between_workers_through_redis() -> None:
     first, second = jira_limiter(site), jira_limiter(site)
     assert isinstance(first, RedisRateLimiter) and isinstance(second, RedisRateLimiter)
     assert first.key == second.key
-    assert jira_limiter("https://other.example.atlassian.net").key != first.key
+    other = jira_limiter("https://other.example.atlassian.net")
+    assert isinstance(other, RedisRateLimiter) and other.key != first.key

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -20,6 +18,7 @@ from migrations_app import selectors, services
 from migrations_app.api import serializers as s
 from migrations_app.api.schema import PHASES, error_responses, uuid_path
 from migrations_app.errors import ErrorCode
+from migrations_app.exports import crosswalk_response
 from migrations_app.models import ItemStatus, MigrationRun, Project, RunStatus, Tenant
 
 NOT_FOUND_PROJECT = (ErrorCode.PROJECT_NOT_FOUND,)
@@ -300,10 +299,6 @@ class MigrationItemsView(ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
 
 class MigrationCrosswalkView(RunView):
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
@@ -324,16 +319,7 @@ class MigrationCrosswalkView(RunView):
     )
     def get(self, request: Request, run_id: str) -> StreamingHttpResponse:
         run = self.run(request, run_id)
-        writer = csv.writer(_Echo())
-
-        def lines() -> Iterator[str]:
-            yield writer.writerow(selectors.CROSSWALK_COLUMNS)
-            for row in selectors.crosswalk_rows(run=run):
-                yield writer.writerow(row)
-
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="crosswalk-{run.project_id}.csv"'
-        return response
+        return crosswalk_response(run)
 
 
 class MigrationReportView(RunView):

@@ -4,9 +4,8 @@ as the API, so another tenant's id answers 404 here too."""
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
@@ -30,6 +29,7 @@ from migrations_app import selectors, services
 from migrations_app.api.schema import PHASES
 from migrations_app.dashboard.forms import ProjectForm, StartRunForm
 from migrations_app.errors import ApplicationError, ErrorCode
+from migrations_app.exports import crosswalk_response
 from migrations_app.live import history
 from migrations_app.live.views import stream_token_body
 from migrations_app.models import (
@@ -290,26 +290,13 @@ def run_report(request: HttpRequest, project_id: str, run_id: str) -> HttpRespon
     return render(request, "dashboard/report.html", context)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
 
 @tenant_member
 @require_GET
 def run_crosswalk(request: HttpRequest, project_id: str, run_id: str) -> StreamingHttpResponse:
     """The API's crosswalk CSV, for the session-authenticated page."""
     run = _run(request, project_id, run_id)
-    writer = csv.writer(_Echo())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow(selectors.CROSSWALK_COLUMNS)
-        for row in selectors.crosswalk_rows(run=run):
-            yield writer.writerow(row)
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="crosswalk-{run.project_id}.csv"'
-    return response
+    return crosswalk_response(run)
 
 
 def run_shortcut(request: HttpRequest, run_id: str) -> HttpResponseRedirect:

@@ -71,7 +71,79 @@ class _Slots:
         self._sem.release()
 
 
-class AdaptiveRateLimiter:
+class _PacedLimiter:
+    """What both limiters share: the AIMD settings, the in-flight slots, acquire/release."""
+
+    def __init__(
+        self,
+        *,
+        initial_rate: float,
+        min_rate: float,
+        max_rate: float,
+        increase: float,
+        decrease: float,
+        decrease_cooldown: float,
+        burst: float,
+        max_in_flight: int,
+        max_pause: float,
+        sleep: Callable[[float], None],
+    ) -> None:
+        if not 0 < min_rate <= max_rate:
+            raise ValueError("need 0 < min_rate <= max_rate")
+        if not 0 < decrease < 1:
+            raise ValueError("decrease must be a factor between 0 and 1")
+        self.initial_rate = min(max(initial_rate, min_rate), max_rate)
+        self.min_rate = min_rate
+        self.max_rate = max_rate
+        self.increase = increase
+        self.decrease = decrease
+        self.decrease_cooldown = decrease_cooldown
+        self.burst = max(1.0, burst)
+        self.max_pause = max_pause
+        self._sleep = sleep
+        self._slots = _Slots(max_in_flight)
+
+    @property
+    def max_in_flight(self) -> int:
+        return self._slots.max_in_flight
+
+    @property
+    def in_flight(self) -> int:
+        return self._slots.in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        return self._slots.peak_in_flight
+
+    def _try_take(self) -> float:
+        """Take a token and return 0, or return how long to wait for one."""
+        raise NotImplementedError
+
+    def acquire(self) -> None:
+        self._slots.take()
+        try:
+            while True:
+                wait = self._try_take()
+                if wait <= 0:
+                    return
+                self._sleep(wait)
+        except BaseException:
+            self._slots.give()
+            raise
+
+    def release(self) -> None:
+        self._slots.give()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+
+class AdaptiveRateLimiter(_PacedLimiter):
     """Thread-safe AIMD token bucket with an in-flight bound (one process)."""
 
     def __init__(
@@ -89,26 +161,25 @@ class AdaptiveRateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not 0 < min_rate <= max_rate:
-            raise ValueError("need 0 < min_rate <= max_rate")
-        if not 0 < decrease < 1:
-            raise ValueError("decrease must be a factor between 0 and 1")
-        self.min_rate = min_rate
-        self.max_rate = max_rate
-        self.increase = increase
-        self.decrease = decrease
-        self.decrease_cooldown = decrease_cooldown
-        self.burst = max(1.0, burst)
-        self.max_pause = max_pause
+        super().__init__(
+            initial_rate=initial_rate,
+            min_rate=min_rate,
+            max_rate=max_rate,
+            increase=increase,
+            decrease=decrease,
+            decrease_cooldown=decrease_cooldown,
+            burst=burst,
+            max_in_flight=max_in_flight,
+            max_pause=max_pause,
+            sleep=sleep,
+        )
         self._clock = clock
-        self._sleep = sleep
         self._lock = threading.Lock()
-        self._rate = min(max(initial_rate, min_rate), max_rate)
+        self._rate = self.initial_rate
         self._tokens = self.burst
         self._stamp = clock()
         self._paused_until = 0.0
         self._last_decrease = float("-inf")
-        self._slots = _Slots(max_in_flight)
         self.throttles = 0
 
     @property
@@ -116,32 +187,7 @@ class AdaptiveRateLimiter:
         with self._lock:
             return self._rate
 
-    @property
-    def max_in_flight(self) -> int:
-        return self._slots.max_in_flight
-
-    @property
-    def in_flight(self) -> int:
-        return self._slots.in_flight
-
-    @property
-    def peak_in_flight(self) -> int:
-        return self._slots.peak_in_flight
-
-    def acquire(self) -> None:
-        self._slots.take()
-        try:
-            while True:
-                wait = self._try_take()
-                if wait <= 0:
-                    return
-                self._sleep(wait)
-        except BaseException:
-            self._slots.give()
-            raise
-
     def _try_take(self) -> float:
-        """Take a token and return 0, or return how long to wait for one."""
         with self._lock:
             now = self._clock()
             if now < self._paused_until:
@@ -152,17 +198,6 @@ class AdaptiveRateLimiter:
                 self._tokens -= 1.0
                 return 0.0
             return (1.0 - self._tokens) / self._rate
-
-    def release(self) -> None:
-        self._slots.give()
-
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
 
     def on_success(self) -> None:
         with self._lock:
@@ -246,7 +281,7 @@ def site_key(base_url: str, prefix: str = "migrator:ratelimit") -> str:
     return f"{prefix}:{digest}"
 
 
-class RedisRateLimiter:
+class RedisRateLimiter(_PacedLimiter):
     """:class:`AdaptiveRateLimiter`'s behaviour with the bucket and rate shared in Redis.
 
     ``redis_client`` is a ``redis.Redis``; ``site`` is the Jira base URL (the key).
@@ -270,24 +305,22 @@ class RedisRateLimiter:
         ttl_seconds: int = 3600,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not 0 < min_rate <= max_rate:
-            raise ValueError("need 0 < min_rate <= max_rate")
-        if not 0 < decrease < 1:
-            raise ValueError("decrease must be a factor between 0 and 1")
+        super().__init__(
+            initial_rate=initial_rate,
+            min_rate=min_rate,
+            max_rate=max_rate,
+            increase=increase,
+            decrease=decrease,
+            decrease_cooldown=decrease_cooldown,
+            burst=burst,
+            max_in_flight=max_in_flight,
+            max_pause=max_pause,
+            sleep=sleep,
+        )
         self.redis = redis_client
         self.key = site_key(site, key_prefix)
-        self.initial_rate = min(max(initial_rate, min_rate), max_rate)
-        self.min_rate = min_rate
-        self.max_rate = max_rate
-        self.increase = increase
-        self.decrease = decrease
-        self.decrease_cooldown = decrease_cooldown
-        self.burst = max(1.0, burst)
         self.ttl_seconds = ttl_seconds
-        self.max_pause = max_pause
-        self._sleep = sleep
         self._script = redis_client.register_script(_LUA)
-        self._slots = _Slots(max_in_flight)
         self._last_rate = self.initial_rate
 
     def _call(self, op: str, step: float = 0.0, retry_after: float = 0.0) -> float:
@@ -313,28 +346,8 @@ class RedisRateLimiter:
         raw = self.redis.hget(self.key, "rate")
         return float(raw) if raw is not None else self.initial_rate
 
-    @property
-    def max_in_flight(self) -> int:
-        return self._slots.max_in_flight
-
-    @property
-    def peak_in_flight(self) -> int:
-        return self._slots.peak_in_flight
-
-    def acquire(self) -> None:
-        self._slots.take()
-        try:
-            while True:
-                wait = self._call("take")
-                if wait <= 0:
-                    return
-                self._sleep(wait)
-        except BaseException:
-            self._slots.give()
-            raise
-
-    def release(self) -> None:
-        self._slots.give()
+    def _try_take(self) -> float:
+        return self._call("take")
 
     def on_success(self) -> None:
         self._call("success", self.increase)

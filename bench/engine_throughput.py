@@ -12,7 +12,10 @@ Records items per second, Jira requests per item against the minimum the plan
 needs (computed from the dataset and the end state: bulk creates per hierarchy
 level, two requests per workflow step (read the transitions, then move), one per
 comment, per uploaded file, per description that must be rewritten to show
-inline images from Jira, per unique link or remote link, plus the metadata reads),
+inline images from Jira, per unique link or remote link (the link back to ADO on
+every issue included), per component and sprint created, one sprint move per 50
+issues of a sprint, two sprint updates (start, complete) per closed sprint, plus the
+metadata reads),
 and the achieved Jira request rate as a fraction of the limit. Writes
 ``bench/results/engine.json``.
 """
@@ -34,7 +37,7 @@ from engine.memory import MemoryControl, MemoryEvents, MemoryStore
 from engine.pipeline import run_migration
 from engine.ports import RunSpec
 from engine.ratelimit import AdaptiveRateLimiter
-from sandbox.jira_workflow import ISSUE_TYPES, STATUSES
+from sandbox.jira_workflow import ISSUE_TYPES, SPRINT, STATUSES
 from sandbox.runner import Options, start
 
 RESULTS = Path(__file__).resolve().parent / "results" / "engine.json"
@@ -84,7 +87,15 @@ def minimum_requests(store: MemoryStore, snapshot: dict[str, Any], sb: Any) -> d
                    if route.startswith("GET") and ("createmeta" in route or "/field" in route
                    or "/myself" in route or "/priority" in route or "issueLinkType" in route
                    or "/attachment/meta" in route or "/user/search" in route
-                   or route.endswith("/statuses") or route.endswith("{projectIdOrKey}")))
+                   or route.endswith("/statuses") or route.endswith("{projectIdOrKey}")
+                   or route.endswith("/components") or route.endswith("/agile/1.0/board")
+                   or route.endswith("/board/{boardId}/sprint")))
+    per_sprint: dict[Any, int] = {}
+    for issue in snapshot["issues"]:
+        sprint = issue["fields"].get(SPRINT)
+        if sprint is not None:
+            per_sprint[sprint] = per_sprint.get(sprint, 0) + 1
+    sprints = sb.jira.state.sprints
     return {
         "bulk_creates": sum(math.ceil(n / 50) for n in waves.values()),
         "transitions_read_and_move": transitions,
@@ -93,6 +104,10 @@ def minimum_requests(store: MemoryStore, snapshot: dict[str, Any], sb: Any) -> d
         "description_rewrites_for_inline_images": described,
         "links": len(links),
         "remote_links": sum(len(i["remoteLinks"]) for i in snapshot["issues"]),
+        "components_created": len(snapshot["components"]),
+        "sprints_created": len(sprints),
+        "sprint_moves": sum(math.ceil(n / 50) for n in per_sprint.values()),
+        "sprint_start_and_complete": 2 * sum(1 for s in sprints.values() if s.state == "closed"),
         "metadata_reads": metadata,
     }
 

@@ -280,7 +280,10 @@ class AdoClient:
                 body = self._checked_json(
                     "POST",
                     self._wit("wiql"),
-                    params={"api-version": API, "$top": page},
+                    # Without timePrecision, ADO compares dates by day: an INCREMENTAL
+                    # would take every item changed earlier that day.
+                    params={"api-version": API, "$top": page,
+                            **({"timePrecision": "true"} if changed_since else {})},
                     json_body={"query": query},
                     idempotent=True,
                     what="WIQL query",
@@ -318,7 +321,10 @@ class AdoClient:
         url = self._wit(f"workItems/{int(work_item_id)}/comments")
         token: str | None = None
         while True:
-            params: dict[str, Any] = {"api-version": COMMENTS_API, "$top": COMMENTS_PAGE}
+            # Oldest first (the service's default is newest first), and the deleted ones
+            # too, so that the run can report what it leaves out.
+            params: dict[str, Any] = {"api-version": COMMENTS_API, "$top": COMMENTS_PAGE,
+                                      "order": "asc", "includeDeleted": "true"}
             if token:
                 params["continuationToken"] = token
             body = (

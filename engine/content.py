@@ -13,12 +13,25 @@ Choices worth knowing:
   list clamps to its last (lowest) entry.
 - Deleted comments are skipped by the pipeline (``comment_is_migratable``);
   ``comment_body`` does not look at ``is_deleted``.
+- Area path: with ``area_as="component"`` the item gets the component the
+  pipeline mapped its area path to (``components``, keyed by the full area path;
+  the component is named after the path below the project root, see
+  :func:`component_name`); an area with no component falls back to an
+  ``area-…`` label, and an item at the project root gets neither (the panel
+  still names its area).
+- Iteration path: with ``iteration_as="sprint"`` an iteration that has a sprint
+  (``sprints``) sets nothing here: the pipeline moves the issue into the sprint
+  after creating it. Otherwise (no scrum board, or no usable sprint) the item gets
+  an ``iteration-…`` label. The project root iteration (unscheduled) gets nothing.
+- Attachments larger than ``upload_limit`` (and those the pipeline could not
+  upload, ``skipped_files``) are listed in the migration panel with their size
+  and a link to the file in Azure DevOps, so the issue itself says what is missing.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -80,6 +93,12 @@ class ContentContext:
     attachment_urls: Mapping[str, str] = field(default_factory=dict)  # guid → Jira content URL
     components: Mapping[str, str] = field(default_factory=dict)  # area path → component id
     area_as: Literal["component", "label"] = "label"
+    sprints: Mapping[str, int] = field(default_factory=dict)  # iteration path → sprint id
+    iteration_as: Literal["sprint", "label"] = "label"
+    # Files not uploaded: bigger than ``upload_limit`` (None: no limit known), and what
+    # the pipeline recorded as skipped (dicts with id, name, size, adoUrl).
+    upload_limit: int | None = None
+    skipped_files: Sequence[Mapping[str, Any]] = ()
     # ADO identity guid (lower-case) → e-mail, for @mentions of people not on the item.
     identity_emails: Mapping[str, str] = field(default_factory=dict)
 
@@ -240,6 +259,27 @@ def area_label(area_path: str) -> str | None:
     return label_of("area-" + joined) if joined else None
 
 
+def iteration_label(iteration_path: str) -> str | None:
+    """ "Proj\\Release 1\\Sprint 2" → "iteration-Proj-Release-1-Sprint-2"."""
+    parts = [label_of(part) for part in iteration_path.split("\\")]
+    joined = "-".join(part for part in parts if part)
+    return label_of("iteration-" + joined) if joined else None
+
+
+def below_root(path: str) -> str:
+    """The part of an area or iteration path under the project root ("" for the root)."""
+    return path.split("\\", 1)[1].strip() if "\\" in path else ""
+
+
+def component_name(area_path: str) -> str:
+    """The component an area path becomes: its path below the project root, "/"-joined.
+
+    "Fabrikam\\Web\\Checkout" → "Web/Checkout" (not the leaf alone: two teams may
+    both have a "Backend"). Empty for the project root.
+    """
+    return "/".join(one_line(p) for p in below_root(area_path).split("\\") if one_line(p))[:255]
+
+
 # --------------------------------------------------------------------------- conversion context
 @dataclass
 class _Tracker:
@@ -273,7 +313,7 @@ class _Tracker:
             self.rules.add("mention")
             return {"id": account, "text": f"@{name}" if name else "@"}
         self.rules.add("mention-as-text")
-        self._note(f"@{name or guid} has no Jira account; the mention is kept as text")
+        self._note(f"mention-as-text: @{name or guid} has no Jira account; kept as text")
         return None
 
     def work_item_ref(self, item_id: int) -> str | None:
@@ -337,6 +377,40 @@ def _panel_line(label: str, value: str | Node | None) -> list[Node]:
     return [hard_break(), strong(f"{label}: "), shown]
 
 
+def _size_text(size: Any) -> str:
+    if not isinstance(size, int):
+        return "size unknown"
+    return f"{size / (1 << 20):.1f} MiB, {size:,} bytes" if size >= 1 << 20 else f"{size:,} bytes"
+
+
+def files_not_uploaded(item: WorkItem, ctx: ContentContext) -> list[dict[str, Any]]:
+    """Attachments that are not in Jira: over ``upload_limit`` or recorded as skipped."""
+    out: dict[str, dict[str, Any]] = {}
+    if ctx.upload_limit is not None:
+        for att in item.attachments:
+            if att.size is not None and att.size > ctx.upload_limit:
+                out[att.id.lower()] = {"name": att.name, "size": att.size, "adoUrl": att.url,
+                                       "reason": "larger than Jira's upload limit"}
+    for skipped in ctx.skipped_files:
+        key = str(skipped.get("id") or skipped.get("name")).lower()
+        out.setdefault(key, {"name": str(skipped.get("name") or "file"),
+                             "size": skipped.get("size"), "adoUrl": skipped.get("adoUrl"),
+                             "reason": str(skipped.get("reason") or "not uploaded")})
+    return list(out.values())
+
+
+def _files_paragraph(files: Sequence[Mapping[str, Any]]) -> Node:
+    inlines: list[Node] = [strong("Attachments not migrated to Jira:")]
+    for f in files:
+        name = one_line(str(f.get("name") or "")) or "file"
+        why = one_line(str(f.get("reason") or "")) or "not uploaded"
+        inlines += [hard_break(), text(f"{name} ({_size_text(f.get('size'))}; {why}) ")]
+        url = str(f.get("adoUrl") or "")
+        if url:
+            inlines.append(link("open in Azure DevOps", url))
+    return paragraph(tidy_inlines(inlines))
+
+
 def migration_panel(item: WorkItem, ctx: ContentContext) -> Node:
     """A short info panel so nothing about the item's origin is lost."""
     web = f"{ctx.ado_web_url.rstrip('/')}/_workitems/edit/{item.id}"
@@ -353,7 +427,11 @@ def migration_panel(item: WorkItem, ctx: ContentContext) -> Node:
         *_panel_line("Area path", one_line(item.area_path)),
         *_panel_line("Iteration path", one_line(item.iteration_path)),
     ]
-    return panel([paragraph(tidy_inlines(lines))], "info")
+    blocks = [paragraph(tidy_inlines(lines))]
+    files = files_not_uploaded(item, ctx)
+    if files:
+        blocks.append(_files_paragraph(files))
+    return panel(blocks, "info")
 
 
 def overflow_file_name(item_id: int) -> str:
@@ -436,6 +514,12 @@ def _apply_description(
     document, cut = fit_to_limit(body, [migration_panel(item, ctx)], _cut_note(item.id))
     _put(out, ctx, "description", document, "description")
     out.rules |= rules | {"migration-panel"}
+    files = files_not_uploaded(item, ctx)
+    if files:
+        out.rules.add("attachment-listed-not-uploaded")
+        names = ", ".join(str(f["name"]) for f in files)
+        out.notes.append(f"attachment-listed-not-uploaded: {names} not uploaded to Jira; "
+                         "listed on the issue with a link to Azure DevOps")
     if cut:
         out.rules.add("description-cut")
         out.notes.append(
@@ -468,17 +552,36 @@ def _apply_story_points(item: WorkItem, ctx: ContentContext, out: IssueContent) 
         out.rules.add(f"story-points-from-{source.rsplit('.', 1)[-1]}")
 
 
+def _iteration_labels(item: WorkItem, ctx: ContentContext, out: IssueContent) -> list[str]:
+    path = item.iteration_path.strip()
+    if not below_root(path):
+        return []  # the project root: not scheduled
+    if ctx.iteration_as == "sprint" and path in ctx.sprints:
+        out.rules.add("iteration-sprint")  # the pipeline moves the issue into the sprint
+        return []
+    label = iteration_label(path)
+    out.rules.add("iteration-label")
+    if ctx.iteration_as == "sprint":
+        out.notes.append(f"iteration-label: iteration '{path}' has no open sprint; "
+                         "carried as a label")
+    return [label] if label else []
+
+
 def _apply_labels_and_area(item: WorkItem, ctx: ContentContext, out: IssueContent) -> None:
     labels = [*tag_labels(item.fields.get(F_TAGS)), migration_label(item.id)]
     component = ctx.components.get(item.area_path) if ctx.area_as == "component" else None
     if component and "components" in ctx.screen_fields:
         _put(out, ctx, "components", [{"id": component}], "area-component")
+    elif ctx.area_as == "component" and not below_root(item.area_path):
+        pass  # the project root: no component, and the panel names the area
     elif item.area_path.strip():
         label = area_label(item.area_path)
         labels += [label] if label else []
         out.rules.add("area-label")
         if ctx.area_as == "component":
-            out.notes.append(f"area '{item.area_path}' has no component; carried as a label")
+            out.notes.append(f"area-label: area '{item.area_path}' has no component; "
+                             "carried as a label")
+    labels += _iteration_labels(item, ctx, out)
     if item.fields.get(F_TAGS):
         out.rules.add("tags")
     _put(out, ctx, "labels", list(dict.fromkeys(labels)), "labels")

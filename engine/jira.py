@@ -37,7 +37,10 @@ from engine.multipart import MultipartFile, rewindable
 from engine.ratelimit import AdaptiveRateLimiter, RateLimiter
 
 API = "/rest/api/3"
+AGILE = "/rest/agile/1.0"
 BULK_MAX = 50
+SPRINT_MOVE_MAX = 50
+AGILE_PAGE = 50
 CREATEMETA_PAGE = 200
 COMMENTS_PAGE = 100
 
@@ -443,6 +446,90 @@ class JiraClient:
             token = body.get("nextPageToken")
             if body.get("isLast") or not token:
                 return
+
+    # ------------------------------------------------------------------ components
+    def components(self, project_key: str) -> list[dict[str, Any]]:
+        body = self._get(
+            f"/project/{_seg(project_key)}/components", what=f"components of {project_key}"
+        )
+        return list(body or [])
+
+    def create_component(self, project_key: str, name: str) -> dict[str, Any]:
+        # Not idempotent in Jira (a second create is a 400 "already exists"): the
+        # caller looks the name up first and re-reads the list on that 400.
+        body = self.http.json(
+            "POST",
+            self._url("/component"),
+            json_body={"name": name, "project": project_key},
+            ok=(200, 201),
+            what=f"create component {name!r}",
+        )
+        return dict(body or {})
+
+    # ------------------------------------------------------------------ agile: boards, sprints
+    def _agile(self, path: str) -> str:
+        return f"{self.base_url}{AGILE}{path}"
+
+    def _agile_pages(self, path: str, params: Mapping[str, Any], what: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        start = 0
+        while True:
+            query = {**params, "startAt": start, "maxResults": AGILE_PAGE}
+            body = self.http.json("GET", self._agile(path), params=query, what=what) or {}
+            values = list(body.get("values") or [])
+            out += values
+            start += len(values)
+            if not values or body.get("isLast", True):
+                return out
+
+    def boards(self, project_key: str) -> list[dict[str, Any]]:
+        return self._agile_pages(
+            "/board", {"projectKeyOrId": project_key}, what=f"boards of {project_key}"
+        )
+
+    def sprints(self, board_id: int) -> list[dict[str, Any]]:
+        return self._agile_pages(f"/board/{int(board_id)}/sprint", {}, what="sprints")
+
+    def create_sprint(
+        self, board_id: int, name: str, start: str | None, end: str | None
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = {"name": name, "originBoardId": int(board_id)}
+        if start:
+            payload["startDate"] = start
+        if end:
+            payload["endDate"] = end
+        body = self.http.json(
+            "POST",
+            self._agile("/sprint"),
+            json_body=payload,
+            ok=(200, 201),
+            what=f"create sprint {name!r}",
+        )
+        return dict(body or {})
+
+    def update_sprint(self, sprint_id: int, *, state: str) -> dict[str, Any]:
+        body = self.http.json(
+            "POST",
+            self._agile(f"/sprint/{int(sprint_id)}"),
+            json_body={"state": state},
+            idempotent=True,
+            what=f"sprint {sprint_id} -> {state}",
+        )
+        return dict(body or {})
+
+    def move_to_sprint(self, sprint_id: int, keys: Sequence[str]) -> None:
+        if len(keys) > SPRINT_MOVE_MAX:
+            raise ValueError(f"a sprint move takes at most {SPRINT_MOVE_MAX} issues")
+        if not keys:
+            return
+        # Moving an issue into the sprint it is in changes nothing: safe to repeat.
+        self.http.request(
+            "POST",
+            self._agile(f"/sprint/{int(sprint_id)}/issue"),
+            json_body={"issues": list(keys)},
+            idempotent=True,
+            what=f"move {len(keys)} issues to sprint {sprint_id}",
+        ).close()
 
     def find_users(self, query: str) -> list[dict[str, Any]]:
         return list(

@@ -4,14 +4,17 @@ Phases (``store.set_phase``; the report names them, see :data:`engine.report.PHA
 
 1. discover and plan: preflight (ADO access, Jira user, project, issue types,
    create screens, statuses), filters, SAMPLE selection, INCREMENTAL changed-since,
-   type/state mappings, users, per-item decisions; ``save_plan``. A dry run stops
-   here with a report holding the exact payloads for a sample of items.
+   type/state mappings, users, per-item decisions, components and sprints (see
+   below); ``save_plan``. A dry run stops here with a report holding the exact
+   payloads for a sample of items.
 2. create issues, parents first (Epic level, then standard, then sub-tasks), in
-   bulk requests of 50 with several in flight; edit changed issues in place.
+   bulk requests of 50 with several in flight; edit changed issues in place; then
+   move the issues into their sprints (50 a request) and complete past sprints.
 3. reach target states by walking the workflow's transitions.
 4. attachments (inline images included, then the description is edited to show
    them from Jira), then comments in order.
-5. links (after both ends exist); out-of-scope ends become remote links to ADO.
+5. links (after both ends exist); out-of-scope ends become remote links to ADO;
+   every issue gets a remote link back to its ADO work item.
 6. verify: count what Jira holds (search on the ``ado-*`` labels) against the plan.
 
 Exactly once
@@ -51,6 +54,32 @@ Resume
     a stop flag before every write, so a pause returns within about a second with
     no item half-written.
 
+Components (area paths)
+    Only when "components" is on a create screen the run uses. Each area path of
+    a planned item below the project root becomes the component named after that
+    path below the root, "/"-joined (``Web/Checkout``; not the leaf alone, which two
+    teams may share). Existing components are matched by name (case-insensitive)
+    before anything is created, so a resumed or repeated run creates none twice;
+    the ones created are recorded in the plan. A 403 on create (the user is not a
+    project admin) stops creating: the remaining areas become ``area-…`` labels and
+    the report says so. A dry run creates nothing and reports what it would create.
+
+Sprints (iteration paths)
+    Only when the project has a scrum board. Each iteration path of a planned item
+    below the root maps to the board's sprint of the same name (the iteration's
+    leaf name; the path below the root when two used iterations share a leaf), or
+    a new one created with the iteration's start and finish dates. Jira creates
+    sprints *future* and only moves issues into future or active sprints, so the
+    order is: create (phase 1) → create the issues (phase 2) → move them, 50 per
+    ``POST /sprint/{id}/issue`` (recorded per item in ``extra["sprint"]``, and a
+    move is harmless to repeat) → complete the sprints this migration created whose
+    finish date is past (future → active → closed, one at a time, oldest first, as
+    a board without parallel sprints requires; recorded in the plan). The Sprint
+    field is not set at create time: it is not on every create screen, and a past
+    sprint must stay open until its issues are in. Iterations whose sprint is
+    already closed (a later incremental run), or all of them without a board,
+    become ``iteration-…`` labels.
+
 Reruns
     A FULL rerun skips items already fully migrated at the same ADO ``rev`` and
     UPDATES changed ones in place (fields edited, new comments and attachments
@@ -73,14 +102,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import IO, Any, TypeVar
 
 from engine.adf import image_sources
 from engine.content import (
     ContentContext,
     IssueContent,
+    below_root,
     comment_content,
     comment_is_migratable,
+    component_name,
     issue_content,
     overflow_file_name,
     user_emails,
@@ -99,6 +131,7 @@ from engine.mapping import (
 )
 from engine.model import (
     AttachmentRef,
+    ClassificationNode,
     Comment,
     CreatedIssue,
     FieldMeta,
@@ -168,6 +201,8 @@ LINK_RULES: dict[str, tuple[str, bool, bool]] = {
     "Microsoft.VSTS.Common.TestedBy-Reverse": ("Tests", True, False),
 }
 FORWARD_RELS = {r for r in LINK_RULES if r.endswith("-Forward")}
+SPRINT_MOVE = 50  # issues per POST /sprint/{id}/issue
+BACKLINK = "remote:ado-backlink"
 
 T = TypeVar("T")
 
@@ -228,6 +263,54 @@ def _properties_of(raw: Any) -> dict[str, Any]:
     if isinstance(raw, list):
         return {str(p.get("key")): p.get("value") for p in raw if isinstance(p, dict)}
     return {}
+
+
+def _node_paths(root: ClassificationNode) -> dict[str, ClassificationNode]:
+    """Classification nodes by the path work items use: the API writes
+    ``\\Project\\Iteration\\Release 1``, ``System.IterationPath`` ``Project\\Release 1``."""
+    out: dict[str, ClassificationNode] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        parts = [p for p in node.path.strip("\\").split("\\") if p]
+        if len(parts) >= 2:
+            parts.pop(1)  # the structure segment (Iteration / Area)
+        if parts:
+            out["\\".join(parts).lower()] = node
+        stack.extend(node.children)
+    return out
+
+
+def _when(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _jira_date(value: str | None) -> str | None:
+    """An ADO timestamp in the form the agile API documents (``2015-04-20T01:22:00.000Z``)."""
+    moment = _when(value)
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{moment.microsecond // 1000:03d}Z"
+
+
+def _link_rule(link_key: str) -> str:
+    """The fidelity rule a written link counts under."""
+    if link_key == BACKLINK:
+        return "ado-backlink"
+    if link_key.startswith("remote:hyperlink:"):
+        return "hyperlink-remote-link"
+    if link_key.startswith("remote:"):
+        return "out-of-scope-remote-link"
+    if link_key.startswith("parent:"):
+        return "parent-as-link"
+    return "link-" + link_key.split(":", 1)[0]
 
 
 def _key_number(key: str) -> int:
@@ -496,6 +579,17 @@ class Pipeline:
             self.units += 1
             self.since_checkpoint += 1
 
+    def _write_rule(self, entry: LedgerEntry, rule: str, note: str | None = None) -> None:
+        """What a write phase carried (or could not) for the fidelity report."""
+        with self.lock:
+            rules = set(entry.extra.get("write_rules", [])) | {rule}
+            entry.extra["write_rules"] = sorted(rules)
+            if note:
+                notes = entry.extra.setdefault("write_notes", [])
+                if note not in notes and len(notes) < 20:
+                    notes.append(note)
+            self.dirty_ledger.add(entry.ado_id)
+
     def _active(self, ado_id: int) -> bool:
         """Still to be worked on in this run (not skipped, not failed)."""
         return self.items[ado_id].action != "skip" and self.records[ado_id].status != "FAILED"
@@ -630,6 +724,10 @@ class Pipeline:
         self._plan_items(work_items, ado_types, type_map, meta["jira_types"])
         self._state_mappings(ado_types, type_map, meta["statuses"])
         self._resolve_users(work_items)
+        planned = [wi for wi in work_items
+                   if wi.id in self.items and self.items[wi.id].action != "skip"]
+        self._plan_components(planned)
+        self._plan_sprints(planned)
         self.store.save_plan(self.plan)
         self.store.set_total(len(self.items))
         self.records = {i: self._new_record(p) for i, p in self.items.items()}
@@ -821,6 +919,155 @@ class Pipeline:
         self.users.resolve(emails, self._display_names(items))
         self.plan["users"] = self.users.snapshot()
 
+    # ------------------------------------------------------------------ components
+    def _plan_components(self, items: Sequence[WorkItem]) -> None:
+        """Area paths → components (see the module docstring)."""
+        info: dict[str, Any] = {"mode": "label", "byPath": {}, "created": [], "existing": [],
+                                "wouldCreate": [], "notCreated": [], "reason": ""}
+        self.plan["components"] = info
+        types = {self.items[wi.id].jira_type_id for wi in items}
+        screens = self.plan.get("screens", {})
+        if not any("components" in screens.get(t, []) for t in types):
+            info["reason"] = "'components' is not on the create screens used: areas are labels"
+            return
+        names: dict[str, str] = {}
+        for wi in items:
+            name = component_name(wi.area_path)
+            if name:
+                names[wi.area_path] = name
+        if not names:
+            info["mode"], info["reason"] = "component", "no item below the project root area"
+            return
+        key = self.spec.project_key
+        known = {str(c.get("name", "")).lower(): str(c.get("id")) for c in
+                 self.target.components(key)}
+        info["mode"] = "component"
+        refused = ""
+        for path, name in sorted(names.items()):
+            cid = known.get(name.lower())
+            if cid is not None:
+                if name not in info["existing"] and name not in info["created"]:
+                    info["existing"].append(name)
+            elif self.spec.dry_run:
+                if name not in info["wouldCreate"]:
+                    info["wouldCreate"].append(name)
+            elif refused:
+                if name not in info["notCreated"]:
+                    info["notCreated"].append(name)
+            else:
+                cid, refused = self._create_component(key, name, known)
+                if cid is not None:
+                    info["created"].append(name)
+                elif name not in info["notCreated"]:
+                    info["notCreated"].append(name)
+            if cid is not None:
+                info["byPath"][path] = cid
+        if refused:
+            info["reason"] = refused
+            self.plan["problems"].append(
+                f"components: {refused}; {len(info['notCreated'])} area(s) carried as labels")
+        if info["wouldCreate"]:
+            info["reason"] = "dry run: nothing created"
+
+    def _create_component(self, key: str, name: str,
+                          known: dict[str, str]) -> tuple[str | None, str]:
+        """(component id, refusal reason): looks again by name after an unclear answer."""
+        try:
+            row = self.target.create_component(key, name)
+        except AuthError as exc:
+            if exc.status == 403:
+                return None, f"the Jira user may not create components (403: {exc})"
+            raise
+        except (PermanentError, OutcomeUnknown, TransientError) as exc:
+            # "already exists" (a race, an earlier attempt) or no answer: read the list
+            known.update({str(c.get("name", "")).lower(): str(c.get("id"))
+                          for c in self.target.components(key)})
+            if name.lower() in known:
+                return known[name.lower()], ""
+            with self.lock:
+                self.plan["problems"].append(f"components: '{name}' not created: {exc}")
+            return None, ""
+        known[name.lower()] = str(row.get("id"))
+        self._log(f"✓ component '{name}' created")
+        return str(row.get("id")), ""
+
+    # ------------------------------------------------------------------ sprints
+    def _plan_sprints(self, items: Sequence[WorkItem]) -> None:
+        """Iteration paths → sprints of the project's scrum board (module docstring)."""
+        info: dict[str, Any] = {"mode": "label", "boardId": None, "byPath": {},
+                                "wouldCreate": [], "reason": ""}
+        self.plan["sprints"], self.plan["sprint_of"] = info, {}
+        paths = sorted({wi.iteration_path for wi in items if below_root(wi.iteration_path)})
+        if not paths:
+            info["reason"] = "no item is scheduled in an iteration"
+            return
+        boards = [b for b in self.target.boards(self.spec.project_key)
+                  if str(b.get("type", "")).lower() == "scrum"]
+        if not boards:
+            info["reason"] = "the project has no scrum board: iterations are labels"
+            return
+        board = int(boards[0]["id"])
+        info.update(mode="sprint", boardId=board)
+        nodes = _node_paths(self.source.classification_nodes("iterations"))
+        existing = {str(s.get("name", "")).lower(): s for s in self.target.sprints(board)}
+        leaves: dict[str, int] = {}
+        for path in paths:
+            leaf = path.rsplit("\\", 1)[-1].strip()
+            leaves[leaf.lower()] = leaves.get(leaf.lower(), 0) + 1
+        refused = ""
+        for path in paths:
+            leaf = path.rsplit("\\", 1)[-1].strip()
+            name = (leaf if leaves[leaf.lower()] == 1 else
+                    " / ".join(p.strip() for p in below_root(path).split("\\")))[:255]
+            node = nodes.get(path.lower())
+            start = node.start_date if node else None
+            finish = node.finish_date if node else None
+            row = existing.get(name.lower())
+            entry: dict[str, Any] = {"name": name, "start": start, "finish": finish}
+            if row is not None:
+                entry.update(id=int(row["id"]), state=str(row.get("state") or "future"),
+                             created=False)
+            elif self.spec.dry_run:
+                info["wouldCreate"].append(name)
+                continue
+            elif refused:
+                continue
+            else:
+                sprint, refused = self._create_sprint(board, name, start, finish, existing)
+                if sprint is None:
+                    continue
+                entry.update(id=int(sprint["id"]), state=str(sprint.get("state") or "future"),
+                             created=True)
+            info["byPath"][path] = entry
+        if refused:
+            info["reason"] = refused
+            self.plan["problems"].append(f"sprints: {refused}; iterations carried as labels")
+        usable = {p: e["id"] for p, e in info["byPath"].items() if e["state"] != "closed"}
+        for wi in items:
+            if wi.iteration_path in usable:
+                self.plan["sprint_of"][str(wi.id)] = usable[wi.iteration_path]
+
+    def _create_sprint(self, board: int, name: str, start: str | None, finish: str | None,
+                       existing: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        try:
+            sprint = self.target.create_sprint(board, name, _jira_date(start),
+                                               _jira_date(finish))
+        except AuthError as exc:
+            if exc.status == 403:
+                return None, f"the Jira user may not create sprints (403: {exc})"
+            raise
+        except (PermanentError, OutcomeUnknown, TransientError) as exc:
+            existing.update({str(s.get("name", "")).lower(): s
+                             for s in self.target.sprints(board)})
+            if name.lower() in existing:
+                return existing[name.lower()], ""
+            with self.lock:
+                self.plan["problems"].append(f"sprints: '{name}' not created: {exc}")
+            return None, ""
+        existing[name.lower()] = sprint
+        self._log(f"✓ sprint '{name}' created")
+        return sprint, ""
+
     # ------------------------------------------------------------------ lookups
     def _jira_statuses(self, type_id: str) -> list[Status]:
         return [Status(**s) for s in self.plan.get("statuses", {}).get(type_id, [])]
@@ -847,7 +1094,19 @@ class Pipeline:
     def _context(self, type_id: str, ado_id: int | None = None) -> ContentContext:
         entry = self.ledger.get(ado_id) if ado_id is not None else None
         urls = dict(entry.extra.get("attachment_urls", {})) if entry else {}
+        components = self.plan.get("components") or {}
+        sprints = self.plan.get("sprints") or {}
+        attachments = self.spec.migrate_attachments
         return ContentContext(
+            components=dict(components.get("byPath") or {}),
+            area_as="component" if components.get("mode") == "component" else "label",
+            sprints={p: int(e["id"]) for p, e in (sprints.get("byPath") or {}).items()
+                     if e.get("state") != "closed" or
+                     (entry is not None and entry.extra.get("sprint") == e.get("id"))},
+            iteration_as="sprint" if sprints.get("mode") == "sprint" else "label",
+            upload_limit=self.plan.get("upload_limit") if attachments else None,
+            skipped_files=list(entry.extra.get("skipped_attachments", []))
+            if entry and attachments else [],
             ado_web_url=self.ado_web,
             jira_base_url=str(getattr(self.target, "base_url", "")),
             story_points_field=self.plan.get("story_points_field"),
@@ -932,6 +1191,92 @@ class Pipeline:
         updates = [i for i in self.order if self._active(i) and not self._step_done(i, 2)]
         self._run_pool(updates, self._write_existing, ids_of=lambda i: [i],
                        prepare=self._prefetch)
+        self._sprint_moves()
+        self._complete_past_sprints()
+
+    # ------------------------------------------------------------------ sprint membership
+    def _sprint_moves(self) -> None:
+        """Issues into their sprints, 50 a request; ``extra["sprint"]`` records each."""
+        targets = self.plan.get("sprint_of") or {}
+        if not targets:
+            return
+        groups: dict[int, list[int]] = {}
+        for ado_id in self.order:
+            sprint = targets.get(str(ado_id))
+            if sprint is None or not self._active(ado_id) or ado_id not in self.ledger:
+                continue
+            if self.ledger[ado_id].extra.get("sprint") != sprint:
+                groups.setdefault(int(sprint), []).append(ado_id)
+        batches = [(sprint, part) for sprint, ids in groups.items()
+                   for part in chunks(ids, SPRINT_MOVE)]
+        self._run_pool(batches, self._move_batch, ids_of=lambda b: b[1], workers=CREATE_WINDOW,
+                       group=CREATE_WINDOW)
+
+    def _move_batch(self, batch: tuple[int, list[int]]) -> None:
+        sprint, ids = batch
+        self._check_stop()
+        try:
+            self.target.move_to_sprint(sprint, [self.ledger[i].jira_key for i in ids])
+        except AuthError:
+            raise
+        except (PermanentError, TransientError, OutcomeUnknown) as exc:
+            # the item is in Jira all the same: say what is missing, do not fail it
+            for ado_id in ids:
+                self._write_rule(self.ledger[ado_id], "sprint-membership",
+                                 f"sprint-membership: not moved into sprint {sprint}: "
+                                 f"{str(exc)[:200]}")
+            return
+        with self.lock:
+            for ado_id in ids:
+                entry = self.ledger[ado_id]
+                entry.extra["sprint"] = sprint
+                rules = set(entry.extra.get("write_rules", [])) | {"sprint-membership"}
+                entry.extra["write_rules"] = sorted(rules)
+                self.dirty_ledger.add(ado_id)
+            self.since_checkpoint += len(ids)
+
+    def _complete_past_sprints(self) -> None:
+        """Close the sprints this migration created whose iteration is over (oldest first):
+        future → active → closed, one at a time. Recorded in the plan."""
+        info = self.plan.get("sprints") or {}
+        now = datetime.now(UTC)
+        due = [e for e in (info.get("byPath") or {}).values()
+               if e.get("created") and e.get("state") != "closed"
+               and (_when(e.get("finish")) or now) < now and _when(e.get("start"))]
+        due.sort(key=lambda e: str(e.get("finish")))
+        for entry in due:
+            self._raise_if_stopped()
+            for state in ("active", "closed"):
+                if entry["state"] == state or (state == "active" and entry["state"] == "closed"):
+                    continue
+                try:
+                    self.target.update_sprint(int(entry["id"]), state=state)
+                    entry["state"] = state
+                except AuthError as exc:
+                    if exc.status != 403:
+                        raise
+                    self._sprint_problem(entry, state, exc)
+                    break
+                except (PermanentError, TransientError, OutcomeUnknown) as exc:
+                    actual = self._sprint_state(info, int(entry["id"]))
+                    if actual in (state, "closed"):
+                        entry["state"] = actual
+                        continue
+                    self._sprint_problem(entry, state, exc)
+                    break
+            self.store.save_plan(self.plan)
+
+    def _sprint_state(self, info: Mapping[str, Any], sprint_id: int) -> str:
+        try:
+            rows = self.target.sprints(int(info["boardId"]))
+        except EngineError:
+            return ""
+        return next((str(r.get("state")) for r in rows if int(r.get("id", -1)) == sprint_id), "")
+
+    def _sprint_problem(self, entry: dict[str, Any], state: str, exc: Exception) -> None:
+        with self.lock:
+            self.plan["problems"].append(f"sprints: '{entry['name']}' left {entry['state']} "
+                                         f"(could not make it {state}: {str(exc)[:200]})")
 
     def _mark_create_intent(self, groups: list[list[int]]) -> None:
         """Saved before the bulk requests leave: a restart knows they may be in Jira."""
@@ -1084,6 +1429,7 @@ class Pipeline:
         facts = self._facts(wi, content)
         if "parent" in body["fields"]:
             facts["parent_set"] = self.items[ado_id].jira_parent
+            facts["write_rules"] = ["jira-parent"]
         self._record_created(ado_id, created, type_id, status=status, facts=facts)
 
     def _initial_status(self, type_id: str, key: str) -> str:
@@ -1307,7 +1653,14 @@ class Pipeline:
     def _ado_comments(self, ado_id: int) -> list[Comment]:
         if not self.spec.migrate_comments:
             return []
-        return [c for c in self.source.iter_comments(ado_id) if comment_is_migratable(c)]
+        every = list(self.source.iter_comments(ado_id))
+        deleted = [c for c in every if not comment_is_migratable(c)]
+        entry = self.ledger.get(ado_id)
+        if deleted and entry is not None:
+            self._write_rule(entry, "comment-deleted-skipped",
+                             f"comment-deleted-skipped: {len(deleted)} comment(s) deleted in "
+                             "Azure DevOps not carried")
+        return [c for c in every if comment_is_migratable(c)]
 
     def _existing_in_jira(self, entry: LedgerEntry, reconcile: bool) -> dict[str, Any] | None:
         """What an earlier, interrupted attempt may have written: read it back and adopt."""
@@ -1362,6 +1715,8 @@ class Pipeline:
                     self._skip_file(entry, wi, ref, limit, "larger than Jira's upload limit")
                     continue
                 self._upload(entry, key, ref.name, size, spooled, existing)
+            inline = key not in {a.id.lower() for a in wi.attachments}
+            self._write_rule(entry, "inline-image-upload" if inline else "attachment")
         overflow = issue_content(wi, self._context(str(entry.extra.get("type")), wi.id))
         if overflow.overflow_text and OVERFLOW_KEY not in entry.attachments:
             data = overflow.overflow_text.encode()
@@ -1377,6 +1732,10 @@ class Pipeline:
 
     def _skip_file(self, entry: LedgerEntry, wi: WorkItem, ref: AttachmentRef,
                    limit: int | None, why: str) -> None:
+        size = f"{ref.size} bytes" if ref.size is not None else "size unknown"
+        self._write_rule(entry, "attachment-not-uploaded",
+                         f"attachment-not-uploaded: {ref.name} ({size}) {why}; listed on the "
+                         "issue with its Azure DevOps link")
         with self.lock:
             entry.extra.setdefault("skipped_attachments", []).append({
                 "id": ref.id.lower(), "name": ref.name, "size": ref.size, "limit": limit,
@@ -1470,10 +1829,14 @@ class Pipeline:
                 if cid in entry.comments:
                     return
                 continue
+            edited = comment.version > 1 or bool(
+                comment.modified_date and comment.modified_date != comment.created_date)
             with self.lock:
                 entry.comments[cid] = jira_id
-                rules = set(entry.extra.get("rules", [])) | {f"comment:{r}" for r in content.rules}
-                entry.extra["rules"] = sorted(rules)
+                rules = set(entry.extra.get("write_rules", [])) | {"comment"}
+                rules |= {f"comment:{r}" for r in content.rules}
+                rules |= {"comment-edited-header"} if edited else set()
+                entry.extra["write_rules"] = sorted(rules)
                 self.dirty_ledger.add(entry.ado_id)
             return
         raise OutcomeUnknown(f"comment {cid} on {entry.jira_key}: outcome unknown",
@@ -1483,11 +1846,8 @@ class Pipeline:
     def _phase_links(self) -> None:
         todo = [i for i in self.order
                 if self._active(i) and i in self.ledger and not self._step_done(i, 5)]
-        if self.spec.migrate_links:
-            self._run_pool(todo, self._link_item, ids_of=lambda i: [i], prepare=self._prefetch)
-        else:
-            for ado_id in todo:
-                self._mark_step(ado_id, 5)
+        # the remote link back to ADO is a field rule: written with or without links
+        self._run_pool(todo, self._link_item, ids_of=lambda i: [i], prepare=self._prefetch)
 
     def _link_item(self, ado_id: int) -> None:
         wi = self._take(ado_id)
@@ -1495,7 +1855,10 @@ class Pipeline:
             self._fail_item(ado_id, "no longer readable in Azure DevOps (deleted?)")
             return
         entry = self.ledger[ado_id]
-        for link_key, write in self._links_of(wi, entry):
+        links = [self._backlink(wi, entry)]
+        if self.spec.migrate_links:
+            links += self._links_of(wi, entry)
+        for link_key, write in links:
             if link_key in entry.links:
                 continue
             self._check_stop()
@@ -1503,7 +1866,15 @@ class Pipeline:
             with self.lock:
                 entry.links.append(link_key)
                 self.dirty_ledger.add(ado_id)
+            self._write_rule(entry, _link_rule(link_key))
         self._mark_step(ado_id, 5)
+
+    def _backlink(self, wi: WorkItem, entry: LedgerEntry) -> tuple[str, Callable[[], None]]:
+        """The issue's remote link to its own ADO work item (globalId ado-item-{id})."""
+        url = _web_url(self.ado_web, wi.id)
+        title = f"Azure DevOps {wi.type} {wi.id}: {' '.join(wi.title.split())}"
+        _, write = self._remote(entry, url, title, f"ado-item-{wi.id}")
+        return BACKLINK, write
 
     def _in_run(self, ado_id: int) -> bool:
         return ado_id in self.items and self._active(ado_id)

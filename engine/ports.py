@@ -205,6 +205,31 @@ class JiraTarget(Protocol):
 
     def find_users(self, query: str) -> list[dict[str, Any]]: ...
 
+    # ------------------------------------------------------------ components (B.11)
+    def components(self, project_key: str) -> list[dict[str, Any]]:
+        """The project's components (``ProjectComponent``: ``id``, ``name``...)."""
+
+    def create_component(self, project_key: str, name: str) -> dict[str, Any]:
+        """Needs the project-admin permission: 403 (``AuthError``) without it."""
+
+    # ------------------------------------------------------------ agile (C)
+    def boards(self, project_key: str) -> list[dict[str, Any]]:
+        """The boards of the project (``id``, ``name``, ``type`` scrum|kanban)."""
+
+    def sprints(self, board_id: int) -> list[dict[str, Any]]:
+        """Every sprint of the board (``id``, ``name``, ``state``, dates)."""
+
+    def create_sprint(
+        self, board_id: int, name: str, start: str | None, end: str | None
+    ) -> dict[str, Any]:
+        """A new *future* sprint."""
+
+    def update_sprint(self, sprint_id: int, *, state: str) -> dict[str, Any]:
+        """Start (future -> active) or complete (active -> closed) a sprint."""
+
+    def move_to_sprint(self, sprint_id: int, keys: Sequence[str]) -> None:
+        """At most 50 issues; only into a future or active sprint."""
+
 
 RunType = Literal["FULL", "SAMPLE", "INCREMENTAL"]
 FinalStatus = Literal["COMPLETED", "PARTIAL", "FAILED", "PAUSED", "CANCELLED"]

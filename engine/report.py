@@ -78,13 +78,18 @@ def _counts(
 
 
 def _fidelity(facts: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
-    """Per content rule: how many items it touched, and what could not be carried."""
+    """Per rule: how many items it touched, and what could not be carried.
+
+    Content rules come from the create payload (``rules``/``notes``); what the
+    write phases did (attachments, comments, sprint moves, links, remote links)
+    from ``write_rules``/``write_notes``. A note's rule is the text before its colon.
+    """
     touched: Counter[str] = Counter()
     notes: dict[str, Counter[str]] = defaultdict(Counter)
     for fact in facts.values():
-        for rule in fact.get("rules", []):
+        for rule in set(fact.get("rules", [])) | set(fact.get("write_rules", [])):
             touched[rule] += 1
-        for note in fact.get("notes", []):
+        for note in [*fact.get("notes", []), *fact.get("write_notes", [])]:
             rule = note.split(":", 1)[0] if ":" in note[:40] else "other"
             notes[rule][note] += 1
     rules = sorted(set(touched) | set(notes))
@@ -133,6 +138,37 @@ def _problems(
     }
 
 
+def _components(plan: Mapping[str, Any]) -> dict[str, Any]:
+    info = plan.get("components") or {}
+    return {
+        "mode": info.get("mode", "label"),
+        "reason": info.get("reason", ""),
+        "created": list(info.get("created", [])),
+        "existing": list(info.get("existing", [])),
+        "wouldCreate": list(info.get("wouldCreate", [])),
+        "notCreated": list(info.get("notCreated", [])),
+        "areas": dict(info.get("byPath", {})),
+    }
+
+
+def _sprints(plan: Mapping[str, Any]) -> dict[str, Any]:
+    info = plan.get("sprints") or {}
+    rows = [
+        {"iterationPath": path, "sprint": e.get("name"), "sprintId": e.get("id"),
+         "state": e.get("state"), "created": bool(e.get("created")),
+         "start": e.get("start"), "finish": e.get("finish")}
+        for path, e in sorted((info.get("byPath") or {}).items())
+    ]
+    return {
+        "mode": info.get("mode", "label"),
+        "reason": info.get("reason", ""),
+        "boardId": info.get("boardId"),
+        "sprints": rows,
+        "wouldCreate": list(info.get("wouldCreate", [])),
+        "itemsToMove": len(plan.get("sprint_of") or {}),
+    }
+
+
 def build_report(
     plan: Mapping[str, Any],
     records: Mapping[int, ItemRecord],
@@ -164,6 +200,8 @@ def build_report(
             "adoIds": removed,
         },
         "fidelity": _fidelity(facts),
+        "components": _components(plan),
+        "sprints": _sprints(plan),
     }
     if verification is not None:
         report["verification"] = dict(verification)

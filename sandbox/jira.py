@@ -679,13 +679,16 @@ class JiraApp(SandboxApp):
                               "projectTypeKey": "software", "displayName":
                               f"{self.state.project_name} ({self.state.project_key})"}}
         boards = [board] if wanted is None or self.state.project_matches(wanted) else []
+        if not self.settings.scrum_board:
+            boards = []
         start, size = _int_arg(request, "startAt", 0), _int_arg(request, "maxResults", 50)
         page = _page(boards, start, size, "")
         page.pop("self")  # the agile API's pages carry no self link
         return _ok(page)
 
     def get_sprints(self, request: Request) -> Response:
-        if request.params["boardId"] != str(self.state.board_id):
+        if request.params["boardId"] != str(self.state.board_id) or \
+                not self.settings.scrum_board:
             raise JiraError(404, ["Board does not exist or you do not have permission to "
                                   "see it."])
         states = set(_list_arg(request, "state"))
@@ -801,13 +804,16 @@ def _user_matches(person: Person, query: str) -> bool:
 
 
 def _update_sprint(sprint: Any, body: dict[str, Any]) -> None:
+    # partiallyUpdateSprint: a sprint is started (future -> active, with both dates) and
+    # completed (active -> closed); "other changes to state are not allowed", and a closed
+    # sprint keeps everything but its name and goal.
     state = body.get("state", sprint.state)
-    order = ["future", "active", "closed"]
-    if state not in order or order.index(state) < order.index(sprint.state):
+    allowed = {("future", "active"), ("active", "closed")}
+    if state != sprint.state and (sprint.state, state) not in allowed:
         raise JiraError(400, [f"A sprint cannot move from {sprint.state} to {state}."])
     for key, attr in (("name", "name"), ("goal", "goal"), ("startDate", "start_date"),
                       ("endDate", "end_date")):
-        if key in body:
+        if key in body and (sprint.state != "closed" or key in ("name", "goal")):
             setattr(sprint, attr, body[key])
     if state == "active" and not (sprint.start_date and sprint.end_date):
         raise JiraError(400, ["A sprint needs a start date and an end date to start."])

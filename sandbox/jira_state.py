@@ -139,13 +139,16 @@ class Settings:
     attachments_enabled: bool = True
     require_story_points: bool = False  # makes Story Points required on Story only
     max_files_per_upload: int = 60
+    manage_components: bool = True  # False: the API user lacks project admin (403 on create)
+    scrum_board: bool = True  # False: the project has no board (a team-managed list, say)
 
     def update(self, changes: dict[str, Any]) -> list[str]:
         unknown = [k for k in changes if not hasattr(self, k)]
         for key, value in changes.items():
             if key in ("upload_limit", "max_files_per_upload"):
                 setattr(self, key, int(value))
-            elif key in ("attachments_enabled", "require_story_points"):
+            elif key in ("attachments_enabled", "require_story_points", "manage_components",
+                         "scrum_board"):
                 if not isinstance(value, bool):
                     raise ValueError(f"{key} must be a boolean")
                 setattr(self, key, value)
@@ -588,6 +591,9 @@ class JiraState:
 
     # ------------------------------------------------------------------ components, sprints
     def create_component(self, body: Any) -> dict[str, Any]:
+        if not self.settings.manage_components:
+            raise JiraError(403, ["You do not have permission to create components in this "
+                                  "project."])
         if not isinstance(body, dict):
             raise JiraError(400, ["Request body must be a JSON object."])
         name = body.get("name")

@@ -221,13 +221,15 @@ def test_iter_comments_follows_the_continuation_token(ado: AdoClient) -> None:
              "isDeleted": True},
         ],
     }, match=[responses.matchers.query_param_matcher(
-        {"api-version": "7.1-preview.4", "$top": "200"})])
+        {"api-version": "7.1-preview.4", "$top": "200", "order": "asc",
+         "includeDeleted": "true"})])
     responses.get(url, json={
         "totalCount": 3, "count": 1, "continuationToken": None,
         "comments": [{"commentId": 3, "text": "old", "createdBy": {"displayName": "Cy"},
                       "createdDate": "2019-01-01T00:00:00Z", "version": 2}],
     }, match=[responses.matchers.query_param_matcher(
-        {"api-version": "7.1-preview.4", "$top": "200", "continuationToken": "tok1"})])
+        {"api-version": "7.1-preview.4", "$top": "200", "order": "asc",
+         "includeDeleted": "true", "continuationToken": "tok1"})])
     comments = list(ado.iter_comments(42))
     assert [c.id for c in comments] == [1, 2, 3]
     assert comments[0].created_by.unique_name == "ann@x.test"

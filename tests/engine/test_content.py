@@ -350,7 +350,8 @@ def test_tags_become_labels_with_the_migration_label() -> None:
     assert tag_labels("Tag1; needs  review ;Tag1; ; UI") == ["Tag1", "needs-review", "UI"]
     item = work_item(**{"System.Tags": "Tag1; Tag2"})
     labels = content(item).fields["labels"]
-    assert labels == ["Tag1", "Tag2", "ado-299", "area-Fabrikam-Fiber-Git-Website"]
+    assert labels == ["Tag1", "Tag2", "ado-299", "area-Fabrikam-Fiber-Git-Website",
+                      "iteration-Fabrikam-Fiber-Git-Sprint-3"]
 
 
 def test_the_migration_label_is_always_there() -> None:
@@ -588,3 +589,94 @@ def test_own_fixtures_as_descriptions_validate() -> None:
         )
         result = content(item)
         assert result.fields["description"]["content"]
+
+
+# --------------------------------------------------------------------------- components, sprints
+def test_component_names_are_the_path_below_the_project_root() -> None:
+    from engine.content import component_name
+
+    assert component_name("Fabrikam\\Web\\Checkout") == "Web/Checkout"
+    assert component_name("Fabrikam\\Data & Analytics") == "Data & Analytics"
+    assert component_name("Fabrikam") == ""
+
+
+def test_an_item_at_the_root_area_gets_no_component_and_no_area_label() -> None:
+    item = work_item(**{"System.AreaPath": "Fabrikam-Fiber-Git"})
+    result = content(item, area_as="component", components={})
+    assert "components" not in result.fields
+    assert not any(label.startswith("area-") for label in result.fields["labels"])
+    assert not any("no component" in note for note in result.notes)
+
+
+def test_components_are_not_set_when_not_on_the_screen() -> None:
+    result = content(area_as="component", components={"Fabrikam-Fiber-Git\\Website": "10500"},
+                     screen_fields=SCREEN - {"components"})
+    assert "components" not in result.fields
+
+
+def test_iteration_with_a_sprint_sets_no_label_the_pipeline_moves_the_issue() -> None:
+    result = content(iteration_as="sprint", sprints={"Fabrikam-Fiber-Git\\Sprint 3": 7})
+    assert "iteration-sprint" in result.rules
+    assert not any(label.startswith("iteration-") for label in result.fields["labels"])
+
+
+def test_iteration_without_a_board_becomes_a_label() -> None:
+    from engine.content import iteration_label
+
+    result = content()  # iteration_as="label": the project has no scrum board
+    assert "iteration-Fabrikam-Fiber-Git-Sprint-3" in result.fields["labels"]
+    assert "iteration-label" in result.rules
+    assert iteration_label("P\\Release 1\\Sprint 2") == "iteration-P-Release-1-Sprint-2"
+
+
+def test_iteration_without_an_open_sprint_falls_back_to_a_label_with_a_note() -> None:
+    result = content(iteration_as="sprint", sprints={})
+    assert "iteration-Fabrikam-Fiber-Git-Sprint-3" in result.fields["labels"]
+    assert any(note.startswith("iteration-label:") for note in result.notes)
+
+
+def test_the_root_iteration_is_unscheduled_and_gets_nothing() -> None:
+    item = work_item(**{"System.IterationPath": "Fabrikam-Fiber-Git"})
+    result = content(item)
+    assert not any(label.startswith("iteration-") for label in result.fields["labels"])
+    assert not {"iteration-label", "iteration-sprint"} & result.rules
+
+
+# --------------------------------------------------------------------------- files not uploaded
+def _with_files(*files: tuple[str, str, int]) -> WorkItem:
+    from engine.model import Relation
+
+    item = work_item()
+    item.relations = [
+        Relation("AttachedFile", f"{ADO}/_apis/wit/attachments/{guid}?fileName={name}",
+                 {"name": name, "resourceSize": size})
+        for guid, name, size in files
+    ]
+    return item
+
+
+def test_files_over_the_upload_limit_are_listed_in_the_panel() -> None:
+    big = "11111111-2222-4333-8444-555555555555"
+    item = _with_files((big, "dump.bak", 11 * 1024 * 1024), (GUID, "small.txt", 10))
+    result = content(item, upload_limit=10 * 1024 * 1024)
+    panel = result.fields["description"]["content"][-1]
+    shown = adf_to_text({"type": "doc", "version": 1, "content": [panel]})
+    assert "dump.bak (11.0 MiB, 11,534,336 bytes; larger than Jira's upload limit)" in shown
+    assert "small.txt" not in shown
+    hrefs = [m["attrs"]["href"] for n in panel["content"][-1]["content"]
+             for m in n.get("marks", []) if m["type"] == "link"]
+    assert hrefs == [f"{ADO}/_apis/wit/attachments/{big}?fileName=dump.bak"]
+    assert "attachment-listed-not-uploaded" in result.rules
+
+
+def test_files_skipped_by_the_pipeline_are_listed_once() -> None:
+    skipped = [{"id": GUID, "name": "late.bin", "size": 99, "adoUrl": f"{ADO}/x"}]
+    result = content(skipped_files=skipped, upload_limit=None)
+    assert "late.bin (99 bytes; not uploaded)" in description_text(result)
+    assert description_text(result).count("late.bin") == 1
+
+
+def test_no_files_no_list() -> None:
+    result = content(upload_limit=10)
+    assert "not migrated" not in description_text(result)
+    assert "attachment-listed-not-uploaded" not in result.rules

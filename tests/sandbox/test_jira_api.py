@@ -488,3 +488,31 @@ def test_boards_sprints_and_moving_issues(site: Site) -> None:
         "state": "active", "startDate": "2026-01-01T00:00:00.000Z",
         "endDate": "2026-01-14T00:00:00.000Z"})
     assert closed.status_code == 200 and closed.json()["state"] == "active"
+
+
+def test_sprint_states_follow_the_agile_spec(site: Site) -> None:
+    """partiallyUpdateSprint: future -> active (with dates) -> closed; nothing else."""
+    ag = site.url + "/rest/agile/1.0"
+    board_id = site.http.get(ag + "/board").json()["values"][0]["id"]
+    sprint = site.http.post(ag + "/sprint", json={
+        "name": "Past", "originBoardId": board_id, "startDate": "2024-01-01T00:00:00.000Z",
+        "endDate": "2024-01-14T00:00:00.000Z"}).json()
+    url = f"{ag}/sprint/{sprint['id']}"
+    assert site.http.post(url, json={"state": "closed"}).status_code == 400  # not yet active
+    assert site.http.post(url, json={"state": "active"}).json()["state"] == "active"
+    key = site.create("Story", "s")["key"]
+    assert site.http.post(url + "/issue", json={"issues": [key]}).status_code == 204
+    assert site.http.post(url, json={"state": "closed"}).json()["state"] == "closed"
+    assert site.http.post(url, json={"state": "active"}).status_code == 400  # no reopening
+    refused = site.http.post(url + "/issue", json={"issues": [key]})
+    assert refused.status_code == 400  # only open or active sprints take issues
+
+
+def test_knobs_for_no_board_and_no_component_permission(site: Site) -> None:
+    ag = site.url + "/rest/agile/1.0"
+    site.app.settings.update({"scrum_board": False, "manage_components": False})
+    boards = site.http.get(ag + "/board", params={"projectKeyOrId": "MIG"}).json()
+    assert boards["values"] == [] and boards["total"] == 0
+    denied = site.http.post(site.api + "/component", json={"name": "Web", "project": "MIG"})
+    assert denied.status_code == 403 and denied.json()["errorMessages"]
+    assert site.http.get(site.api + "/project/MIG/components").json() == []

@@ -132,10 +132,13 @@ def run_start(*, project: Project, request: StartRequest) -> MigrationRun:
 
 
 def _last_finished_start(project: Project) -> datetime | None:
-    """INCREMENTAL's changed_since: start of the last run that finished COMPLETED or PARTIAL."""
+    """INCREMENTAL's changed_since: start of the last run that finished COMPLETED or PARTIAL.
+
+    Dry runs do not count: they wrote nothing to Jira, so nothing is migrated since them.
+    """
     last = (
         MigrationRun.objects.filter(
-            project=project, status__in=[RunStatus.COMPLETED, RunStatus.PARTIAL]
+            project=project, status__in=[RunStatus.COMPLETED, RunStatus.PARTIAL], dry_run=False
         )
         .order_by(F("finished_at").desc(nulls_last=True), "-created_at")
         .values_list("started_at", "created_at")

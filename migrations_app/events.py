@@ -13,6 +13,7 @@ Events go out after the surrounding transaction commits, and a failure to publis
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
@@ -26,10 +27,31 @@ def channel_for(run_id: uuid.UUID | str) -> str:
     return f"run-{run_id}"
 
 
+def _last_status(channel: str) -> str | None:
+    """The status of the channel's last stored status event (stored JSON-encoded twice)."""
+    from django_eventstream.models import Event as StoredEvent
+
+    data = (
+        StoredEvent.objects.filter(channel=channel, type="status")
+        .order_by("-eid")
+        .values_list("data", flat=True)
+        .first()
+    )
+    try:
+        payload = json.loads(json.loads(data)) if data else None
+    except (TypeError, ValueError):
+        return None
+    return payload.get("status") if isinstance(payload, dict) else None
+
+
 def _send_now(channel: str, event_type: str, payload: dict[str, Any]) -> None:
     from django_eventstream import send_event
 
     try:
+        # A transition is announced by whoever makes it (the API's service or the
+        # engine) and sometimes by both: a client sees each status change once.
+        if event_type == "status" and _last_status(channel) == payload["status"]:
+            return
         send_event(channel, event_type, payload)
     except Exception:  # a lost event must not stop a run; the stream replays state
         logger.warning("could not publish %s event on %s", event_type, channel, exc_info=True)

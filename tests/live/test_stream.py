@@ -91,6 +91,21 @@ async def test_it_streams_status_transitions_made_by_the_services(
     ]
 
 
+async def test_a_status_announced_by_the_api_and_the_engine_arrives_once(
+    owner: Any, run: Any, stream_url: Any
+) -> None:
+    sink = DjangoEventSink(run.pk, Scrubber([]))
+    async with open_stream(stream_url(run), **bearer(owner)) as (_, sse):
+        await sync_to_async(services.run_request_pause)(run=run)
+        await sync_to_async(sink.status)("paused")  # the engine's acknowledgement
+        await sync_to_async(services.run_resume)(run=run)
+        events = await sse.take(2)
+    assert [e.json for e in events] == [
+        {"type": "status", "status": "paused"},
+        {"type": "status", "status": "running"},
+    ]
+
+
 async def test_it_throttles_progress_but_delivers_every_log_line(
     owner: Any, run: Any, stream_url: Any
 ) -> None:

@@ -142,6 +142,7 @@ def full(django_db_setup: Any, django_db_blocker: Any,
                 from django.conf import settings
 
                 out = Path(settings.MIGRATOR_VAR_DIR) / "fidelity-report.json"
+                out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(result.report, indent=2, ensure_ascii=False) + "\n")
                 yield result
             finally:

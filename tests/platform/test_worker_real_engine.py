@@ -10,7 +10,8 @@ import importlib.util
 
 import pytest
 
-from tests.fixtures.platform import start_body, wait_for
+from tests.e2e.support import body_for
+from tests.fixtures.platform import wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -28,19 +29,7 @@ def test_a_killed_worker_mid_run_is_taken_over_without_duplicates(
     from migrations_app.models import LedgerEntry, MigrationRun, RunItem
 
     boxes = make_sandboxes(items=60, latency_ms=25)
-    body = start_body(
-        ado_url=boxes.ado_url,
-        org=boxes.org,
-        ado_project=boxes.project,
-        pat=boxes.pat,
-        jira_url=boxes.jira_url,
-        email=boxes.email,
-        api_token=boxes.api_token,
-        project_key=boxes.project_key,
-        migrate_attachments=False,
-    )
-    body["enginePayload"]["options"]["type_overrides"] = {}
-    body["enginePayload"]["options"]["state_overrides"] = {}
+    body = body_for(boxes, migrate_attachments=False)
 
     first = celery_worker()
     r = owner_api.post(f"/api/migrations/project/{project.id}/start", body, format="json")

@@ -204,26 +204,9 @@ class ErrorOut(serializers.Serializer):
     details = serializers.DictField(child=serializers.JSONField())
 
 
-class RunOut(serializers.Serializer):
-    id = serializers.UUIDField()
-    projectId = serializers.UUIDField(source="project_id")
-    status = serializers.ChoiceField(choices=RunStatus.choices)
-    type = serializers.ChoiceField(choices=RunType.choices)
-    dryRun = serializers.BooleanField(source="dry_run")
-    totalItems = serializers.IntegerField(source="total_count")
-    successCount = serializers.IntegerField(source="success_count")
-    failureCount = serializers.IntegerField(source="failure_count")
-    skippedCount = serializers.IntegerField(source="skipped_count")
-    updatedCount = serializers.IntegerField(source="updated_count")
-    progressPercent = serializers.IntegerField(source="progress_percent")
-    currentPhase = serializers.IntegerField(source="current_phase", help_text=PHASES_TEXT)
-    statusReason = serializers.CharField(source="status_reason")
-    startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
-    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
-    createdAt = serializers.DateTimeField(source="created_at")
+class _RunProgressOut(serializers.Serializer):
+    """What a run's summary and its status share: identity, status, counts, timing."""
 
-
-class RunStatusOut(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=RunStatus.choices)
     totalItems = serializers.IntegerField(source="total_count")
@@ -236,10 +219,20 @@ class RunStatusOut(serializers.Serializer):
         source="current_phase",
         help_text=f"The engine's phase, from 1 (0 before it starts): {PHASES_TEXT}.",
     )
-    speed = serializers.FloatField(help_text="Items per second, as last reported.")
     statusReason = serializers.CharField(source="status_reason")
     startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
     finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
+
+
+class RunOut(_RunProgressOut):
+    projectId = serializers.UUIDField(source="project_id")
+    type = serializers.ChoiceField(choices=RunType.choices)
+    dryRun = serializers.BooleanField(source="dry_run")
+    createdAt = serializers.DateTimeField(source="created_at")
+
+
+class RunStatusOut(_RunProgressOut):
+    speed = serializers.FloatField(help_text="Items per second, as last reported.")
 
 
 class RunControlOut(serializers.Serializer):

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -63,6 +63,10 @@ DESIGN_NOTES = """
   comment appears only with ``includeDeleted=true``.
 - ``/{org}/_apis/...`` variants (no project) are served where the spec marks the
   project optional.
+- Ambiguous-outcome faults (lost answers, late writes; see ``httpbase.Knobs``):
+  this read side has no real writes, so the ``"writes"`` selector picks its only
+  non-GET routes, the read-only POSTs ``wit/wiql`` and ``wit/workitemsbatch``.
+  ``slow_bulk_ms_per_issue`` has no effect here (no bulk create).
 """
 
 
@@ -1795,7 +1799,7 @@ class AdoApp(SandboxApp):
     def reset(self) -> None:
         """Forget every edit, knob change and counter: the pristine dataset again."""
         self.store.reset()
-        self.knobs.update({k: v for k, v in Knobs().__dict__.items()})
+        self.knobs.update(asdict(Knobs()))
         with self._counter_lock:
             self.counters.clear()
 

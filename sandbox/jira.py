@@ -8,18 +8,39 @@ Serve it with :class:`sandbox.httpbase.SandboxServer`::
 
 Optional constructor extras (all keyword, with defaults): ``display_name`` of
 the API user, ``require_story_points`` (makes Story Points required on Story
-only), ``attachments_enabled``.
+only), ``attachments_enabled``, ``comment_properties_in_list``.
+
+Deletes (issue, comment, attachment, issue link, remote link) answer as the
+spec documents; an issue's key is never handed out again. ``updated`` of an
+issue moves on (by at least a millisecond, so the change always shows) with
+every change: edit, transition, sprint move, comment add/edit/delete,
+attachment add/delete, link add/delete (on both issues), remote link
+add/update/delete. Entity properties are not issue fields and leave it alone.
 
 Control and inspection routes (no auth, no faults, no latency):
 
-* ``GET/PATCH /_sandbox/knobs``, ``GET /_sandbox/counters`` (from httpbase);
+* ``GET/PATCH /_sandbox/knobs``, ``GET /_sandbox/counters`` (from httpbase;
+  the knobs that lose answers or hold writes are described on
+  :class:`sandbox.httpbase.Knobs`; ``slow_bulk_ms_per_issue`` slows
+  ``POST /rest/api/3/issue/bulk`` by that many ms per issue);
 * ``GET/PATCH /_sandbox/jira/settings``: ``upload_limit`` (bytes, per file),
-  ``attachments_enabled``, ``require_story_points``, ``max_files_per_upload``;
+  ``attachments_enabled``, ``require_story_points``, ``max_files_per_upload``,
+  ``manage_components``, ``scrum_board``, ``delete_permission`` (False: deletes
+  are refused as for a user without the Delete permissions) and
+  ``comment_properties_in_list`` (default False, as the spec documents only
+  ``renderedBody`` for ``expand`` on ``GET .../comment`` and
+  ``GET .../comment/{id}``: ``expand=properties`` is ignored there; True
+  honours it). Comment properties are always readable through
+  ``GET /rest/api/3/comment/{commentId}/properties[/{propertyKey}]``;
 * ``GET /_sandbox/jira/issues`` and ``/_sandbox/jira/issues/{key}``: every
   issue with all fields, status, comments (bodies and properties),
   attachments (name, size, sha256), links, remote links, properties, history;
 * ``GET /_sandbox/jira/writes``: counters of creates, edits, transitions,
-  comments, attachments, links... (``POST /_sandbox/jira/writes/reset``);
+  comments, attachments, links..., and of deletes (``issues_deleted``, which
+  counts sub-tasks deleted with their parent; ``comments_deleted``,
+  ``attachments_deleted``, ``links_deleted``, ``remote_links_deleted``, which
+  count the delete routes only, not what an issue delete takes with it)
+  (``POST /_sandbox/jira/writes/reset``);
 * ``POST /_sandbox/jira/reset`` (or :meth:`JiraApp.reset`): an empty site again,
   with default knobs, settings and counters.
 
@@ -90,6 +111,16 @@ def _int_arg(request: Request, name: str, default: int, cap: int | None = None) 
     return min(value, cap) if cap is not None else value
 
 
+def _bool_arg(request: Request, name: str, default: bool) -> bool:
+    raw = request.arg(name)
+    if raw in (None, ""):
+        return default
+    value = str(raw).lower()
+    if value not in ("true", "false"):
+        raise JiraError(400, [f"The '{name}' parameter must be true or false."])
+    return value == "true"
+
+
 def _list_arg(request: Request, name: str) -> list[str]:
     return [v.strip() for raw in request.args(name) for v in raw.split(",") if v.strip()]
 
@@ -107,7 +138,8 @@ class JiraApp(SandboxApp):
     def __init__(self, *, email: str, api_token: str, project_key: str = "MIG",
                  users: Sequence[Person] = (), upload_limit: int = 10 * 1024 * 1024,
                  knobs: Knobs | None = None, display_name: str | None = None,
-                 require_story_points: bool = False, attachments_enabled: bool = True) -> None:
+                 require_story_points: bool = False, attachments_enabled: bool = True,
+                 comment_properties_in_list: bool = False) -> None:
         super().__init__(knobs)
         self.email = email
         self.api_token = api_token
@@ -116,7 +148,8 @@ class JiraApp(SandboxApp):
         self._users, self._project_key = tuple(users), project_key
         self._initial_settings = Settings(upload_limit=upload_limit,
                                           attachments_enabled=attachments_enabled,
-                                          require_story_points=require_story_points)
+                                          require_story_points=require_story_points,
+                                          comment_properties_in_list=comment_properties_in_list)
         self.settings, self.state = self._fresh_state()
         self._register_platform()
         self._register_issue_routes()
@@ -217,6 +250,17 @@ class JiraApp(SandboxApp):
     def bad_body(self, request: Request, exc: BadRequestBody) -> Response:
         return json_response(400, {"errorMessages": [f"Unexpected character in the request "
                                                      f"body: {exc}"], "errors": {}})
+
+    def bulk_size(self, request: Request) -> int:
+        """Issues in a bulk create, for the ``slow_bulk_ms_per_issue`` knob."""
+        if request.method != "POST" or request.route != API + "/issue/bulk":
+            return 0
+        try:
+            body = request.json()
+        except BadRequestBody:
+            return 0  # the handler refuses it; nothing to slow down
+        updates = body.get("issueUpdates") if isinstance(body, dict) else None
+        return len(updates) if isinstance(updates, list) else 0
 
     # ------------------------------------------------------------------ platform: metadata
     def _register_platform(self) -> None:
@@ -425,18 +469,27 @@ class JiraApp(SandboxApp):
             ("POST", API + "/issue/bulk", self.create_issues),
             ("POST", API + "/issue/bulkfetch", self.bulk_fetch),
             ("GET", issue, self.get_issue), ("PUT", issue, self.edit_issue),
+            ("DELETE", issue, self.delete_issue),
             ("GET", issue + "/transitions", self.get_transitions),
             ("POST", issue + "/transitions", self.do_transition),
             ("GET", issue + "/comment", self.get_comments),
             ("POST", issue + "/comment", self.add_comment),
             ("GET", issue + "/comment/{id}", self.get_comment),
+            ("PUT", issue + "/comment/{id}", self.update_comment),
+            ("DELETE", issue + "/comment/{id}", self.delete_comment),
+            ("GET", API + "/comment/{commentId}/properties", self.get_comment_property_keys),
+            ("GET", API + "/comment/{commentId}/properties/{propertyKey}",
+             self.get_comment_property),
             ("POST", issue + "/attachments", self.add_attachments),
             ("GET", API + "/attachment/{id}", self.get_attachment),
+            ("DELETE", API + "/attachment/{id}", self.delete_attachment),
             ("GET", API + "/attachment/content/{id}", self.get_attachment_content),
             ("POST", API + "/issueLink", self.link_issues),
             ("GET", API + "/issueLink/{linkId}", self.get_link),
+            ("DELETE", API + "/issueLink/{linkId}", self.delete_link),
             ("GET", issue + "/remotelink", self.get_remote_links),
             ("POST", issue + "/remotelink", self.upsert_remote_link),
+            ("DELETE", issue + "/remotelink/{linkId}", self.delete_remote_link),
             ("GET", issue + "/properties", self.get_property_keys),
             ("GET", issue + "/properties/{propertyKey}", self.get_property),
             ("PUT", issue + "/properties/{propertyKey}", self.set_property),
@@ -497,6 +550,11 @@ class JiraApp(SandboxApp):
                                                       properties=props))
         return empty_response(204)
 
+    def delete_issue(self, request: Request) -> Response:
+        self.state.delete_issue(request.params["issueIdOrKey"],
+                                _bool_arg(request, "deleteSubtasks", False))
+        return empty_response(204)
+
     def bulk_fetch(self, request: Request) -> Response:
         body = request.json()
         refs = body.get("issueIdsOrKeys") if isinstance(body, dict) else None
@@ -537,13 +595,20 @@ class JiraApp(SandboxApp):
         with self.state.lock:
             return _ok(self.render(request).comment(issue, comment, expand), 201)
 
+    def _comment_expand(self, request: Request) -> set[str]:
+        """``expand`` of the comment GETs: the spec documents ``renderedBody`` only."""
+        expand = set(_list_arg(request, "expand"))
+        if not self.settings.comment_properties_in_list:
+            expand.discard("properties")
+        return expand
+
     def get_comments(self, request: Request) -> Response:
         start = _int_arg(request, "startAt", 0)
         size = _int_arg(request, "maxResults", 100, cap=5000)
         order = request.arg("orderBy") or "created"
         if order.lstrip("+-") != "created":
             raise JiraError(400, ["orderBy accepts only created, +created and -created."])
-        expand = set(_list_arg(request, "expand"))
+        expand = self._comment_expand(request)
         r = self.render(request)
         with self.state.lock:
             issue = self.state.issue(request.params["issueIdOrKey"])
@@ -554,15 +619,38 @@ class JiraApp(SandboxApp):
                     "total": len(comments)})
 
     def get_comment(self, request: Request) -> Response:
+        expand = self._comment_expand(request)
         r = self.render(request)
         with self.state.lock:
             issue = self.state.issue(request.params["issueIdOrKey"])
-            comment = next((c for c in issue.comments if str(c.id) == request.params["id"]),
-                           None)
-            if comment is None:
-                raise JiraError(404, [f"Can not find a comment for the id: "
-                                      f"{request.params['id']}."])
-            return _ok(r.comment(issue, comment, set(_list_arg(request, "expand"))))
+            comment = self.state.comment(issue, request.params["id"])
+            return _ok(r.comment(issue, comment, expand))
+
+    def update_comment(self, request: Request) -> Response:
+        _bool_arg(request, "notifyUsers", True)  # checked; the sandbox notifies no one
+        _bool_arg(request, "overrideEditableFlag", False)
+        issue, comment = self.state.update_comment(request.params["issueIdOrKey"],
+                                                   request.params["id"], request.json())
+        expand = set(_list_arg(request, "expand")) | {"properties"}  # as the create answers
+        with self.state.lock:
+            return _ok(self.render(request).comment(issue, comment, expand))
+
+    def delete_comment(self, request: Request) -> Response:
+        self.state.delete_comment(request.params["issueIdOrKey"], request.params["id"])
+        return empty_response(204)
+
+    def get_comment_property_keys(self, request: Request) -> Response:
+        with self.state.lock:
+            _, comment = self.state.comment_by_id(request.params["commentId"])
+            return _ok(self.render(request).comment_property_keys(comment))
+
+    def get_comment_property(self, request: Request) -> Response:
+        key = request.params["propertyKey"]
+        with self.state.lock:
+            _, comment = self.state.comment_by_id(request.params["commentId"])
+            if key not in comment.properties:
+                raise JiraError(404, [f"The property with key '{key}' does not exist."])
+            return _ok({"key": key, "value": comment.properties[key]})
 
     # ------------------------------------------------------------------ attachments
     def add_attachments(self, request: Request) -> Response:
@@ -590,6 +678,10 @@ class JiraApp(SandboxApp):
             # AttachmentMetadata carries the id as a number (Attachment as a string).
             return _ok({**self.render(request).attachment(att), "id": att.id, "properties": {}})
 
+    def delete_attachment(self, request: Request) -> Response:
+        self.state.delete_attachment(request.params["id"])
+        return empty_response(204)
+
     def get_attachment_content(self, request: Request) -> Response:
         att = self.state.attachment(request.params["id"])
         disposition = f'attachment; filename="{att.filename}"'
@@ -608,6 +700,10 @@ class JiraApp(SandboxApp):
             if link is None:
                 raise JiraError(404, [f"No issue link with id '{link_id}' exists."])
             return _ok(self.render(request).link(link))
+
+    def delete_link(self, request: Request) -> Response:
+        self.state.delete_link(request.params["linkId"])
+        return empty_response(204)
 
     def get_remote_links(self, request: Request) -> Response:
         wanted = request.arg("globalId")
@@ -628,6 +724,10 @@ class JiraApp(SandboxApp):
         issue = self.state.issue(issue_ref)
         url = f"{self.render(request).issue_url(issue)}/remotelink/{link.id}"
         return _ok({"id": link.id, "self": url}, 201 if created else 200)
+
+    def delete_remote_link(self, request: Request) -> Response:
+        self.state.delete_remote_link(request.params["issueIdOrKey"], request.params["linkId"])
+        return empty_response(204)
 
     # ------------------------------------------------------------------ properties
     def get_property_keys(self, request: Request) -> Response:
@@ -826,10 +926,12 @@ def _dump(state: JiraState, issue: Issue) -> dict[str, Any]:
         "id": str(issue.id), "key": issue.key, "issuetype": issue.type.name,
         "status": status.name, "statusCategory": status.category,
         "resolution": RESOLUTIONS[issue.resolution_id]["name"] if issue.resolution_id else None,
-        "fields": dict(issue.fields), "created": jira_time(issue.created),
-        "updated": jira_time(issue.updated), "properties": dict(issue.properties),
+        "fields": dict(issue.fields), "creator": issue.creator,
+        "created": jira_time(issue.created), "updated": jira_time(issue.updated),
+        "properties": dict(issue.properties),
         "comments": [{"id": str(c.id), "body": c.body, "properties": dict(c.properties),
-                      "created": jira_time(c.created)} for c in issue.comments],
+                      "author": c.author, "created": jira_time(c.created),
+                      "updated": jira_time(c.updated)} for c in issue.comments],
         "attachments": [{"id": str(a.id), "filename": a.filename, "size": a.size,
                          "sha256": a.sha256, "mimeType": a.mime_type}
                         for a in (state.attachments[x] for x in issue.attachment_ids)],

@@ -36,9 +36,13 @@ NAVIGABLE_EXCLUDED = {"comment", "attachment"}
 
 
 def jira_time(ts: float) -> str:
-    """Jira's timestamp format: ``2024-01-31T09:30:00.000+0000``."""
-    millis = int((ts % 1) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{millis:03d}+0000"
+    """Jira's timestamp format: ``2024-01-31T09:30:00.000+0000``.
+
+    Whole milliseconds are computed from the rounded total, so a time the state
+    stored as ``n / 1000`` always shows millisecond ``n`` (never ``n - 1``).
+    """
+    seconds, millis = divmod(round(ts * 1000), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}+0000"
 
 
 @dataclass(frozen=True)
@@ -276,6 +280,11 @@ class Renderer:
         if "renderedBody" in expand:
             out["renderedBody"] = _html(c.body)
         return out
+
+    def comment_property_keys(self, c: Comment) -> dict[str, Any]:
+        """``PropertyKeys`` of a comment."""
+        base = f"{self.api}/comment/{c.id}/properties/"
+        return {"keys": [{"key": k, "self": base + k} for k in c.properties]}
 
     def remote_link(self, issue: Issue, rl: RemoteLink) -> dict[str, Any]:
         """``RemoteIssueLink``."""

@@ -40,6 +40,7 @@ PROPERTY_LIMIT = 32768
 SUMMARY_LIMIT = 255
 NOT_ON_SCREEN = "Field '{0}' cannot be set. It is not on the appropriate screen, or unknown."
 NO_ISSUE = "Issue does not exist or you do not have permission to see it."
+NO_COMMENT = "Can not find a comment for the id: {0}."
 ADF_MESSAGE = "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
 
 
@@ -141,22 +142,49 @@ class Settings:
     max_files_per_upload: int = 60
     manage_components: bool = True  # False: the API user lacks project admin (403 on create)
     scrum_board: bool = True  # False: the project has no board (a team-managed list, say)
+    # False: the API user lacks the Delete issues, Delete all comments and Delete all
+    # attachments permissions (DELETE answers 403, or 400 for a comment, as the spec says).
+    delete_permission: bool = True
+    # The spec documents only ``renderedBody`` for ``expand`` on the comment GETs, so
+    # ``expand=properties`` is ignored there; True honours it (the sandbox's old behaviour).
+    comment_properties_in_list: bool = False
 
     def update(self, changes: dict[str, Any]) -> list[str]:
+        """Apply known keys (all checked first: a refused change changes nothing)."""
         unknown = [k for k in changes if not hasattr(self, k)]
+        checked: dict[str, Any] = {}
         for key, value in changes.items():
             if key in ("upload_limit", "max_files_per_upload"):
-                setattr(self, key, int(value))
-            elif key in ("attachments_enabled", "require_story_points", "manage_components",
-                         "scrum_board"):
-                if not isinstance(value, bool):
-                    raise ValueError(f"{key} must be a boolean")
-                setattr(self, key, value)
+                checked[key] = int(value)
+            elif key in unknown:
+                continue
+            elif not isinstance(value, bool):
+                raise ValueError(f"{key} must be a boolean")
+            else:
+                checked[key] = value
+        for key, value in checked.items():
+            setattr(self, key, value)
         return unknown
 
 
 def json_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":")))
+
+
+def now_ms() -> float:
+    """The current time, whole milliseconds (the precision of Jira's timestamps)."""
+    return int(time.time() * 1000) / 1000
+
+
+def later(previous: float, now: float) -> float:
+    """``now``, or one millisecond after ``previous`` when ``now`` would not show a change."""
+    return max(now, (round(previous * 1000) + 1) / 1000)
+
+
+def touch(issue: Issue, now: float | None = None) -> float:
+    """Mark ``issue`` changed: ``updated`` moves on, even within one millisecond."""
+    issue.updated = later(issue.updated, now_ms() if now is None else now)
+    return issue.updated
 
 
 class JiraState:
@@ -175,6 +203,7 @@ class JiraState:
         self.attachments: dict[int, Attachment] = {}
         self.links: dict[int, Link] = {}
         self.link_index: dict[tuple[str, int, int], int] = {}
+        self.comment_owner: dict[int, int] = {}  # comment id -> issue id
         self.components: dict[str, dict[str, Any]] = {}
         self.sprints: dict[int, Sprint] = {}
         self.board_id = 1
@@ -209,6 +238,24 @@ class JiraState:
             return None
         value = ref.get("key", ref.get("id"))
         return self.find_issue(value) if value is not None else None
+
+    def comment(self, issue: Issue, comment_id: str) -> Comment:
+        """The comment ``comment_id`` of ``issue``, or 404."""
+        found = next((c for c in issue.comments if str(c.id) == comment_id), None)
+        if found is None:
+            raise JiraError(404, [NO_COMMENT.format(comment_id)])
+        return found
+
+    def comment_by_id(self, comment_id: str) -> tuple[Issue, Comment]:
+        """A comment found by its id alone (``/comment/{commentId}/...``): 400 or 404."""
+        if not comment_id.isdigit():
+            raise JiraError(400, [f"The comment ID '{comment_id}' is invalid."])
+        with self.lock:
+            issue_id = self.comment_owner.get(int(comment_id))
+            issue = self.issues.get(issue_id) if issue_id is not None else None
+            if issue is None:
+                raise JiraError(404, [NO_COMMENT.format(comment_id)])
+            return issue, self.comment(issue, comment_id)
 
     def user(self, account_id: str | None) -> Person | None:
         return self.users.get(account_id) if account_id else None
@@ -370,7 +417,7 @@ class JiraState:
 
     def _insert(self, itype: IssueType, values: dict[str, Any],
                 properties: dict[str, Any]) -> Issue:
-        now = time.time()
+        now = now_ms()
         number = self.next_id("number")
         issue = Issue(
             id=self.next_id("issue"), key=f"{self.project_key}-{number}", number=number,
@@ -399,9 +446,49 @@ class JiraState:
             properties = _properties(body.get("properties"))
             issue.fields.update(values)
             issue.properties.update(properties)
-            issue.updated = time.time()
+            touch(issue)
             self.writes["issues_edited"] += 1
             return issue
+
+    def delete_issue(self, id_or_key: str, delete_subtasks: bool) -> list[Issue]:
+        """``deleteIssue``: the issue (and, when asked, its sub-tasks) go; keys are not reused.
+
+        Their comments, attachments, remote links and issue links go with them; the
+        other end of each removed link is touched (its ``issuelinks`` changed), as
+        are the children whose parent epic went (their ``parent`` is cleared).
+        """
+        with self.lock:
+            issue = self.issue(id_or_key)
+            if not self.settings.delete_permission:
+                raise JiraError(403, ["You do not have permission to delete issues in this "
+                                      "project."])
+            subtasks = [i for i in self.issues.values()
+                        if i.type.subtask and i.fields.get("parent") == issue.id]
+            if subtasks and not delete_subtasks:
+                raise JiraError(400, [f"The issue {issue.key} has sub-tasks: set "
+                                      "deleteSubtasks to true to delete them with it."])
+            gone = [*subtasks, issue]
+            gone_ids = {i.id for i in gone}
+            now = now_ms()
+            for link in [ln for ln in self.links.values()
+                         if ln.inward_id in gone_ids or ln.outward_id in gone_ids]:
+                self._drop_link(link)
+                for end in (link.inward_id, link.outward_id):
+                    if end not in gone_ids:
+                        touch(self.issues[end], now)
+            for child in self.issues.values():
+                if child.id not in gone_ids and child.fields.get("parent") in gone_ids:
+                    child.fields["parent"] = None
+                    touch(child, now)
+            for doomed in gone:
+                for att_id in doomed.attachment_ids:
+                    self.attachments.pop(att_id, None)
+                for c in doomed.comments:
+                    self.comment_owner.pop(c.id, None)
+                del self.issues[doomed.id]
+                del self.by_key[doomed.key]
+                self.writes["issues_deleted"] += 1
+            return gone
 
     def transitions_for(self, issue: Issue) -> list[Transition]:
         return issue.type.workflow.available(issue.status_id)
@@ -443,7 +530,7 @@ class JiraState:
 
     def _apply_transition(self, issue: Issue, transition: Transition,
                           resolution: str | None) -> None:
-        now = time.time()
+        now = now_ms()
         before = issue.status_id
         issue.status_id = transition.to
         done = STATUSES[transition.to].category == DONE
@@ -454,7 +541,7 @@ class JiraState:
             issue.resolution_id, issue.resolved = None, None
         if STATUSES[before].category != STATUSES[transition.to].category:
             issue.status_changed = now
-        issue.updated = now
+        touch(issue, now)
         issue.history.append({"transition": transition.id, "from": STATUSES[before].name,
                               "to": STATUSES[transition.to].name, "at": now})
         self.writes["transitions"] += 1
@@ -470,14 +557,49 @@ class JiraState:
             issue = self.issue(id_or_key)
             if len(issue.comments) >= 5000:
                 raise JiraError(413, ["The per-issue limit for comments has been breached."])
-            now = time.time()
+            now = now_ms()
             comment = Comment(self.next_id("comment"), body["body"], self.me.jira_account_id,
                               now, now, properties,
                               visibility if isinstance(visibility, dict) else None)
             issue.comments.append(comment)
-            issue.updated = now
+            self.comment_owner[comment.id] = issue.id
+            touch(issue, now)
             self.writes["comments"] += 1
             return issue, comment
+
+    def update_comment(self, id_or_key: str, comment_id: str,
+                       body: Any) -> tuple[Issue, Comment]:
+        """``updateComment``: a new body (required), visibility and properties (optional)."""
+        if not isinstance(body, dict) or "body" not in body:
+            raise JiraError(400, [], {"comment": "Comment body can not be empty!"})
+        _adf_or_error(body["body"])
+        properties = _properties(body.get("properties"))
+        visibility = body.get("visibility")
+        if visibility is not None and not isinstance(visibility, dict):
+            raise JiraError(400, [], {"visibility": "Visibility must be an object."})
+        with self.lock:
+            issue = self.issue(id_or_key)
+            comment = self.comment(issue, comment_id)
+            comment.body = body["body"]
+            if "visibility" in body:
+                comment.visibility = visibility or None
+            comment.properties.update(properties)
+            comment.updated = later(comment.updated, now_ms())
+            touch(issue, comment.updated)
+            self.writes["comments_edited"] += 1
+            return issue, comment
+
+    def delete_comment(self, id_or_key: str, comment_id: str) -> None:
+        with self.lock:
+            issue = self.issue(id_or_key)
+            comment = self.comment(issue, comment_id)
+            if not self.settings.delete_permission:
+                raise JiraError(400, [f"You do not have the permission to delete the comment "
+                                      f"with id {comment_id}."])
+            issue.comments.remove(comment)
+            self.comment_owner.pop(comment.id, None)
+            touch(issue)
+            self.writes["comments_deleted"] += 1
 
     # ------------------------------------------------------------------ attachments
     def add_attachments(self, id_or_key: str,
@@ -494,13 +616,15 @@ class JiraState:
                                           f"size of {limit} bytes."])
             if len(issue.attachment_ids) + len(files) > 2000:
                 raise JiraError(413, ["The per-issue limit for attachments has been breached."])
-            created = [self._store_attachment(issue, *f) for f in files]
-            issue.updated = time.time()
+            now = now_ms()
+            created = [self._store_attachment(issue, *f, now) for f in files]
+            touch(issue, now)
             return created
 
-    def _store_attachment(self, issue: Issue, name: str, mime: str, data: bytes) -> Attachment:
+    def _store_attachment(self, issue: Issue, name: str, mime: str, data: bytes,
+                          now: float) -> Attachment:
         att = Attachment(self.next_id("attachment"), issue.id, name, mime, data,
-                         hashlib.sha256(data).hexdigest(), self.me.jira_account_id, time.time())
+                         hashlib.sha256(data).hexdigest(), self.me.jira_account_id, now)
         self.attachments[att.id] = att
         issue.attachment_ids.append(att.id)
         self.writes["attachments"] += 1
@@ -513,6 +637,21 @@ class JiraState:
         if att is None:
             raise JiraError(404, [f"The attachment with id '{att_id}' does not exist"])
         return att
+
+    def delete_attachment(self, att_id: str) -> None:
+        """``removeAttachment``: 404 also when attachments are disabled, as the spec says."""
+        with self.lock:
+            if not self.settings.attachments_enabled:
+                raise JiraError(404, ["Attachments are disabled."])
+            att = self.attachment(att_id)
+            if not self.settings.delete_permission:
+                raise JiraError(403, [f"You do not have permission to delete the attachment "
+                                      f"with id '{att_id}'."])
+            del self.attachments[att.id]
+            issue = self.issues[att.issue_id]
+            issue.attachment_ids.remove(att.id)
+            touch(issue)
+            self.writes["attachments_deleted"] += 1
 
     # ------------------------------------------------------------------ links
     def link_issues(self, body: Any) -> None:
@@ -540,9 +679,28 @@ class JiraState:
             link = Link(self.next_id("link"), ltype["id"], inward.id, outward.id)
             self.links[link.id] = link
             self.link_index[index_key] = link.id
+            now = touch(inward)
+            touch(outward, now)
             self.writes["links"] += 1
             if isinstance(body.get("comment"), dict):
                 self.add_comment(inward.key, body["comment"])
+
+    def delete_link(self, link_id: str) -> None:
+        """``deleteIssueLink``: 400 for an id that is not a number, 404 for an unknown one."""
+        if not link_id.isdigit():
+            raise JiraError(400, [f"The issue link ID '{link_id}' is invalid."])
+        with self.lock:
+            link = self.links.get(int(link_id))
+            if link is None:
+                raise JiraError(404, [f"No issue link with id '{link_id}' exists."])
+            self._drop_link(link)
+            now = touch(self.issues[link.inward_id])
+            touch(self.issues[link.outward_id], now)
+            self.writes["links_deleted"] += 1
+
+    def _drop_link(self, link: Link) -> None:
+        del self.links[link.id]
+        self.link_index.pop((link.type_id, link.inward_id, link.outward_id), None)
 
     def _link_count(self, issue_id: int) -> int:
         return sum(1 for ln in self.links.values() if issue_id in (ln.inward_id, ln.outward_id))
@@ -562,12 +720,31 @@ class JiraState:
                 for existing in issue.remote_links:
                     if existing.global_id == global_id:
                         existing.body = dict(body)
+                        touch(issue)
                         self.writes["remote_links_updated"] += 1
                         return existing, False
             link = RemoteLink(self.next_id("remotelink"), global_id, dict(body))
             issue.remote_links.append(link)
+            touch(issue)
             self.writes["remote_links"] += 1
             return link, True
+
+    def delete_remote_link(self, id_or_key: str, link_id: str) -> None:
+        """``deleteRemoteIssueLinkById``: 400 for a bad id or one of another issue, else 404."""
+        with self.lock:
+            issue = self.issue(id_or_key)
+            if not link_id.isdigit():
+                raise JiraError(400, [f"The remote issue link ID '{link_id}' is invalid."])
+            link = next((rl for rl in issue.remote_links if rl.id == int(link_id)), None)
+            if link is None:
+                if any(rl.id == int(link_id) for other in self.issues.values()
+                       for rl in other.remote_links):
+                    raise JiraError(400, [f"The remote issue link with id '{link_id}' does "
+                                          f"not belong to issue {issue.key}."])
+                raise JiraError(404, [f"No remote issue link with id '{link_id}' exists."])
+            issue.remote_links.remove(link)
+            touch(issue)
+            self.writes["remote_links_deleted"] += 1
 
     # ------------------------------------------------------------------ properties
     def set_property(self, id_or_key: str, key: str, raw: bytes) -> bool:
@@ -648,9 +825,12 @@ class JiraState:
             issues = [self.find_issue(k) for k in keys]
             if any(i is None for i in issues):
                 raise JiraError(400, ["Some issues do not exist or you cannot see them."])
+            now = now_ms()
             for issue in issues:
                 assert issue is not None
-                issue.fields[SPRINT] = sprint.id
+                if issue.fields.get(SPRINT) != sprint.id:
+                    issue.fields[SPRINT] = sprint.id
+                    touch(issue, now)
                 self.writes["sprint_moves"] += 1
 
 

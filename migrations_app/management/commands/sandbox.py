@@ -9,7 +9,7 @@ import sys
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from sandbox import runner
 
@@ -22,4 +22,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         # The JSON line must reach stdout unwrapped (no styling, flushed at once).
-        runner.serve(runner.options_from(options), out=sys.stdout)
+        try:
+            runner.serve(runner.options_from(options), out=sys.stdout)
+        except runner.OptionsError as exc:
+            # Options that parse but fit no sandbox (a route selector naming no route):
+            # a usage error, exit status 2, as ``python -m sandbox`` answers it.
+            raise CommandError(str(exc), returncode=2) from exc

@@ -1,17 +1,22 @@
-"""Azure DevOps (Services or Server) read client, REST 7.1: implements ``AdoSource``."""
+"""Azure DevOps (Services or Server) read client, REST 7.1: implements ``AdoSource``.
+
+The PAT goes only to the origin of ``base_url`` (see :mod:`engine.netpolicy`):
+an attachment URL found in content that points at another host is refused with
+:class:`~engine.errors.ForeignOrigin` before anything is sent.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any, Literal
 from urllib.parse import quote
 
 import requests
 
-from engine.errors import AuthError, PermanentError
+from engine.errors import AuthError, ForeignOrigin, PermanentError
 from engine.http import RetryPolicy, Transport, make_session
 from engine.model import (
     ClassificationNode,
@@ -22,6 +27,7 @@ from engine.model import (
     WorkItem,
     WorkItemType,
 )
+from engine.netpolicy import AddressPolicy, Origin, OriginCredential, guard_session
 
 API = "7.1"
 COMMENTS_API = "7.1-preview.4"
@@ -191,17 +197,37 @@ class AdoClient:
         retry: RetryPolicy | None = None,
         page_size: int = DEFAULT_PAGE,
         pool_size: int = 8,
+        policy: AddressPolicy | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.org = org
         self.project = project
         self.page_size = max(1, min(page_size, WIQL_CAP))
-        self.session = session or make_session(pool_size)
-        self.session.headers["Authorization"] = auth_header(pat)
+        self.credential = OriginCredential(Origin.of(self.base_url), auth_header(pat))
+        if session is None:
+            self.session = make_session(pool_size, policy=policy)
+        else:
+            self.session = session
+            if policy is not None:
+                guard_session(session, policy, pool_size)
+        # The PAT is never a session default: the transport adds it per request,
+        # and only on the ADO origin.
+        self.session.headers.pop("Authorization", None)
         # Ask for a 401 instead of the 203/302 sign-in page on a bad token.
         self.session.headers["X-TFS-FedAuthRedirect"] = "Suppress"
         self.session.headers.setdefault("Accept", "application/json")
-        self.http = Transport(self.session, timeout=timeout, retry=retry, name="ado")
+        self.http = Transport(
+            self.session, timeout=timeout, retry=retry, name="ado", credential=self.credential
+        )
+
+    # ------------------------------------------------------------------ guards
+    def is_own_origin(self, url: str) -> bool:
+        """True when ``url`` is on the ADO origin, i.e. the PAT would be sent with it."""
+        return self.credential.matches(url)
+
+    def set_stop_check(self, check: Callable[[], bool] | None) -> None:
+        """Make waits and unsent attempts raise StopRequested once ``check()`` is true."""
+        self.http.stop_check = check
 
     # ------------------------------------------------------------------ urls
     @property
@@ -339,7 +365,17 @@ class AdoClient:
             token = next_token
 
     def open_attachment(self, url: str) -> IO[bytes]:
-        """Stream one attachment (``AttachedFile`` relation url). The caller closes it."""
+        """Stream one attachment (``AttachedFile`` relation url). The caller closes it.
+
+        ForeignOrigin, with nothing sent, when ``url`` is not on the ADO origin
+        (an ``<img src>`` on another host that merely looks like an ADO attachment).
+        """
+        if not self.is_own_origin(url):
+            raise ForeignOrigin(
+                url,
+                f"download attachment: not fetched, the URL is outside the Azure DevOps "
+                f"origin {self.credential.origin}",
+            )
         params = {} if "api-version=" in url else {"api-version": API}
         response = self.http.request(
             "GET",

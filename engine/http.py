@@ -19,6 +19,27 @@ re-sent after the request may have reached the server. A read timeout, a
 connection dropped after sending, or a 500/502/504 answer raise
 :class:`OutcomeUnknown` instead; the caller must look in the target for what may
 have been created (e.g. search Jira for the migration marker) before writing again.
+
+Credential binding: a transport built with an :class:`~engine.netpolicy.OriginCredential`
+talks to that credential's origin only. A request for any other origin raises
+:class:`~engine.errors.ForeignOrigin` before anything is sent, and the credential
+is added per request by the auth object (never a session default header), only
+when the final URL is on its origin. Redirects are never followed: a 3xx is
+reported, its ``Location`` is not visited.
+
+Connect-time guard: ``make_session(policy=AddressPolicy(...))`` mounts
+:class:`~engine.netpolicy.GuardedAdapter`, which checks the addresses of every new
+connection and connects to the address it checked (no DNS rebinding between the
+check and the connect). A refusal raises :class:`~engine.errors.BlockedAddress`,
+which is permanent and not retried.
+
+Stop check: ``Transport.stop_check`` (settable at any time) is called before each
+attempt, after the limiter lets the attempt through, and every
+:data:`~engine.ratelimit.STOP_SLICE` seconds of any wait (backoff, ``Retry-After``,
+another thread's hold, the limiter's pacing). When it returns True the transport
+raises :class:`~engine.errors.StopRequested`. Never after a request has been
+sent: the outcome of a sent request (a created issue, an ``OutcomeUnknown``) is
+always reported as it is.
 """
 
 from __future__ import annotations
@@ -37,8 +58,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from engine.errors import AuthError, PermanentError, TransientError
-from engine.ratelimit import RateLimiter
+from engine.errors import AuthError, ForeignOrigin, PermanentError, TransientError
+from engine.netpolicy import AddressPolicy, OriginCredential, guard_session
+from engine.ratelimit import RateLimiter, StopCheck, raise_if_stopped, sleep_unless_stopped
 
 log = logging.getLogger(__name__)
 
@@ -208,16 +230,24 @@ def raise_for_client_error(response: requests.Response, what: str) -> None:
 
 # --------------------------------------------------------------------------- session
 def make_session(
-    pool_size: int = 10, *, headers: Mapping[str, str] | None = None
+    pool_size: int = 10,
+    *,
+    headers: Mapping[str, str] | None = None,
+    policy: AddressPolicy | None = None,
 ) -> requests.Session:
     """A session with a connection pool sized for ``pool_size`` concurrent requests.
 
     urllib3's own retries are off: :class:`Transport` is the one retry layer.
+    With ``policy`` every new connection passes the connect-time address guard.
+    Credentials do not belong in ``headers``: give the transport an OriginCredential.
     """
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, pool_size), max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
+    if policy is not None:
+        guard_session(session, policy, pool_size)
+    else:
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, pool_size), max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
     session.headers.update({"Accept": "application/json"})
     if headers:
         session.headers.update(headers)
@@ -252,6 +282,8 @@ class Transport:
 
     Thread-safe: one transport is shared by the worker's threads. A server-asked
     pause (429 / 503 / a delayed 200) holds back every thread's next request.
+    ``credential`` binds the transport to one origin; ``stop_check`` makes waits
+    and not-yet-sent attempts give way to a stop (both described in the module doc).
     """
 
     def __init__(
@@ -262,6 +294,8 @@ class Transport:
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         name: str = "http",
+        credential: OriginCredential | None = None,
+        stop_check: StopCheck | None = None,
     ) -> None:
         self.session = session
         if isinstance(timeout, tuple):
@@ -271,6 +305,8 @@ class Transport:
         self.retry = retry or RetryPolicy()
         self.limiter = limiter
         self.name = name
+        self.credential = credential
+        self.stop_check = stop_check
         self._lock = threading.Lock()
         self._not_before = 0.0
         self.requests_sent = 0  # attempts, for tests and benchmarks
@@ -280,11 +316,27 @@ class Transport:
         with self._lock:
             self._not_before = max(self._not_before, when)
 
-    def _wait_turn(self) -> None:
+    def _wait_turn(self, label: str) -> None:
         with self._lock:
             wait = self._not_before - self.retry.clock()
         if wait > 0:
-            self.retry.sleep(wait)
+            self._pause(wait, label)
+
+    def _pause(self, seconds: float, label: str) -> None:
+        """Sleep through the retry policy; in stoppable slices when a stop check is set."""
+        sleep_unless_stopped(
+            seconds, sleep=self.retry.sleep, should_stop=self.stop_check, what=label
+        )
+
+    def _refuse_foreign(self, url: str, label: str) -> None:
+        """ForeignOrigin, before anything is sent, for a URL off the credential's origin."""
+        credential = self.credential
+        if credential is not None and not credential.matches(url):
+            raise ForeignOrigin(
+                url,
+                f"{label}: not sent, the URL is outside {credential.origin} "
+                f"(the {self.name} credential goes to that origin only)",
+            )
 
     # ------------------------------------------------------------------ sending
     def request(
@@ -309,18 +361,22 @@ class Transport:
         ``body_factory`` builds a fresh body per attempt (streams cannot be re-sent).
         ``ok`` defaults to every 2xx; a status outside ``ok`` but below 400 is a
         PermanentError (e.g. ADO's 203 sign-in page is handled by the caller).
+        Raises ForeignOrigin (off the credential's origin), BlockedAddress (the
+        connect-time guard) and StopRequested (a stop before sending), none retried.
         """
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         label = what or f"{method} {url}"
+        self._refuse_foreign(url, label)
         policy = self.retry
         waited = 0.0
         attempt = 0
         ok_set = frozenset(ok) if ok is not None else None
         while True:
             attempt += 1
-            self._wait_turn()
+            raise_if_stopped(self.stop_check, label)
+            self._wait_turn(label)
             body = body_factory() if body_factory is not None else data
             response, failure = self._send_once(
                 method,
@@ -330,6 +386,7 @@ class Transport:
                 body=body,
                 headers=headers,
                 stream=stream,
+                label=label,
             )
             if failure is not None and not idempotent and not _sent_nothing(failure):
                 raise OutcomeUnknown(
@@ -401,7 +458,9 @@ class Transport:
                 )
             log.info("%s: retry %d in %.2fs (%s)", self.name, attempt, wait, reason)
             if wait > 0:
-                policy.sleep(wait)
+                # The previous attempt got a final "not done" or a retryable failure:
+                # stopping during this wait abandons nothing that was carried out.
+                self._pause(wait, label)
             waited += wait
 
     def _send_once(
@@ -414,12 +473,21 @@ class Transport:
         body: Any,
         headers: Mapping[str, str] | None,
         stream: bool,
+        label: str,
     ) -> tuple[requests.Response | None, requests.exceptions.RequestException | None]:
         """One attempt through the limiter: the response, or the network failure."""
         limiter = self.limiter
+        stop = self.stop_check
         if limiter is not None:
-            limiter.acquire()
+            # Without a stop check, limiters that predate ``should_stop`` still work.
+            if stop is None:
+                limiter.acquire()
+            else:
+                limiter.acquire(should_stop=stop)
         try:
+            # The limiter may have held this attempt a while: a stop asked for
+            # meanwhile wins, as nothing has been sent yet.
+            raise_if_stopped(stop, label)
             with self._lock:
                 self.requests_sent += 1
             try:
@@ -430,8 +498,12 @@ class Transport:
                     json=json_body,
                     data=body,
                     headers=dict(headers) if headers else None,
+                    # Per request, and only on the bound origin (see OriginCredential).
+                    auth=self.credential,
                     timeout=self.timeout,
                     stream=stream,
+                    # Never followed: a redirect could lead the request (and, before
+                    # the credential was bound to an origin, the token) elsewhere.
                     allow_redirects=False,
                 )
             except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:

@@ -5,19 +5,20 @@ retry layer in :mod:`engine.http`. Writes that create something (bulk/single
 create, comment, attachment, transition) are not idempotent: a timeout after
 sending raises :class:`engine.http.OutcomeUnknown` instead of a blind retry.
 Link creation, remote-link upsert (by ``globalId``), edits and properties are
-safe to repeat and are retried.
+safe to repeat and are retried. The API token goes only to the site's origin
+(see :mod:`engine.netpolicy`); the transport refuses any other URL.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
 from urllib.parse import quote
 
 import requests
 
-from engine.errors import PermanentError
+from engine.errors import AuthError, PermanentError
 from engine.http import (
     RetryPolicy,
     Transport,
@@ -34,6 +35,7 @@ from engine.model import (
     Transition,
 )
 from engine.multipart import MultipartFile, rewindable
+from engine.netpolicy import AddressPolicy, Origin, OriginCredential, guard_session
 from engine.ratelimit import AdaptiveRateLimiter, RateLimiter
 
 API = "/rest/api/3"
@@ -114,18 +116,41 @@ class JiraClient:
         timeout: float = 30.0,
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
+        policy: AddressPolicy | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.limiter: RateLimiter = limiter or AdaptiveRateLimiter(max_in_flight=max_in_flight)
         pool = max(max_in_flight, int(getattr(self.limiter, "max_in_flight", max_in_flight)))
-        self.session = session or make_session(pool)
+        if session is None:
+            self.session = make_session(pool, policy=policy)
+        else:
+            self.session = session
+            if policy is not None:
+                guard_session(session, policy, pool)
         token = base64.b64encode(f"{email}:{api_token}".encode()).decode()
-        self.session.headers["Authorization"] = f"Basic {token}"
+        self.credential = OriginCredential(Origin.of(self.base_url), f"Basic {token}")
+        # The token is never a session default: the transport adds it per request,
+        # and only on the site's origin.
+        self.session.headers.pop("Authorization", None)
         self.session.headers.setdefault("Accept", "application/json")
         self.http = Transport(
-            self.session, timeout=timeout, retry=retry, limiter=self.limiter, name="jira"
+            self.session,
+            timeout=timeout,
+            retry=retry,
+            limiter=self.limiter,
+            name="jira",
+            credential=self.credential,
         )
         self._projects: dict[str, JiraProject] = {}
+
+    # ------------------------------------------------------------------ guards
+    def is_own_origin(self, url: str) -> bool:
+        """True when ``url`` is on the Jira site's origin (the token would go with it)."""
+        return self.credential.matches(url)
+
+    def set_stop_check(self, check: Callable[[], bool] | None) -> None:
+        """Make waits and unsent attempts raise StopRequested once ``check()`` is true."""
+        self.http.stop_check = check
 
     def _url(self, path: str) -> str:
         return f"{self.base_url}{API}{path}"
@@ -416,6 +441,42 @@ class JiraClient:
             json_body=value,
             what=f"property {prop} on {key}",
         ).close()
+
+    def comment_property(self, comment_id: str, prop: str) -> Any | None:
+        """``GET /comment/{id}/properties/{key}``: the value, or None when it is not set."""
+        try:
+            body = self._get(f"/comment/{_seg(comment_id)}/properties/{_seg(prop)}",
+                             what=f"property {prop} of comment {comment_id}")
+        except PermanentError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return (body or {}).get("value") if isinstance(body, dict) else None
+
+    # ------------------------------------------------------------------ removals (repairs)
+    def _delete(self, path: str, *, what: str, params: Mapping[str, Any] | None = None) -> None:
+        # DELETE is idempotent: a repeat after a lost answer finds nothing (404), which
+        # means the same as success here.
+        try:
+            self.http.request("DELETE", self._url(path), params=params, what=what).close()
+        except PermanentError as exc:
+            if exc.status != 404 or isinstance(exc, AuthError):
+                raise
+
+    def delete_issue(self, key: str) -> None:
+        self._delete(f"/issue/{_seg(key)}", params={"deleteSubtasks": "false"},
+                     what=f"delete {key}")
+
+    def delete_comment(self, key: str, comment_id: str) -> None:
+        self._delete(f"/issue/{_seg(key)}/comment/{_seg(comment_id)}",
+                     what=f"delete comment {comment_id} of {key}")
+
+    def delete_attachment(self, attachment_id: str) -> None:
+        self._delete(f"/attachment/{_seg(attachment_id)}",
+                     what=f"delete attachment {attachment_id}")
+
+    def delete_issue_link(self, link_id: str) -> None:
+        self._delete(f"/issueLink/{_seg(link_id)}", what=f"delete issue link {link_id}")
 
     # ------------------------------------------------------------------ search, users
     def search(

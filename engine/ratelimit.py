@@ -16,6 +16,12 @@ Use: ``acquire()`` before a request, ``release()`` after it, and one of
 ``on_success()`` / ``on_throttle(retry_after)`` once its status is known. A pause
 is capped at ``max_pause``: a longer wait is the retry layer's to report
 (``RetriesExhausted.retry_after``), not a reason to freeze every thread silently.
+
+``acquire(should_stop=...)`` waits in slices of at most :data:`STOP_SLICE` seconds
+and raises :class:`~engine.errors.StopRequested` as soon as ``should_stop()`` is
+true, so a run asked to pause is not held for a whole throttling pause. The
+slices only re-check the stop: the bucket (a Redis call for the shared limiter)
+is asked again only when the wait it named is over.
 """
 
 from __future__ import annotations
@@ -27,11 +33,53 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
+from engine.errors import StopRequested
+
+# The longest a stoppable wait sleeps before looking at the stop flag again.
+STOP_SLICE = 0.1
+
+StopCheck = Callable[[], bool]
+
+
+def sleep_unless_stopped(
+    seconds: float,
+    *,
+    sleep: Callable[[float], None],
+    should_stop: StopCheck | None,
+    what: str,
+) -> None:
+    """Sleep ``seconds``; with ``should_stop``, in slices, raising StopRequested when it is true.
+
+    Without a stop check the wait is one ``sleep`` call (tests with a fake clock
+    see the exact wait). The remaining time is counted down by the slices slept,
+    not read from a clock, so an injected ``sleep`` stays in control of time.
+    """
+    if should_stop is None:
+        if seconds > 0:
+            sleep(seconds)
+        return
+    remaining = seconds
+    while True:
+        raise_if_stopped(should_stop, what)
+        if remaining <= 1e-9:
+            return
+        step = min(STOP_SLICE, remaining)
+        sleep(step)
+        remaining -= step
+
+
+def raise_if_stopped(should_stop: StopCheck | None, what: str) -> None:
+    if should_stop is not None and should_stop():
+        raise StopRequested(f"{what}: stopped before sending (a stop was requested)")
+
 
 @runtime_checkable
 class RateLimiter(Protocol):
-    def acquire(self) -> None:
-        """Block until a request may start (an in-flight slot and a rate token)."""
+    def acquire(self, should_stop: StopCheck | None = None) -> None:
+        """Block until a request may start (an in-flight slot and a rate token).
+
+        Raises StopRequested (holding nothing) once ``should_stop()`` is true.
+        """
 
     def release(self) -> None:
         """The request started by the matching ``acquire`` has finished."""
@@ -59,8 +107,16 @@ class _Slots:
         self.in_flight = 0
         self.peak_in_flight = 0
 
-    def take(self) -> None:
-        self._sem.acquire()
+    def take(self, should_stop: StopCheck | None = None) -> None:
+        if should_stop is None:
+            self._sem.acquire()
+        else:
+            # Every slot may be held by requests stuck in a long wait: keep looking
+            # at the stop flag instead of blocking on the semaphore for good.
+            while True:
+                raise_if_stopped(should_stop, "rate limiter")
+                if self._sem.acquire(timeout=STOP_SLICE):
+                    break
         with self._lock:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -119,14 +175,17 @@ class _PacedLimiter:
         """Take a token and return 0, or return how long to wait for one."""
         raise NotImplementedError
 
-    def acquire(self) -> None:
-        self._slots.take()
+    def acquire(self, should_stop: StopCheck | None = None) -> None:
+        raise_if_stopped(should_stop, "rate limiter")
+        self._slots.take(should_stop)
         try:
             while True:
                 wait = self._try_take()
                 if wait <= 0:
                     return
-                self._sleep(wait)
+                sleep_unless_stopped(
+                    wait, sleep=self._sleep, should_stop=should_stop, what="rate limiter"
+                )
         except BaseException:
             self._slots.give()
             raise

@@ -5,61 +5,22 @@ loopback). The check resolves the host name with a short timeout and refuses it
 when ANY of its addresses is private, loopback, link-local, reserved, multicast or
 unspecified (a name that resolves to one public and one private address could be
 steered to the private one).
+
+This is the check made when a run is started (the API serializers). The address
+rules live in :mod:`engine.netpolicy`, which also applies them again to every
+connection the clients open (``AddressPolicy``, passed by the runner), so DNS
+rebinding after this check is refused too.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
-_resolver_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="netguard-dns")
+from engine.netpolicy import IPAddress, Origin, UnsafeTarget, is_public, resolve
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class UnsafeTarget(ValueError):
-    """The URL may not be called; the message says why, for the user."""
-
-
-def resolve(host: str, timeout: float) -> list[IPAddress]:
-    """Every address ``host`` resolves to; UnsafeTarget when it does not resolve in time."""
-    try:
-        return [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
-    future = _resolver_pool.submit(socket.getaddrinfo, host, None, type=socket.SOCK_STREAM)
-    try:
-        infos = future.result(timeout=timeout)
-    except FutureTimeout as exc:
-        raise UnsafeTarget(f"The host {host!r} did not resolve within {timeout:g} s.") from exc
-    except (OSError, UnicodeError) as exc:
-        raise UnsafeTarget(f"The host {host!r} does not resolve.") from exc
-    addresses = []
-    for info in infos:
-        raw = str(info[4][0]).split("%", 1)[0]  # drop an IPv6 zone id
-        addresses.append(ipaddress.ip_address(raw))
-    if not addresses:
-        raise UnsafeTarget(f"The host {host!r} does not resolve.")
-    return addresses
-
-
-def is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return is_public(address.ipv4_mapped)
-    return not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_multicast
-        or address.is_unspecified
-        or not address.is_global
-    )
+__all__ = ["IPAddress", "UnsafeTarget", "check_url", "is_public", "resolve"]
 
 
 def check_url(url: str) -> str:
@@ -81,6 +42,12 @@ def check_url(url: str) -> str:
         raise UnsafeTarget("The URL must not have a query or a fragment.")
     if port == 0:
         raise UnsafeTarget("Enter a valid URL.")
+    try:
+        # The clients bind their credential to this origin: a URL that parsers
+        # read differently has none, and would only fail once the run starts.
+        Origin.of(url)
+    except ValueError as exc:
+        raise UnsafeTarget("Enter a valid URL.") from exc
     addresses = resolve(parts.hostname, settings.MIGRATOR_DNS_TIMEOUT)
     if not allow_private:
         refused = [str(a) for a in addresses if not is_public(a)]

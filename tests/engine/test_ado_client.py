@@ -16,7 +16,7 @@ import requests
 import responses
 
 from engine.ado import AdoClient, auth_header, build_wiql, wiql_literal
-from engine.errors import AuthError, PermanentError
+from engine.errors import AuthError, ForeignOrigin, PermanentError, StopRequested
 from engine.http import RetryPolicy
 
 BASE = "https://dev.azure.com"
@@ -54,8 +54,9 @@ def test_a_pat_is_sent_as_basic_with_an_empty_user() -> None:
 def test_a_jwt_is_sent_as_bearer() -> None:
     jwt = "eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiI0OTliODRhYyJ9.c2lnbmF0dXJl"
     assert auth_header(jwt) == f"Bearer {jwt}"
-    header = str(AdoClient(BASE, ORG, PROJECT, jwt).session.headers["Authorization"])
-    assert header.startswith("Bearer ")
+    client = AdoClient(BASE, ORG, PROJECT, jwt)
+    assert client.credential.header_value.startswith("Bearer ")
+    assert "Authorization" not in client.session.headers  # bound to the origin, not the session
 
 
 @responses.activate
@@ -381,3 +382,50 @@ def test_every_request_matches_an_operation_of_the_ado_specs(ado: AdoClient) -> 
         assert op is not None, f"{call.request.method} {split.path} {params} not in the spec"
         if op["operationId"] == "Work Items_Get Work Items Batch":
             assert set(json.loads(call.request.body)) <= set(batch_schema)
+
+
+# --------------------------------------------------------------------------- origin and stop
+@pytest.mark.parametrize(
+    ("url", "own"),
+    [
+        (f"{WIT}/attachments/0f1e2d3c-aaaa-bbbb-cccc-000000000001", True),
+        ("https://DEV.AZURE.COM:443/contoso/_apis/wit/attachments/0f1e", True),
+        ("https://evil.example/contoso/_apis/wit/attachments/0f1e2d3c", False),
+        ("http://dev.azure.com/contoso/_apis/wit/attachments/0f1e2d3c", False),
+        ("https://contoso.visualstudio.com/_apis/wit/attachments/0f1e2d3c", False),
+    ],
+)
+def test_is_own_origin(ado: AdoClient, url: str, own: bool) -> None:
+    assert ado.is_own_origin(url) is own
+
+
+@responses.activate
+def test_an_attachment_url_on_another_host_gets_nothing_not_even_a_request(
+    ado: AdoClient,
+) -> None:
+    url = "https://evil.example/contoso/_apis/wit/attachments/0f1e2d3c?fileName=a.png"
+    responses.get(re.compile(r"https://evil\.example/.*"), body=b"png")
+    with pytest.raises(ForeignOrigin) as info:
+        ado.open_attachment(url)
+    assert info.value.url == url
+    assert "outside the Azure DevOps origin https://dev.azure.com" in info.value.reason
+    assert isinstance(info.value, PermanentError)
+    assert len(responses.calls) == 0 and ado.http.requests_sent == 0
+
+
+def test_the_pat_is_not_a_session_default() -> None:
+    client = AdoClient(BASE, ORG, PROJECT, "secret-pat")
+    assert "Authorization" not in client.session.headers
+    assert "secret-pat" not in repr(client.credential)
+
+
+@responses.activate
+def test_set_stop_check_reaches_the_transport(ado: AdoClient) -> None:
+    responses.get(f"{BASE}/{ORG}/_apis/projects/Fabrikam%20Fiber", json={})
+    ado.set_stop_check(lambda: True)
+    with pytest.raises(StopRequested):
+        ado.check_access()
+    assert len(responses.calls) == 0
+    ado.set_stop_check(None)
+    ado.check_access()
+    assert len(responses.calls) == 1

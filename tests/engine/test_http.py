@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import email.utils
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -10,7 +12,13 @@ import requests
 import responses
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from engine.errors import AuthError, PermanentError, TransientError
+from engine.errors import (
+    AuthError,
+    ForeignOrigin,
+    PermanentError,
+    StopRequested,
+    TransientError,
+)
 from engine.http import (
     OutcomeUnknown,
     RetriesExhausted,
@@ -22,6 +30,7 @@ from engine.http import (
     parse_retry_after,
     server_wait,
 )
+from engine.netpolicy import OriginCredential
 
 URL = "https://example.test/api/thing"
 NOW = 1_800_000_000.0
@@ -338,8 +347,8 @@ class RecordingLimiter:
         self.events: list[tuple[str, Any]] = []
         self.rate = 1.0
 
-    def acquire(self) -> None:
-        self.events.append(("acquire", None))
+    def acquire(self, should_stop: Any = None) -> None:
+        self.events.append(("acquire", should_stop))
 
     def release(self) -> None:
         self.events.append(("release", None))
@@ -376,3 +385,212 @@ def test_a_body_factory_builds_a_fresh_body_per_attempt(t: FakeTime) -> None:
     transport(t).request("POST", URL, body_factory=factory)
     assert len(made) == 2
     assert responses.calls[1].request.body == b"payload"
+
+
+# --------------------------------------------------------------------------- credential binding
+ORIGIN = "https://example.test"
+SECRET = "Basic c2VjcmV0"
+
+
+def bound(t: FakeTime, **kw: Any) -> Transport:
+    tr = transport(t, **kw)
+    tr.credential = OriginCredential(ORIGIN, SECRET)
+    return tr
+
+
+@responses.activate
+def test_the_credential_is_added_per_request_on_its_origin(t: FakeTime) -> None:
+    responses.get(URL, json={})
+    tr = bound(t)
+    tr.request("GET", URL)
+    assert responses.calls[0].request.headers["Authorization"] == SECRET
+    assert "Authorization" not in tr.session.headers
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.test/_apis/wit/attachments/0f1e2d3c",
+        "http://example.test/api/thing",  # another scheme
+        "https://example.test:8443/api/thing",  # another port
+        "https://example.test.evil.test/api/thing",
+    ],
+)
+@responses.activate
+def test_a_url_off_the_origin_is_refused_before_anything_is_sent(t: FakeTime, url: str) -> None:
+    responses.get(url, json={})
+    tr = bound(t)
+    with pytest.raises(ForeignOrigin) as info:
+        tr.request("GET", url, what="download attachment")
+    assert info.value.url == url and "outside https://example.test" in str(info.value)
+    assert isinstance(info.value, PermanentError)
+    assert len(responses.calls) == 0 and tr.requests_sent == 0
+
+
+@responses.activate
+def test_origin_matching_ignores_case_and_default_ports(t: FakeTime) -> None:
+    url = "https://EXAMPLE.test:443/api/thing"
+    responses.get(url, json={})
+    bound(t).request("GET", url)
+    assert responses.calls[0].request.headers["Authorization"] == SECRET
+
+
+@responses.activate
+def test_a_redirect_to_another_host_is_not_followed(t: FakeTime) -> None:
+    responses.get(URL, status=302, headers={"Location": "https://evil.test/steal"})
+    responses.get("https://evil.test/steal", json={})
+    with pytest.raises(PermanentError, match=r"redirect to https://evil\.test/steal"):
+        bound(t).request("GET", URL)
+    assert [c.request.url for c in responses.calls] == [URL]  # nothing went to evil.test
+
+
+# --------------------------------------------------------------------------- stop check
+class Flag:
+    """A stop check that turns true on demand, or once ``after`` seconds of fake time passed."""
+
+    def __init__(self, t: FakeTime | None = None, after: float | None = None) -> None:
+        self.t, self.after, self.start = t, after, t.now if t else 0.0
+        self.set = False
+        self.calls = 0
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        if self.t is not None and self.after is not None:
+            return self.t.now - self.start >= self.after
+        return self.set
+
+
+@responses.activate
+def test_a_stop_before_the_first_attempt_sends_nothing(t: FakeTime) -> None:
+    responses.post(URL, status=201, json={})
+    tr = transport(t)
+    tr.stop_check = lambda: True
+    with pytest.raises(StopRequested):
+        tr.request("POST", URL, json_body={})
+    assert len(responses.calls) == 0 and tr.requests_sent == 0
+
+
+@responses.activate
+def test_a_retry_after_wait_is_sliced_and_abandoned_on_stop(t: FakeTime) -> None:
+    responses.get(URL, status=429, headers={"Retry-After": "30"})
+    tr = transport(t)
+    tr.stop_check = Flag(t, after=0.35)
+    with pytest.raises(StopRequested):
+        tr.request("GET", URL)
+    assert all(s <= 0.1 for s in t.sleeps)
+    assert sum(t.sleeps) == pytest.approx(0.4)  # noticed at the first slice past the stop
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_without_a_stop_a_sliced_wait_sums_to_the_asked_wait(t: FakeTime) -> None:
+    responses.get(URL, status=503, headers={"Retry-After": "1.25"})
+    responses.get(URL, json={"ok": 1})
+    tr = transport(t)
+    tr.stop_check = Flag()
+    assert tr.json("GET", URL) == {"ok": 1}
+    assert sum(t.sleeps) == pytest.approx(1.25) and max(t.sleeps) <= 0.1
+
+
+@responses.activate
+def test_a_backoff_wait_is_interruptible_too(t: FakeTime) -> None:
+    responses.get(URL, status=500)
+    tr = transport(t, backoff_base=20.0, backoff_cap=20.0)
+    tr.stop_check = Flag(t, after=0.15)
+    with pytest.raises(StopRequested):
+        tr.request("GET", URL)
+    assert sum(t.sleeps) == pytest.approx(0.2) and len(responses.calls) == 1
+
+
+@responses.activate
+def test_another_threads_hold_is_interruptible(t: FakeTime) -> None:
+    responses.get(URL, json={"n": 1}, headers={"Retry-After": "30"})  # a delayed 200
+    tr = transport(t)
+    tr.stop_check = Flag(t, after=0.25)
+    assert tr.json("GET", URL) == {"n": 1}
+    with pytest.raises(StopRequested):
+        tr.request("GET", URL)
+    assert len(responses.calls) == 1 and sum(t.sleeps) == pytest.approx(0.3)
+
+
+@responses.activate
+def test_a_write_sent_before_the_stop_is_still_reported(t: FakeTime) -> None:
+    flag = Flag()
+
+    def created(request: Any) -> tuple[int, dict[str, str], str]:
+        flag.set = True  # the stop arrives while the write is on the wire
+        return 201, {}, '{"key": "ACME-1"}'
+
+    responses.add_callback(responses.POST, URL, callback=created)
+    tr = transport(t)
+    tr.stop_check = flag
+    assert tr.json("POST", URL, json_body={}) == {"key": "ACME-1"}
+
+
+@responses.activate
+def test_an_unknown_outcome_is_reported_as_such_even_after_a_stop(t: FakeTime) -> None:
+    flag = Flag()
+
+    def timeout(request: Any) -> Any:
+        flag.set = True
+        raise requests.exceptions.ReadTimeout("no answer")
+
+    responses.add_callback(responses.POST, URL, callback=timeout)
+    tr = transport(t)
+    tr.stop_check = flag
+    with pytest.raises(OutcomeUnknown):
+        tr.request("POST", URL, json_body={"a": 1})
+    assert len(responses.calls) == 1
+
+
+class StopWhileQueued(RecordingLimiter):
+    """A limiter that lets the attempt through just as the stop arrives."""
+
+    def __init__(self, flag: Flag) -> None:
+        super().__init__()
+        self.flag = flag
+
+    def acquire(self, should_stop: Any = None) -> None:
+        super().acquire(should_stop)
+        self.flag.set = True
+
+
+@responses.activate
+def test_a_stop_that_arrives_while_queued_at_the_limiter_sends_nothing(t: FakeTime) -> None:
+    responses.get(URL, json={})
+    flag = Flag()
+    lim = StopWhileQueued(flag)
+    tr = transport(t, limiter=lim)
+    tr.stop_check = flag
+    with pytest.raises(StopRequested):
+        tr.request("GET", URL)
+    assert lim.events == [("acquire", flag), ("release", None)]  # the slot is given back
+    assert len(responses.calls) == 0 and tr.requests_sent == 0
+
+
+@responses.activate
+def test_a_429_storm_is_abandoned_promptly_in_real_time() -> None:
+    responses.get(URL, status=429, headers={"Retry-After": "30"})
+    tr = Transport(make_session(2), retry=RetryPolicy(max_total_wait=600.0))
+    stop = threading.Event()
+    tr.stop_check = stop.is_set
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            tr.request("GET", URL)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    time.sleep(0.3)
+    sent_before_stop = len(responses.calls)
+    stopped_at = time.monotonic()
+    stop.set()
+    worker.join(timeout=5)
+    elapsed = time.monotonic() - stopped_at
+    assert not worker.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], StopRequested), outcome
+    assert elapsed < 2.0, f"took {elapsed:.2f}s to notice the stop"
+    assert sent_before_stop == 1 and len(responses.calls) == 1  # nothing sent after the stop

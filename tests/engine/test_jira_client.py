@@ -22,7 +22,7 @@ import pytest
 import requests
 import responses
 
-from engine.errors import PermanentError
+from engine.errors import PermanentError, StopRequested
 from engine.http import OutcomeUnknown, RetryPolicy
 from engine.jira import JiraClient, parse_bulk
 from engine.ratelimit import AdaptiveRateLimiter
@@ -56,6 +56,23 @@ def test_basic_auth_with_email_and_token(jira: JiraClient) -> None:
     assert jira.myself() == {"accountId": "a1"}
     expected = "Basic " + base64.b64encode(b"me@acme.test:tok").decode()
     assert responses.calls[0].request.headers["Authorization"] == expected
+
+
+def test_the_token_is_bound_to_the_site_origin_not_the_session(jira: JiraClient) -> None:
+    assert "Authorization" not in jira.session.headers
+    assert jira.is_own_origin(f"{API}/issue/ACME-1")
+    assert jira.is_own_origin("https://ACME.atlassian.net:443/rest/agile/1.0/board")
+    assert not jira.is_own_origin("https://other.atlassian.net/rest/api/3/myself")
+    assert not jira.is_own_origin("http://acme.atlassian.net/rest/api/3/myself")
+
+
+@responses.activate
+def test_set_stop_check_reaches_the_transport(jira: JiraClient) -> None:
+    responses.get(f"{API}/myself", json={"accountId": "a1"})
+    jira.set_stop_check(lambda: True)
+    with pytest.raises(StopRequested):
+        jira.myself()
+    assert len(responses.calls) == 0
 
 
 def test_the_pool_is_sized_for_the_concurrency() -> None:

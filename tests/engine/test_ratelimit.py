@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import responses
 
+from engine.errors import StopRequested
 from engine.http import RetryPolicy
 from engine.jira import JiraClient
 from engine.ratelimit import AdaptiveRateLimiter, RateLimiter, RedisRateLimiter, site_key
@@ -225,3 +226,114 @@ def test_a_redis_pause_holds_back_the_other_worker(redis_client: Any, site: str)
     b.acquire()
     b.release()
     assert time.monotonic() - start >= 0.25
+
+
+# --------------------------------------------------------------------------- stopping
+def stopped_within(acquire: Any, bound: float = 2.0) -> float:
+    """Run ``acquire(should_stop)`` in a thread, stop it after 0.3 s; seconds it took to notice."""
+    stop = threading.Event()
+    outcome: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            acquire(stop.is_set)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    time.sleep(0.3)
+    assert thread.is_alive() and not outcome, "acquire should still be waiting"
+    stopped_at = time.monotonic()
+    stop.set()
+    thread.join(bound + 3)
+    elapsed = time.monotonic() - stopped_at
+    assert len(outcome) == 1 and isinstance(outcome[0], StopRequested), outcome
+    assert elapsed < bound, f"took {elapsed:.2f}s to notice the stop"
+    return elapsed
+
+
+def test_a_paused_acquire_is_sliced_and_gives_its_slot_back_on_stop() -> None:
+    t = FakeTime()
+    lim = limiter(t, max_pause=60)
+    lim.on_throttle(30)
+    start = t.now
+    with pytest.raises(StopRequested):
+        lim.acquire(should_stop=lambda: t.now - start >= 0.25)
+    assert max(t.sleeps) <= 0.1 and sum(t.sleeps) == pytest.approx(0.3)
+    assert lim.in_flight == 0
+
+
+def test_without_a_stop_check_the_pause_is_one_sleep() -> None:
+    t = FakeTime()
+    lim = limiter(t)
+    lim.on_throttle(5)
+    lim.acquire()
+    lim.release()
+    assert t.sleeps == [pytest.approx(5.0)]
+
+
+def test_a_paused_acquire_stops_promptly_in_real_time() -> None:
+    lim = AdaptiveRateLimiter(max_pause=60)
+    lim.on_throttle(30)
+    stopped_within(lambda stop: lim.acquire(should_stop=stop))
+    assert lim.in_flight == 0
+
+
+def test_waiting_for_a_free_slot_stops_promptly() -> None:
+    lim = AdaptiveRateLimiter(initial_rate=1000, max_rate=1000, max_in_flight=1)
+    lim.acquire()  # the only slot, held by a request stuck elsewhere
+    stopped_within(lambda stop: lim.acquire(should_stop=stop))
+    lim.release()
+    assert lim.in_flight == 0
+
+
+@responses.activate
+def test_a_429_storm_stops_every_jira_thread_promptly() -> None:
+    url = "https://storm.test/rest/api/3/myself"
+    responses.get(url, status=429, headers={"Retry-After": "30"})
+    client = JiraClient("https://storm.test", "me@x.test", "tok",
+                        limiter=AdaptiveRateLimiter(max_pause=60, max_in_flight=2),
+                        retry=RetryPolicy(max_total_wait=600))
+    stop = threading.Event()
+    client.set_stop_check(stop.is_set)
+    outcomes: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client.myself()
+        except BaseException as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=call, daemon=True) for _ in range(4)]
+    for th in threads:
+        th.start()
+    time.sleep(0.3)
+    sent = len(responses.calls)
+    stopped_at = time.monotonic()
+    stop.set()
+    for th in threads:
+        th.join(5)
+    elapsed = time.monotonic() - stopped_at
+    assert len(outcomes) == 4 and all(isinstance(e, StopRequested) for e in outcomes), outcomes
+    assert elapsed < 2.0, f"took {elapsed:.2f}s to notice the stop"
+    assert 1 <= sent <= 4 and len(responses.calls) == sent  # nothing sent after the stop
+    assert client.limiter.in_flight == 0  # type: ignore[attr-defined]
+
+
+def test_a_redis_paused_acquire_stops_promptly_without_polling_redis(
+    redis_client: Any, site: str
+) -> None:
+    lim = RedisRateLimiter(redis_client, site, max_pause=60)
+    lim.on_throttle(30)
+    takes: list[float] = []
+    real = lim._try_take
+
+    def counted() -> float:
+        takes.append(time.monotonic())
+        return real()
+
+    lim._try_take = counted  # type: ignore[method-assign]
+    stopped_within(lambda stop: lim.acquire(should_stop=stop))
+    assert len(takes) == 1  # the slices re-check the stop, not the shared bucket
+    assert lim.in_flight == 0

@@ -30,6 +30,44 @@ def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def setting_value(name: str, **env: str) -> str:
+    """``settings.<name>`` as loaded in a fresh process with ``env`` (DEBUG on)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MIGRATOR_")}
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        f"print(settings.{name})"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "migrator_site.settings", "DEBUG": "true", **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_http_timeout_defaults_to_30_seconds_and_is_read_from_the_environment():
+    assert setting_value("MIGRATOR_HTTP_TIMEOUT") == "30.0"
+    assert setting_value("MIGRATOR_HTTP_TIMEOUT", MIGRATOR_HTTP_TIMEOUT="2.5") == "2.5"
+
+
+def test_the_http_timeout_is_documented_in_the_env_example():
+    assert "MIGRATOR_HTTP_TIMEOUT=30" in (ROOT / ".env.example").read_text()
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_the_runner_guards_connections_with_the_start_check_rules(settings, allow):
+    from engine.netpolicy import AddressPolicy
+    from migrations_app.runner import address_policy
+
+    settings.MIGRATOR_ALLOW_PRIVATE_TARGETS = allow
+    settings.MIGRATOR_DNS_TIMEOUT = 1.5
+    assert address_policy() == AddressPolicy(allow_private=allow, allow_http=allow, dns_timeout=1.5)
+
+
 def test_production_refuses_the_default_secret_key():
     result = load_settings(FIELD_ENCRYPTION_KEY=GOOD_KEY)
     assert result.returncode != 0

@@ -12,6 +12,7 @@ from typing import Any
 
 class ErrorCode(str, Enum):
     VALIDATION_ERROR = "VALIDATION_ERROR"
+    BAD_REQUEST = "BAD_REQUEST"
     NOT_AUTHENTICATED = "NOT_AUTHENTICATED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     NOT_FOUND = "NOT_FOUND"
@@ -33,6 +34,7 @@ class ErrorCode(str, Enum):
 
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.VALIDATION_ERROR: 400,
+    ErrorCode.BAD_REQUEST: 400,
     ErrorCode.NOT_AUTHENTICATED: 401,
     ErrorCode.PERMISSION_DENIED: 403,
     ErrorCode.NOT_FOUND: 404,
@@ -55,8 +57,10 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.VALIDATION_ERROR: "The request is invalid; details maps each bad field "
     "(dotted path, e.g. enginePayload.target.base_url) to messages.",
+    ErrorCode.BAD_REQUEST: "The request is malformed outside its body (for example, a Host "
+    "header this server does not serve).",
     ErrorCode.NOT_AUTHENTICATED: "Missing, invalid or expired credentials.",
-    ErrorCode.PERMISSION_DENIED: "The user belongs to no tenant.",
+    ErrorCode.PERMISSION_DENIED: "The user belongs to no tenant, or the request was refused.",
     ErrorCode.NOT_FOUND: "No such URL or page.",
     ErrorCode.PROJECT_NOT_FOUND: "Project ID does not exist or belongs to another tenant.",
     ErrorCode.MIGRATION_NOT_FOUND: "Run ID does not exist or belongs to another tenant.",

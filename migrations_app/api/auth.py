@@ -10,10 +10,14 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from migrations_app.api import serializers as s
-from migrations_app.api.schema import error_responses
+from migrations_app.api.negotiation import JsonViewMixin
+from migrations_app.api.schema import JSON_BODY, error_responses
+
+# No 403 (anyone may log in) but throttled: 429 with Retry-After.
+_AUTH_ERRORS = error_responses(*JSON_BODY, 401, 406, 429)
 
 
-class TokenObtainView(TokenObtainPairView):
+class TokenObtainView(JsonViewMixin, TokenObtainPairView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
@@ -21,13 +25,13 @@ class TokenObtainView(TokenObtainPairView):
         tags=["auth"],
         summary="Log in: username and password → access and refresh JWTs",
         request=s.TokenObtainIn,
-        responses={200: s.TokenPairOut, **error_responses(400, 401, 413, 415, 429)},
+        responses={200: s.TokenPairOut, **_AUTH_ERRORS},
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         return super().post(request, *args, **kwargs)
 
 
-class TokenRefreshView_(TokenRefreshView):
+class TokenRefreshView_(JsonViewMixin, TokenRefreshView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
@@ -35,7 +39,7 @@ class TokenRefreshView_(TokenRefreshView):
         tags=["auth"],
         summary="Exchange a refresh JWT for a new access JWT",
         request=s.TokenRefreshIn,
-        responses={200: s.TokenAccessOut, **error_responses(400, 401, 413, 415, 429)},
+        responses={200: s.TokenAccessOut, **_AUTH_ERRORS},
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         return super().post(request, *args, **kwargs)

@@ -9,12 +9,14 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.urls import Resolver404, resolve
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from migrations_app.errors import HTTP_STATUS, ApplicationError, ErrorCode
+from migrations_app.errors import DESCRIPTIONS, HTTP_STATUS, ApplicationError, ErrorCode
 
 logger = logging.getLogger(__name__)
 
@@ -115,20 +117,101 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     )
 
 
+def is_api_path(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
+def method_not_allowed(request: HttpRequest, allowed: list[str]) -> JsonResponse:
+    response = error_json(ErrorCode.METHOD_NOT_ALLOWED, f'Method "{request.method}" not allowed.')
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+NOT_FOUND_URL_NAME = "api-not-found"
+
+
+def _other_slash(path: str) -> str | None:
+    """The same path with its trailing slash toggled, when that is an API endpoint."""
+    other = path[:-1] if path.endswith("/") else path + "/"
+    try:
+        match = resolve(other)
+    except Resolver404:
+        return None
+    return None if match.url_name == NOT_FOUND_URL_NAME else other
+
+
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    """The catch-all for unknown /api/ URLs."""
-    return error_json(ErrorCode.NOT_FOUND, f"No API endpoint at {request.path}.")
+    """The catch-all for unknown /api/ URLs (every method: no 405 for a URL that is not one)."""
+    message = f"No API endpoint at {request.path}."
+    other = _other_slash(request.path)
+    if other is not None:  # endpoints are spelled exactly; say which spelling exists
+        message = f"No API endpoint at {request.path}; did you mean {other}?"
+    return error_json(ErrorCode.NOT_FOUND, message)
+
+
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 400 (a disallowed Host, too many fields...) in the API's shape under /api/."""
+    if not is_api_path(request.path):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return error_json(ErrorCode.PAYLOAD_TOO_LARGE)
+    # The exception's text may name settings (ALLOWED_HOSTS): it stays in the log.
+    return error_json(ErrorCode.BAD_REQUEST)
+
+
+def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A PermissionDenied raised outside DRF's views, in the API's shape under /api/."""
+    if not is_api_path(request.path):
+        return defaults.permission_denied(request, exception)
+    return error_json(ErrorCode.PERMISSION_DENIED)
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's 404 for pages; the API's shape under /api/."""
-    if request.path.startswith("/api/"):
+    if is_api_path(request.path):
         return api_not_found(request)
     return defaults.page_not_found(request, exception)
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
     """Django's 500 for pages; the API's shape under /api/ (errors outside DRF views)."""
-    if request.path.startswith("/api/"):
+    if is_api_path(request.path):
         return error_json(ErrorCode.INTERNAL_ERROR)
     return defaults.server_error(request)
+
+
+# The code of a non-JSON error answered under /api/ by something other than our views.
+_CODE_BY_STATUS = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.NOT_AUTHENTICATED,
+    403: ErrorCode.PERMISSION_DENIED,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    406: ErrorCode.NOT_ACCEPTABLE,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    429: ErrorCode.THROTTLED,
+}
+_KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
+
+
+def is_json(response: HttpResponseBase) -> bool:
+    media_type = response.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def in_error_shape(response: HttpResponseBase) -> HttpResponseBase:
+    """A non-JSON error response (Django's CSRF page, a debug page, a library's text)
+    re-answered as ``{"code", "message", "details"}``, with its status and the headers
+    a client acts on. JSON and non-error responses are returned unchanged."""
+    if response.status_code < 400 or is_json(response):
+        return response
+    status = response.status_code
+    code = _CODE_BY_STATUS.get(status) or (
+        ErrorCode.INTERNAL_ERROR if status >= 500 else ErrorCode.BAD_REQUEST
+    )
+    shaped = JsonResponse(error_body(code, DESCRIPTIONS[code]), status=status)
+    for header in _KEPT_HEADERS:
+        if header in response:
+            shaped[header] = response[header]
+    return shaped

@@ -1,58 +1,70 @@
 """/api/ routes. Ids are matched as strings so a malformed id answers 404 in the
-API's shape (like a missing one), and anything unknown under /api/ is NOT_FOUND."""
+API's shape (like a missing one), and anything unknown under /api/ is NOT_FOUND.
+Every view is bound through ``api_view`` (see routing): CSRF-exempt, and a method
+the URL does not serve is 405 in the error shape, for anonymous callers too."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView
+from django.views.decorators.csrf import csrf_exempt
 
 from migrations_app.api import auth, docs, errors, views
+from migrations_app.api.routing import api_view
 
 urlpatterns = [
-    path("auth/token", auth.TokenObtainView.as_view(), name="api-token"),
-    path("auth/token/refresh", auth.TokenRefreshView_.as_view(), name="api-token-refresh"),
-    path("projects", views.ProjectListView.as_view(), name="api-projects"),
-    path("projects/<str:project_id>", views.ProjectDetailView.as_view(), name="api-project"),
-    path("migrations", views.MigrationListView.as_view(), name="api-migrations"),
+    path("auth/token", api_view(auth.TokenObtainView.as_view()), name="api-token"),
+    path(
+        "auth/token/refresh",
+        api_view(auth.TokenRefreshView_.as_view()),
+        name="api-token-refresh",
+    ),
+    path("projects", api_view(views.ProjectListView.as_view()), name="api-projects"),
+    path(
+        "projects/<str:project_id>",
+        api_view(views.ProjectDetailView.as_view()),
+        name="api-project",
+    ),
+    path("migrations", api_view(views.MigrationListView.as_view()), name="api-migrations"),
     path(
         "migrations/project/<str:project_id>/start",
-        views.MigrationStartView.as_view(),
+        api_view(views.MigrationStartView.as_view()),
         name="api-migration-start",
     ),
     path(
         "migrations/<str:run_id>/status",
-        views.MigrationStatusView.as_view(),
+        api_view(views.MigrationStatusView.as_view()),
         name="api-migration-status",
     ),
     path(
         "migrations/<str:run_id>/pause",
-        views.MigrationPauseView.as_view(),
+        api_view(views.MigrationPauseView.as_view()),
         name="api-migration-pause",
     ),
     path(
         "migrations/<str:run_id>/resume",
-        views.MigrationResumeView.as_view(),
+        api_view(views.MigrationResumeView.as_view()),
         name="api-migration-resume",
     ),
     path(
         "migrations/<str:run_id>/cancel",
-        views.MigrationCancelView.as_view(),
+        api_view(views.MigrationCancelView.as_view()),
         name="api-migration-cancel",
     ),
     path(
         "migrations/<str:run_id>/items",
-        views.MigrationItemsView.as_view(),
+        api_view(views.MigrationItemsView.as_view()),
         name="api-migration-items",
     ),
     path(
         "migrations/<str:run_id>/crosswalk.csv",
-        views.MigrationCrosswalkView.as_view(),
+        api_view(views.MigrationCrosswalkView.as_view()),
         name="api-migration-crosswalk",
     ),
     path(
         "migrations/<str:run_id>/report",
-        views.MigrationReportView.as_view(),
+        api_view(views.MigrationReportView.as_view()),
         name="api-migration-report",
     ),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", docs.api_docs, name="api-docs"),
-    re_path(r"^.*$", errors.api_not_found),
+    path("schema/", api_view(docs.SchemaView.as_view()), name="api-schema"),
+    path("docs/", api_view(docs.api_docs, methods=["GET", "HEAD"]), name="api-docs"),
+    # Last: every other path and method under /api/ (no CSRF check: it serves nothing).
+    re_path(r"^.*$", csrf_exempt(errors.api_not_found), name=errors.NOT_FOUND_URL_NAME),
 ]

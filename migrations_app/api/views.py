@@ -16,7 +16,15 @@ from rest_framework.views import APIView
 
 from migrations_app import selectors, services
 from migrations_app.api import serializers as s
-from migrations_app.api.schema import PHASES, error_responses, uuid_path
+from migrations_app.api.negotiation import JsonViewMixin
+from migrations_app.api.schema import (
+    AUTHED,
+    JSON_BODY,
+    PHASES,
+    SIZED_BODY,
+    error_responses,
+    uuid_path,
+)
 from migrations_app.errors import ErrorCode
 from migrations_app.exports import crosswalk_response
 from migrations_app.models import ItemStatus, MigrationRun, Project, RunStatus, Tenant
@@ -43,11 +51,11 @@ def _project_out(project: Project) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- projects
-class ProjectListView(APIView):
+class ProjectListView(JsonViewMixin, APIView):
     @extend_schema(
         tags=["projects"],
         summary="List the tenant's projects, newest first",
-        responses={200: s.ProjectOut(many=True), **error_responses(401, 403)},
+        responses={200: s.ProjectOut(many=True), **error_responses(*AUTHED)},
     )
     def get(self, request: Request) -> Response:
         projects = selectors.project_list(tenant=tenant_of(request))
@@ -56,8 +64,9 @@ class ProjectListView(APIView):
     @extend_schema(
         tags=["projects"],
         summary="Create a project",
+        description="A name already used in the tenant is a VALIDATION_ERROR on `name`.",
         request=s.ProjectCreateIn,
-        responses={201: s.ProjectOut, **error_responses(400, 401, 403, 413, 415)},
+        responses={201: s.ProjectOut, **error_responses(*AUTHED, *JSON_BODY)},
     )
     def post(self, request: Request) -> Response:
         data = _validated(s.ProjectCreateIn, request.data)
@@ -65,12 +74,15 @@ class ProjectListView(APIView):
         return Response(_project_out(project), status=201)
 
 
-class ProjectDetailView(APIView):
+class ProjectDetailView(JsonViewMixin, APIView):
     @extend_schema(
         tags=["projects"],
         summary="Get a project",
         parameters=[uuid_path("project_id", "Project")],
-        responses={200: s.ProjectOut, **error_responses(401, 403, 404, codes=NOT_FOUND_PROJECT)},
+        responses={
+            200: s.ProjectOut,
+            **error_responses(*AUTHED, 404, codes=NOT_FOUND_PROJECT),
+        },
     )
     def get(self, request: Request, project_id: str) -> Response:
         project = selectors.project_get(tenant=tenant_of(request), project_id=project_id)
@@ -79,11 +91,12 @@ class ProjectDetailView(APIView):
     @extend_schema(
         tags=["projects"],
         summary="Rename a project or change its description",
+        description="A name already used in the tenant is a VALIDATION_ERROR on `name`.",
         parameters=[uuid_path("project_id", "Project")],
         request=s.ProjectPatchIn,
         responses={
             200: s.ProjectOut,
-            **error_responses(400, 401, 403, 404, 413, 415, codes=NOT_FOUND_PROJECT),
+            **error_responses(*AUTHED, *JSON_BODY, 404, codes=NOT_FOUND_PROJECT),
         },
     )
     def patch(self, request: Request, project_id: str) -> Response:
@@ -100,8 +113,8 @@ class ProjectDetailView(APIView):
         responses={
             204: OpenApiResponse(description="Deleted."),
             **error_responses(
-                401,
-                403,
+                *AUTHED,
+                *SIZED_BODY,
                 404,
                 409,
                 codes=(ErrorCode.PROJECT_NOT_FOUND, ErrorCode.MIGRATION_ALREADY_RUNNING),
@@ -115,7 +128,7 @@ class ProjectDetailView(APIView):
 
 
 # --------------------------------------------------------------------------- runs
-class MigrationStartView(APIView):
+class MigrationStartView(JsonViewMixin, APIView):
     @extend_schema(
         tags=["migrations"],
         summary="Start a migration run for a project",
@@ -130,16 +143,14 @@ class MigrationStartView(APIView):
         responses={
             200: s.RunOut,
             **error_responses(
-                400,
-                401,
-                403,
+                *AUTHED,
+                *JSON_BODY,
                 404,
                 409,
-                413,
-                415,
                 502,
                 codes=(
                     ErrorCode.VALIDATION_ERROR,
+                    ErrorCode.PARSE_ERROR,
                     ErrorCode.PROJECT_NOT_FOUND,
                     ErrorCode.MIGRATION_ALREADY_RUNNING,
                     ErrorCode.ENGINE_DISPATCH_FAILED,
@@ -164,7 +175,7 @@ class MigrationStartView(APIView):
         return Response(s.RunOut(run).data)
 
 
-class MigrationListView(APIView):
+class MigrationListView(JsonViewMixin, APIView):
     @extend_schema(
         tags=["migrations"],
         summary="List a project's runs, most recent first",
@@ -175,7 +186,10 @@ class MigrationListView(APIView):
         responses={
             200: s.RunOut(many=True),
             **error_responses(
-                400, 401, 403, 404, codes=(ErrorCode.VALIDATION_ERROR, ErrorCode.PROJECT_NOT_FOUND)
+                *AUTHED,
+                400,
+                404,
+                codes=(ErrorCode.VALIDATION_ERROR, ErrorCode.PROJECT_NOT_FOUND),
             ),
         },
     )
@@ -187,7 +201,7 @@ class MigrationListView(APIView):
         return Response(s.RunOut(runs, many=True).data)
 
 
-class RunView(APIView):
+class RunView(JsonViewMixin, APIView):
     def run(self, request: Request, run_id: str) -> MigrationRun:
         return selectors.run_get(tenant=tenant_of(request), run_id=run_id)
 
@@ -197,7 +211,10 @@ class MigrationStatusView(RunView):
         tags=["migrations"],
         summary="Current status and progress counts of a run",
         parameters=[uuid_path("run_id", "Run")],
-        responses={200: s.RunStatusOut, **error_responses(401, 403, 404, codes=NOT_FOUND_RUN)},
+        responses={
+            200: s.RunStatusOut,
+            **error_responses(*AUTHED, 404, codes=NOT_FOUND_RUN),
+        },
     )
     def get(self, request: Request, run_id: str) -> Response:
         return Response(s.RunStatusOut(self.run(request, run_id)).data)
@@ -213,10 +230,11 @@ def _control_schema(summary: str, description: str, code: ErrorCode) -> Any:
         responses={
             200: s.RunControlOut,
             **error_responses(
+                *AUTHED,
+                *SIZED_BODY,
                 400,
-                401,
-                403,
                 404,
+                # Only resume enqueues the run again.
                 *([502] if code == ErrorCode.MIGRATION_NOT_PAUSED else []),
                 codes=(code, ErrorCode.MIGRATION_NOT_FOUND, ErrorCode.ENGINE_DISPATCH_FAILED),
             ),
@@ -264,7 +282,7 @@ class ItemsPagination(PageNumberPagination):
     max_page_size = 500
 
 
-class MigrationItemsView(ListAPIView):
+class MigrationItemsView(JsonViewMixin, ListAPIView):
     serializer_class = s.ItemOut
     pagination_class = ItemsPagination
 
@@ -283,9 +301,8 @@ class MigrationItemsView(ListAPIView):
         responses={
             200: s.ItemOut(many=True),
             **error_responses(
+                *AUTHED,
                 400,
-                401,
-                403,
                 404,
                 codes=(
                     ErrorCode.VALIDATION_ERROR,
@@ -299,10 +316,10 @@ class MigrationItemsView(ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-
 class MigrationCrosswalkView(RunView):
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        # Errors are always JSON; the CSV itself bypasses DRF's renderers.
+        # Errors are always JSON, whatever Accept says (so never 406); the CSV itself
+        # bypasses DRF's renderers.
         return (JSONRenderer(), JSONRenderer.media_type)
 
     @extend_schema(
@@ -327,7 +344,7 @@ class MigrationReportView(RunView):
         tags=["migrations"],
         summary="The run's report with its metadata",
         parameters=[uuid_path("run_id", "Run")],
-        responses={200: s.ReportOut, **error_responses(401, 403, 404, codes=NOT_FOUND_RUN)},
+        responses={200: s.ReportOut, **error_responses(*AUTHED, 404, codes=NOT_FOUND_RUN)},
     )
     def get(self, request: Request, run_id: str) -> Response:
         run = self.run(request, run_id)

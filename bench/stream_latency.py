@@ -102,7 +102,7 @@ async def open_clients(url: str, path: str, count: int) -> list[Any]:
     async def one() -> Any:
         client = await HttpSSE.open(url, path, timeout=30)
         assert client.status == 200, client.status
-        await client.next(30, skip_control=False)  # stream-open
+        await client.next(30, skip_control=False)  # the opening comment
         return client
 
     clients: list[Any] = []

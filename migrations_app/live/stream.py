@@ -1,113 +1,157 @@
-"""The SSE loop of one client, built from django-eventstream's parts.
+"""The SSE loop of one client: the seed's four event types, each event once, in order.
 
-It follows the library's ``views.stream`` (storage read, then wait for queued
-events, keep-alives, stream-open padding, stream-reset, in-stream errors) with one
-difference: it keeps the client's position per channel and uses it. An event at
-or below that position is a duplicate and is dropped (in the embedded mode the
-publishing web process queues its own events and the storage bridge delivers them
-again); an event past the next id means one was missed (two processes published
-at once, or a fan-in hiccup), so the loop reads storage from the position instead.
-Every client therefore gets each stored event once, in id order.
+It uses django-eventstream's listener machinery (the listener manager the fan-in
+feeds, see :mod:`migrations_app.live.fanin`) but reads storage itself and writes
+every byte itself, so nothing of the library's own protocol reaches a client:
+
+- named events are only ``progress``, ``log``, ``status`` and ``done``, each with
+  its id ``run-{uuid}:{n}``; anything else found on the channel is skipped;
+- the opening padding and the keep-alives are SSE comments (``:`` lines), which
+  EventSource ignores;
+- the library's ``stream-open``, ``keep-alive``, ``stream-reset`` and
+  ``stream-error`` events are never sent. A client that loses access sees its
+  stream end after a comment saying why; its reconnection then answers 401/404
+  in the API's JSON shape, which makes EventSource give up.
+
+The client's position (the number of the last event sent, or of the last one it
+had when it reconnected) decides what is sent. Storage is read for numbers
+strictly above it. A queued event at or below it is a duplicate and dropped (in
+the embedded mode the publishing web process queues its own events and the
+storage bridge delivers them again); one past the next number means one was
+missed (two processes published at once, or a fan-in hiccup), so the loop reads
+storage from the position instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+import json
+import re
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django_eventstream.eventrequest import EventRequest
-from django_eventstream.eventstream import EventPermissionError, get_events
-from django_eventstream.utils import make_id, sse_encode_error, sse_encode_event
+from django.conf import settings
+from django_eventstream.utils import get_channelmanager, make_id
 from django_eventstream.views import Listener, get_listener_manager
 
-PADDING = ":" + " " * 2048 + "\n\n"  # lets old proxies and browsers start rendering
-OPEN = "event: stream-open\ndata:\n\n"
-KEEP_ALIVE = "event: keep-alive\ndata:\n\n"
+EVENT_TYPES = frozenset({"progress", "log", "status", "done"})
+
+# Lets old proxies and browsers start rendering; a comment, like the keep-alive.
+OPENING = ":" + " " * 2048 + "\n\n"
+KEEP_ALIVE = ": keep-alive\n\n"
+CLOSED = ": closed: this user may no longer read the run\n\n"
+READ_LIMIT = 100
+
+
+class AccessLost(Exception):
+    """The user may no longer read the channel (re-checked at every storage read)."""
+
+
+def keepalive_seconds() -> float:
+    return float(getattr(settings, "MIGRATOR_STREAM_KEEPALIVE_SECONDS", 15.0))
+
+
+def encode_event(kind: str, data: str, event_id: str) -> str:
+    lines = "".join(f"data: {line}\n" for line in re.split(r"\r\n|\r|\n", data))
+    return f"event: {kind}\nid: {event_id}\n{lines}\n"
+
+
+def read_after(channel: str, user: Any, after: int, limit: int = READ_LIMIT) -> list[Any]:
+    """Stored events numbered above ``after``, oldest first, as ``(number, type, data)``.
+
+    Read from the table directly: the library's storage read needs the row of
+    ``after`` itself and, when that row is gone (trimmed, or a number from a
+    different database), skips to the newest, losing what is still stored.
+    Row 0 is the library's placeholder, never an event.
+    """
+    from django_eventstream.models import Event as StoredEvent
+
+    if not get_channelmanager().can_read_channel(user, channel):
+        raise AccessLost(channel)
+    rows = (
+        StoredEvent.objects.filter(channel=channel, eid__gt=max(after, 0))
+        .order_by("eid")
+        .values_list("eid", "type", "data")[:limit]
+    )
+    return list(rows)
 
 
 class _Position:
-    """The last event id sent to this client, per channel."""
+    """The number of the last event this client has, on its one channel."""
 
-    def __init__(self, last_ids: dict[str, str]) -> None:
-        self.ids: dict[str, int] = {ch: int(v) for ch, v in last_ids.items()}
+    def __init__(self, channel: str, number: int) -> None:
+        self.channel = channel
+        self.number = number
 
-    def as_request_ids(self) -> dict[str, str]:
-        return {ch: str(v) for ch, v in self.ids.items()}
-
-    def event_id(self) -> str | None:
-        return make_id(self.ids) if self.ids else None
+    def advance(self, number: int) -> str:
+        self.number = number
+        return str(make_id({self.channel: number}))
 
 
-def _encode_read(response: Any, position: _Position) -> str:
-    for channel, last_id in response.channel_last_ids.items():
-        position.ids[channel] = int(last_id)
+def _encode_stored(rows: Iterable[tuple[int, str, str]], position: _Position) -> str:
     body = ""
-    if response.channel_reset:
-        body += sse_encode_event(
-            "stream-reset",
-            {"channels": sorted(response.channel_reset)},
-            event_id=position.event_id(),
-            json_encode=True,
-        )
-    for channel, items in response.channel_items.items():
-        for item in items:
-            position.ids[channel] = int(item.id)
-            body += sse_encode_event(item.type, item.data, event_id=position.event_id())
+    for number, kind, raw in rows:
+        event_id = position.advance(int(number))
+        try:
+            data = json.loads(raw)  # stored JSON-encoded twice: the payload's JSON text
+        except ValueError:
+            continue
+        if kind in EVENT_TYPES and isinstance(data, str):
+            body += encode_event(kind, data, event_id)
     return body
 
 
-def _encode_queued(channel_items: dict[str, list[Any]], position: _Position) -> tuple[str, bool]:
+def _encode_queued(items: list[Any], position: _Position) -> tuple[str, bool]:
     """Encode queued events in order; returns the body and whether a gap was seen."""
     body = ""
-    for channel, items in channel_items.items():
-        for item in sorted(items, key=lambda e: -1 if e.id is None else int(e.id)):
-            if item.id is None:  # an unstored event: nothing to order it by
-                body += sse_encode_event(item.type, item.data, event_id=position.event_id())
-                continue
-            event_id, current = int(item.id), position.ids.get(channel)
-            if current is not None and event_id <= current:
-                continue  # already sent
-            if current is not None and event_id > current + 1:
-                return body, True  # missed one: read storage from the position
-            position.ids[channel] = event_id
-            body += sse_encode_event(item.type, item.data, event_id=position.event_id())
+    numbered = [item for item in items if item.id is not None]  # all stored: all numbered
+    for item in sorted(numbered, key=lambda e: int(e.id)):
+        number = int(item.id)
+        if number <= position.number:
+            continue  # already sent, or the client had it
+        if number > position.number + 1:
+            return body, True  # missed one: read storage from the position
+        event_id = position.advance(number)
+        if item.type in EVENT_TYPES and isinstance(item.data, str):
+            body += encode_event(item.type, item.data, event_id)
     return body, False
 
 
 async def run_stream(
-    event_request: EventRequest,
-    listener: Listener,
     *,
-    keepalive_seconds: float = 15.0,
+    channel: str,
+    user: Any,
+    after: int,
+    listener: Listener,
+    keepalive: float | None = None,
     reread_every: int = 4,
 ) -> AsyncGenerator[str, None]:
-    """Yield SSE text for one client until it disconnects or loses access."""
-    read = sync_to_async(get_events)
+    """Yield SSE text for one client, from the event after ``after`` on, until it
+    disconnects or loses access."""
+    read = sync_to_async(read_after)
+    wait = keepalive_seconds() if keepalive is None else keepalive
     manager = get_listener_manager()
-    position = _Position(event_request.channel_last_ids)
+    position = _Position(channel, after)
     listener.assign_loop()
-    manager.add_listener(listener)
+    manager.add_listener(listener)  # before the first read: nothing falls in between
     try:
-        opened = False
+        body = OPENING
         must_read = True
         quiet = 0
         while True:
             if must_read:
-                event_request.channel_last_ids = position.as_request_ids()
                 try:
-                    response = await read(event_request)
-                except EventPermissionError as exc:
-                    yield sse_encode_error("forbidden", str(exc), extra={"channels": exc.channels})
+                    rows = await read(channel, user, position.number)
+                except AccessLost:
+                    yield body + CLOSED
                     return
-                body = _encode_read(response, position)
-                if not opened:
-                    body, opened = PADDING + OPEN + body, True
+                body += _encode_stored(rows, position)
                 if body:
                     yield body
-                if response.channel_more:
-                    continue
+                    body = ""
+                if len(rows) >= READ_LIMIT:
+                    continue  # more stored than one read takes
                 must_read = False
 
             with manager.lock:
@@ -116,7 +160,7 @@ async def run_stream(
                 listener.aevent.clear()
             if not (queued or overflow or error):
                 try:
-                    await asyncio.wait_for(listener.aevent.wait(), keepalive_seconds)
+                    await asyncio.wait_for(listener.aevent.wait(), wait)
                 except TimeoutError:
                     yield KEEP_ALIVE
                     quiet += 1
@@ -124,15 +168,12 @@ async def run_stream(
                     must_read = quiet % reread_every == 0
                 continue
             quiet = 0
-            body, gap = _encode_queued(queued, position)
-            if error:
-                extra = error.get("extra") if isinstance(error, dict) else None
-                condition = error.get("condition", "error") if isinstance(error, dict) else "error"
-                text = error.get("text", "") if isinstance(error, dict) else str(error)
-                yield body + sse_encode_error(condition, text, extra=extra)
+            chunk, gap = _encode_queued(queued.get(channel, []), position)
+            if error:  # the library's kick: access to the channel was withdrawn
+                yield chunk + CLOSED
                 return
-            if body:
-                yield body
+            if chunk:
+                yield chunk
             must_read = gap or overflow
     finally:
         listener.aevent.set()

@@ -2,13 +2,19 @@
 
 from django.urls import path
 
+from migrations_app.api.routing import api_view
 from migrations_app.live import views
 
 urlpatterns = [
-    path("api/migrations/<str:run_id>/stream", views.stream, name="api-migration-stream"),
+    # GET only: a HEAD would have to open the stream to answer like GET.
+    path(
+        "api/migrations/<str:run_id>/stream",
+        api_view(views.stream, methods=["GET"]),
+        name="api-migration-stream",
+    ),
     path(
         "api/migrations/<str:run_id>/stream-token",
-        views.StreamTokenView.as_view(),
+        api_view(views.StreamTokenView.as_view()),
         name="api-migration-stream-token",
     ),
 ]

@@ -9,7 +9,11 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-CONTROL_EVENTS = {"stream-open", "keep-alive"}
+# The stream's own event types; everything else it sends is comment lines.
+EVENT_TYPES = {"progress", "log", "status", "done"}
+# What ``next(skip_control=False)`` returns for a block of comment lines only
+# (the opening padding, a keep-alive): ``SSE(COMMENT, <comment text>, None)``.
+COMMENT = ":"
 
 
 @dataclass
@@ -23,7 +27,12 @@ class SSE:
         return json.loads(self.data)
 
 
+def is_comment(block: str) -> bool:
+    return all(line.startswith(":") for line in block.splitlines() if line)
+
+
 def parse_block(block: str) -> SSE | None:
+    """The event of one block; None for a block of comment lines only."""
     event, data, event_id = "message", [], None
     for line in block.splitlines():
         if not line or line.startswith(":"):
@@ -41,23 +50,39 @@ def parse_block(block: str) -> SSE | None:
     return SSE(event, "\n".join(data), event_id)
 
 
+def _returned(block: str, skip_control: bool) -> SSE | None:
+    if is_comment(block):
+        return None if skip_control else SSE(COMMENT, block.lstrip(":").strip(), None)
+    return parse_block(block)
+
+
 class SSEReader:
-    """Events from an async byte iterator (an AsyncClient streaming response)."""
+    """Events from an async byte iterator (an AsyncClient streaming response).
+
+    ``blocks`` keeps every block read, comments included, from the first byte.
+    """
 
     def __init__(self, chunks: AsyncIterator[bytes]) -> None:
         self._chunks = chunks
         self._buffer = ""
+        self.blocks: list[str] = []
 
     async def next(self, timeout: float = 5.0, *, skip_control: bool = True) -> SSE:
+        """The next event; with ``skip_control=False`` comment blocks too."""
         while True:
             while "\n\n" not in self._buffer:
                 chunk = await asyncio.wait_for(anext(self._chunks), timeout)
                 self._buffer += chunk.decode() if isinstance(chunk, bytes) else chunk
             block, self._buffer = self._buffer.split("\n\n", 1)
-            event = parse_block(block)
-            if event is None or (skip_control and event.event in CONTROL_EVENTS):
-                continue
-            return event
+            self.blocks.append(block)
+            event = _returned(block, skip_control)
+            if event is not None:
+                return event
+
+    async def opened(self, timeout: float = 5.0) -> None:
+        """Wait for the opening comment: the stream listens from here on."""
+        first = await self.next(timeout, skip_control=False)
+        assert first.event == COMMENT, first
 
     async def take(self, count: int, timeout: float = 5.0) -> list[SSE]:
         return [await self.next(timeout) for _ in range(count)]
@@ -139,14 +164,19 @@ class HttpSSE:
         return data.decode()
 
     async def next(self, timeout: float = 5.0, *, skip_control: bool = True) -> SSE:
+        """The next event; with ``skip_control=False`` comment blocks too."""
         while True:
             while "\n\n" not in self._text:
                 await asyncio.wait_for(self._more(), timeout)
             block, self._text = self._text.split("\n\n", 1)
-            event = parse_block(block)
-            if event is None or (skip_control and event.event in CONTROL_EVENTS):
-                continue
-            return event
+            event = _returned(block, skip_control)
+            if event is not None:
+                return event
+
+    async def opened(self, timeout: float = 5.0) -> None:
+        """Wait for the opening comment: the stream listens from here on."""
+        first = await self.next(timeout, skip_control=False)
+        assert first.event == COMMENT, first
 
     async def close(self) -> None:
         self._writer.close()

@@ -89,7 +89,7 @@ def scenario(servers: list[WebServer], run: Any, owner: Any, go_file: Path, redi
         try:
             for client in clients:
                 assert client.status == 200
-                assert (await client.next(5, skip_control=False)).event == "stream-open"
+                await client.opened(5)  # the opening comment: it listens
             go_file.touch()
             return await asyncio.gather(*(receive(c, EVENTS) for c in clients))
         finally:

@@ -167,7 +167,8 @@
     var url = streamUrl + "?token=" + encodeURIComponent(token) +
               "&lastEventId=" + encodeURIComponent(lastEventId);
     source = new EventSource(url);
-    source.addEventListener("stream-open", function () { setText("connection", "live"); });
+    // The stream sends only the four event types; its opening is a comment line.
+    source.onopen = function () { setText("connection", "live"); };
     source.addEventListener("progress", track(showProgress));
     source.addEventListener("log", track(function (d) { appendLog(d.message); }));
     source.addEventListener("status", track(function (d) { showStatus(d.status); }));
@@ -178,14 +179,6 @@
       refreshStateSoon(0);
       source.close();
     }));
-    source.addEventListener("stream-reset", function (event) {
-      if (event.lastEventId) lastEventId = event.lastEventId;
-      refreshStateSoon(0);
-    });
-    source.addEventListener("stream-error", function () {
-      source.close();
-      setText("connection", "disconnected");
-    });
     source.onerror = function () {
       // CONNECTING: the browser retries by itself (sending Last-Event-ID).
       // CLOSED: refused, e.g. the five-minute token expired; get a fresh one.

@@ -58,7 +58,7 @@ from engine.adf import (
     tidy_inlines,
 )
 from engine.model import Comment, Identity, WorkItem
-from engine.refs import attachment_guid, split_refs
+from engine.refs import attachment_guid, same_origin, split_refs
 
 SUMMARY_LIMIT = 255
 LABEL_LIMIT = 255
@@ -85,6 +85,8 @@ _MD_MENTION = re.compile(r"@<\{?([0-9a-fA-F-]{36})\}?>")  # markdown comments: @
 class ContentContext:
     ado_web_url: str  # e.g. https://dev.azure.com/org/project
     jira_base_url: str
+    # Where ADO attachments live (source.base_url); an image elsewhere stays a link.
+    ado_origin: str = ""
     story_points_field: str | None = None
     priorities: list[str] = field(default_factory=lambda: list(DEFAULT_PRIORITIES))
     screen_fields: set[str]  # field ids on the target create screen
@@ -302,6 +304,9 @@ class _Tracker:
         guid = attachment_guid(src)
         if guid is None:
             return None  # not an ADO attachment: the converter keeps it as a link
+        if self.ctx.ado_origin and not same_origin(src, self.ctx.ado_origin):
+            self.rules.add("inline-image-not-fetched")
+            return None  # shaped like one, on another host: never fetched, kept as a link
         url = self.ctx.attachment_urls.get(guid)
         self.rules.add("inline-image" if url else "inline-image-as-link")
         return url
@@ -654,7 +659,33 @@ def comment_header(comment: Comment) -> Node:
     line = f"Originally by {name} on {format_date(comment.created_date) or 'an unknown date'}"
     if _was_edited(comment):
         line += f" (edited {format_date(comment.modified_date)})"
+    # The marker lets a run recognise its own comment by documented means: the body
+    # comes back with every comment, comment properties only by an extra call.
+    line += f"{COMMENT_MARKER_SEP}{comment_marker(comment.id)}"
     return paragraph([text(line, [{"type": "em"}])])
+
+
+COMMENT_MARKER_SEP = " · "
+_MARKER_RE = re.compile(r" · ADO comment (\d+)$")
+
+
+def comment_marker(comment_id: int | str) -> str:
+    return f"ADO comment {comment_id}"
+
+
+def comment_marker_of(body: Any) -> str | None:
+    """The ADO comment id in the header line of a migrated comment's ADF body, else None."""
+    if not isinstance(body, dict):
+        return None
+    blocks = body.get("content")
+    first = blocks[0] if isinstance(blocks, list) and blocks else None
+    if not isinstance(first, dict) or first.get("type") != "paragraph":
+        return None
+    runs = first.get("content")
+    line = "".join(str(n.get("text", "")) for n in runs if isinstance(n, dict)) \
+        if isinstance(runs, list) else ""
+    match = _MARKER_RE.search(line)
+    return match.group(1) if match else None
 
 
 def _markdown_line(line: str, conv: ConvertContext) -> list[Node]:

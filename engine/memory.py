@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.ports import Command, ItemRecord, LedgerEntry
+from engine.ports import Command, ItemRecord, LedgerEntry, Unsettled
 
 
 @dataclass
@@ -30,6 +30,7 @@ class MemoryStore:
     items: dict[int, ItemRecord] = field(default_factory=dict)
     ledger: dict[int, LedgerEntry] = field(default_factory=dict)
     report: dict[str, Any] | None = None
+    unsettled: dict[str, Unsettled] = field(default_factory=dict)  # project-wide, like the ledger
     phases_seen: list[int] = field(default_factory=list)
     heartbeats: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -78,6 +79,17 @@ class MemoryStore:
         with self._lock:
             self.report = copy.deepcopy(report)
 
+    def load_unsettled(self) -> list[Unsettled]:
+        with self._lock:
+            return list(self.unsettled.values())
+
+    def save_unsettled(self, marks: Iterable[Unsettled], cleared: Iterable[str]) -> None:
+        with self._lock:
+            for key in cleared:
+                self.unsettled.pop(key, None)
+            for mark in marks:
+                self.unsettled[mark.key] = mark
+
     # ------------------------------------------------------------------ helpers
     def counts(self) -> dict[str, int]:
         """Item rows per status, like the run's counters."""
@@ -90,7 +102,8 @@ class MemoryStore:
     def new_run(self) -> MemoryStore:
         """A fresh run of the same project: same ledger, nothing else."""
         with self._lock:
-            return MemoryStore(ledger=copy.deepcopy(self.ledger))
+            return MemoryStore(ledger=copy.deepcopy(self.ledger),
+                               unsettled=dict(self.unsettled))
 
 
 @dataclass

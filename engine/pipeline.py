@@ -20,7 +20,7 @@ Phases (``store.set_phase``; the report names them, see :data:`engine.report.PHA
 Exactly once
     Every write is recorded in the project's ledger (``LedgerEntry``) as soon as
     it succeeds and is never repeated once recorded. Where an outcome can be
-    unknown, the run looks in Jira before writing again and adopts what exists:
+    unknown, nothing is sent again before Jira can have shown whether it landed:
 
     - Issues carry the label ``ado-{id}`` and the issue property ``ado.migration``
       (``{"adoId", "rev"}``), both set atomically in the create body. The intent
@@ -28,21 +28,47 @@ Exactly once
       request is sent. Before creating anything, phase 2 searches Jira for the
       labels of every item it is about to create that the ledger does not know
       (``project = KEY AND labels in (...)``, 100 labels a query) and adopts what
-      it finds; after an ``OutcomeUnknown`` it searches the labels of that batch.
-      So a crash at any instant, a lost ledger write, or a redelivered task never
-      creates a second issue.
-    - Comments carry the comment property ``ado.comment`` (``{"adoId",
-      "commentId"}``); attachments are recognised by file name and size. Before a
-      batch of phase 4 work, ``extra["pending4"]`` is saved with a token of this
-      process; an entry found with another process's token was in flight when
-      that process stopped, so its issue's comments and attachments are read back
-      and adopted before anything is sent. ``OutcomeUnknown`` does the same.
-    - Transitions move to a named status, so re-doing one is harmless; a resumed
-      run reads the actual status before walking. Links are idempotent in Jira
-      (remote links upsert by ``globalId``) and still recorded.
+      it finds.
+    - Comments carry a marker in their visible header ("· ADO comment {id}"): the
+      body comes back with every comment, as the specification documents, so a
+      comment is recognised without undocumented expansions. Older comments are
+      recognised by their ``ado.comment`` property, read through the documented
+      ``GET /comment/{id}/properties/{key}``. Attachments are recognised by file
+      name and size. Transitions move to a named status: the status is read again
+      before any other step. Issue links and remote links are documented not to
+      double when sent again (a duplicate link "is created" without a second one;
+      remote links upsert by ``globalId``).
+    - A write whose answer was lost (a timeout, a dropped connection, a
+      500/502/504: ``OutcomeUnknown``) may still be running in Jira, so a look
+      right after it proves nothing. Its item is *settling* (``engine.settle``):
+      the mark is saved in the project's store with a deadline ``settle_seconds``
+      ahead (at least the client's timeout plus a margin; ``RunSpec``), the item's
+      work goes back into the phase's queue for that deadline while other items
+      go on, and only then does the work look in Jira (labels, comment markers,
+      files, status), adopt what landed and send what is still missing. The marks
+      are project-wide: a paused, cancelled, taken-over or next run honours them.
+    - Before each group of phase 3 and 4 work, ``extra["pending"]`` is saved with
+      a token of this process; the plan names the process that may have writes in
+      flight (``plan["live"]``). A process that takes over from one that died
+      holds every write the dead one may have had open (its create intents and
+      pending groups) for ``settle_seconds`` from the take-over, then looks.
+    - Should a copy land anyway (Jira later than any settle time), verify (phase
+      6) finds it (several issues with one label; on the items an ambiguous write
+      touched, comments with one marker, the same file twice, the same link
+      twice), keeps what the ledger knows and removes the others when the
+      migration account made them and nobody changed them since
+      (``engine.repair``); every repair, or reason to leave one, is in the report.
     - Per item and phase, ``extra["steps"][phase] = rev`` marks completion, set
       only after all of the item's writes in that phase succeeded;
       ``extra["synced_rev"]`` marks an item whose every phase is done.
+    - ``report["exactlyOnce"]`` counts, by kind of write, what was ambiguous,
+      deferred, adopted, sent again and repaired.
+
+Stops
+    Pause and cancel set a flag that the HTTP clients read before every attempt
+    and while waiting out a backoff or a ``Retry-After`` (``StopRequested``): a
+    request not yet sent is never sent after a stop; one already sent still
+    reports its outcome, so nothing is left unrecorded.
 
 Resume
     A resumed, taken-over or redelivered run finds its plan (``load_plan``) and
@@ -91,19 +117,20 @@ Reruns
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import mimetypes
 import tempfile
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 from engine.adf import image_sources
 from engine.content import (
@@ -112,12 +139,22 @@ from engine.content import (
     below_root,
     comment_content,
     comment_is_migratable,
+    comment_marker_of,
     component_name,
     issue_content,
     overflow_file_name,
     user_emails,
 )
-from engine.errors import AuthError, EngineError, PermanentError, RunAborted, TransientError
+from engine.errors import (
+    AuthError,
+    BlockedAddress,
+    EngineError,
+    ForeignOrigin,
+    PermanentError,
+    RunAborted,
+    StopRequested,
+    TransientError,
+)
 from engine.http import OutcomeUnknown
 from engine.mapping import (
     TypeMapping,
@@ -166,7 +203,15 @@ from engine.ports import (
     RunSpec,
 )
 from engine.refs import attachment_file_name, attachment_guid
+from engine.repair import (
+    Copy,
+    attachment_copies,
+    comment_copies,
+    issue_copies,
+    link_copies,
+)
 from engine.report import build_report
+from engine.settle import Deferred, SettleBook, create_key, phase_key
 from engine.users import UserDirectory
 
 PLAN_VERSION = 1
@@ -181,6 +226,9 @@ CHECKPOINT_ITEMS = 50
 CHECKPOINT_SECONDS = 1.0
 POLL_SECONDS = 0.25
 WRITE_TRIES = 3
+# A write whose outcome stays unknown this many settle rounds fails its item: a Jira
+# that answers a request with a gateway error every time is not settling.
+AMBIGUOUS_ROUNDS = 6
 DRY_RUN_SAMPLES = 5
 OVERFLOW_KEY = "overflow:description"
 WRITE_PHASES = (2, 3, 4, 5)
@@ -203,6 +251,7 @@ LINK_RULES: dict[str, tuple[str, bool, bool]] = {
 FORWARD_RELS = {r for r in LINK_RULES if r.endswith("-Forward")}
 SPRINT_MOVE = 50  # issues per POST /sprint/{id}/issue
 BACKLINK = "remote:ado-backlink"
+VERIFY_FIELDS = ("labels", "created", "updated", "creator")
 
 T = TypeVar("T")
 
@@ -219,6 +268,29 @@ class StopRun(Exception):
 
 class Interrupted(Exception):
     """Raised inside a worker before a write once the run is stopping."""
+
+
+class _Later:
+    """Collects the :class:`Deferred` of several writes into one deferral of their ids."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.until = 0.0
+
+    def add(self, ids: Sequence[int], until: float) -> None:
+        self.ids.extend(ids)
+        self.until = max(self.until, until)
+
+    @contextmanager
+    def collect(self) -> Iterator[None]:
+        try:
+            yield
+        except Deferred as deferred:
+            self.add(list(deferred.task or []), deferred.until)
+
+    def raise_if_any(self, why: str) -> None:
+        if self.ids:
+            raise Deferred(self.until, why, task=list(dict.fromkeys(self.ids)))
 
 
 @dataclass
@@ -354,10 +426,19 @@ class Pipeline:
         self.reconcile: set[int] = set()
         self.statuses_cache: dict[tuple[str, str], Status | None] = {}
         self.verification: dict[str, Any] | None = None
+        self.settle = SettleBook(spec.settle_seconds)
+        self.rounds: dict[str, int] = {}  # settle rounds per key, this process
+        self.repairs: list[dict[str, Any]] = []
+        self.suspects_pending: set[int] = set()  # suspects without a ledger entry yet
         self.ado_web = spec.ado_web_url or str(getattr(self.source, "project_url", ""))
+        # Credentials go to this origin only; content URLs elsewhere are never fetched.
+        self.ado_origin = str(getattr(self.source, "base_url", "") or self.ado_web)
 
     # ------------------------------------------------------------------ entry
     def execute(self) -> RunOutcome:
+        # Requests waiting to be sent or retried give up as soon as the run stops.
+        for client in (self.source, self.target):
+            client.set_stop_check(self.stop.is_set)
         try:
             self._load_or_plan()
             if self.spec.dry_run:
@@ -366,7 +447,11 @@ class Pipeline:
             return self._finish()
         except StopRun as stop:
             return self._stopped(stop)
-        except (AuthError, RunAborted) as exc:
+        except StopRequested:
+            if self.stop_reason is None:
+                raise
+            return self._stopped(self.stop_reason)
+        except (AuthError, BlockedAddress, RunAborted) as exc:
             return self._fail(str(exc))
 
     def _run_phases(self) -> None:
@@ -406,6 +491,8 @@ class Pipeline:
         self.ports.events.done(stats)
 
     def _finish(self) -> RunOutcome:
+        self._settle_bookkeeping()
+        self._end_live()
         stats = self._stats()
         status: FinalStatus = "PARTIAL" if stats.get("failed") else "COMPLETED"
         self._save_report(status)
@@ -419,6 +506,7 @@ class Pipeline:
         if stop.status == "FAILED":
             return self._fail(stop.reason)
         self._flush_state()
+        self._end_live()
         self._save_report(stop.status)
         self._flush_logs()
         stats = self._stats()
@@ -431,6 +519,8 @@ class Pipeline:
 
     def _fail(self, reason: str) -> RunOutcome:
         self._flush_state()
+        if self.plan:
+            self._end_live()
         stats = self._stats()
         if self.plan:
             self._save_report("FAILED", reason=reason)
@@ -500,6 +590,9 @@ class Pipeline:
             self.store.save_items(records)
         if entries:
             self.store.save_ledger(entries)
+        marks, cleared = self.settle.flush()
+        if marks or cleared:
+            self.store.save_unsettled(marks, cleared)
 
     @staticmethod
     def _copy_entry(entry: LedgerEntry) -> LedgerEntry:
@@ -529,9 +622,47 @@ class Pipeline:
                 facts = {i: dict(self.ledger[i].extra) for i in self.items if i in self.ledger}
         report = build_report(self.plan, self.records, facts, status=status, phase=self.phase,
                               verification=self.verification, samples=samples)
+        if self.plan:
+            report["exactlyOnce"] = self._exactly_once()
         if reason:
             report["reason"] = reason
         self.store.save_report(report)
+
+    def _exactly_once(self) -> dict[str, Any]:
+        """What ambiguous outcomes cost this run so far (every process that worked on it)."""
+        base = self.plan.get("exactly_once_base") or {}
+        counts: dict[str, dict[str, int]] = {}
+        for what, mine in self.settle.snapshot().items():
+            before = base.get(what)
+            kinds = Counter({str(k): int(n) for k, n in before.items()}
+                            if isinstance(before, dict) else {})
+            kinds.update(mine)
+            counts[what] = dict(sorted(kinds.items()))
+        self.plan["exactly_once"] = counts
+        repairs = list(self.plan.get("repairs_base") or []) + self.repairs
+        return {**counts, "totals": {w: sum(k.values()) for w, k in counts.items()},
+                "settleSeconds": self.spec.settle_seconds,
+                "stillSettling": len(self.settle.keys()), "repairs": repairs}
+
+    def _settle_bookkeeping(self) -> None:
+        """Every item of a finished run ends with a final status, whoever did its work."""
+        with self.lock:
+            for ado_id, record in self.records.items():
+                if record.status != "PENDING":
+                    continue
+                entry = self.ledger.get(ado_id)
+                item = self.items.get(ado_id)
+                if item is not None and item.action == "skip":
+                    record.status = "SKIPPED"
+                elif entry is not None and entry.jira_key:
+                    record.jira_key, record.jira_id = entry.jira_key, entry.jira_id
+                    record.status = "UPDATED" if item is not None and \
+                        item.action in ("update", "refresh") else "CREATED"
+                else:
+                    record.status = "FAILED"
+                    record.error = record.error or "no Jira issue after every phase"
+                self.dirty_records.add(ado_id)
+        self._flush_state()
 
     # ------------------------------------------------------------------ bookkeeping
     def _log(self, message: str) -> None:
@@ -573,6 +704,9 @@ class Pipeline:
                 return
             rev = self.items[ado_id].rev
             self._steps(ado_id)[str(phase)] = rev
+            pending = self.ledger[ado_id].extra.get("pending")
+            if isinstance(pending, dict) and pending.get("phase") == phase:
+                self.ledger[ado_id].extra.pop("pending", None)
             if all(self._step_done(ado_id, p) for p in WRITE_PHASES):
                 self.ledger[ado_id].extra["synced_rev"] = rev
             self.dirty_ledger.add(ado_id)
@@ -614,13 +748,22 @@ class Pipeline:
         """Run ``work`` over ``tasks`` with ``workers`` threads, checkpointing as it goes.
 
         ``prepare`` sees each group of tasks before any of them starts (to read
-        ADO in bulk and to save write intents).
+        ADO in bulk and to save write intents). A task that raises
+        :class:`~engine.settle.Deferred` (a write of it is settling) goes back in
+        the queue for its deadline while the other tasks go on; the pool ends when
+        every task, deferred ones included, is done, or when the run stops.
         """
         pos, ready = 0, deque[T]()
-        running: set[Future[None]] = set()
+        later: list[tuple[float, int, T]] = []  # (deadline, order, task): deferred work
+        seq = 0
+        running: dict[Future[Deferred | None], T] = {}
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="migrate") as pool:
             while True:
-                if not self.stop.is_set():
+                stopping = self.stop.is_set()
+                if not stopping:
+                    now = self.settle.clock()
+                    while later and later[0][0] <= now:
+                        ready.appendleft(heapq.heappop(later)[2])
                     if not ready and pos < len(tasks):
                         batch = list(tasks[pos:pos + group])
                         pos += group
@@ -629,34 +772,96 @@ class Pipeline:
                         ready.extend(batch)
                     while ready and len(running) < workers and not self.stop.is_set():
                         task = ready.popleft()
-                        running.add(pool.submit(self._guard, work, task, ids_of))
-                if not running and (self.stop.is_set() or (not ready and pos >= len(tasks))):
+                        running[pool.submit(self._guard, work, task, ids_of)] = task
+                idle = not running and not ready and pos >= len(tasks)
+                if not running and (stopping or (idle and not later)):
                     break
                 if running:
-                    done, running = wait(running, timeout=POLL_SECONDS,
-                                         return_when=FIRST_COMPLETED)
+                    done, _ = wait(list(running), timeout=POLL_SECONDS,
+                                   return_when=FIRST_COMPLETED)
                     for future in done:
-                        future.result()  # only what _guard lets through: a crash, not an error
+                        task = running.pop(future)
+                        deferred = future.result()  # _guard lets through only crashes
+                        if deferred is not None:
+                            self.settle.count("deferred", "work")
+                            seq += 1
+                            again = cast(T, deferred.task) if deferred.task is not None else task
+                            heapq.heappush(later, (deferred.until, seq, again))
+                elif idle and later:
+                    # only settling work is left: wait for the first deadline, stop-aware
+                    self.stop.wait(max(0.0, min(POLL_SECONDS, later[0][0] - self.settle.clock())))
                 self._checkpoint()
         self._checkpoint(force=True)
         self._raise_if_stopped()
 
     def _guard(self, work: Callable[[T], None], task: T,
-               ids_of: Callable[[T], Sequence[int]]) -> None:
+               ids_of: Callable[[T], Sequence[int]]) -> Deferred | None:
         try:
             work(task)
         except Interrupted:
-            return
-        except AuthError as exc:
+            return None
+        except Deferred as deferred:
+            return deferred
+        except StopRequested:
+            return None  # the transport saw the stop before sending
+        except (AuthError, BlockedAddress) as exc:
+            # every later call would be refused the same way: the run cannot go on
             self._request_stop(StopRun("FAILED", str(exc)))
         except OutcomeUnknown as exc:
-            self._fail_all(ids_of(task), f"outcome unknown after retries: {exc}")
+            return self._ambiguous([phase_key(self.phase, i) for i in ids_of(task)],
+                                   ids_of(task), exc, kind=getattr(exc, "write_kind", None))
         except TransientError as exc:
             self._fail_all(ids_of(task), f"transient errors exhausted: {exc}")
         except EngineError as exc:
             self._fail_all(ids_of(task), str(exc))
         except Exception as exc:  # a bug on one item must not end the run
             self._fail_all(ids_of(task), f"internal error: {exc!r}")
+        return None
+
+    def _ambiguous(self, keys: Sequence[str], ids: Sequence[int], exc: Exception,
+                   task: Any = None, kind: str | None = None) -> Deferred | None:
+        """A write of ``keys`` may still land: hold them, defer the work (or give up)."""
+        until = 0.0
+        for key, ado_id in zip(keys, ids, strict=True):
+            self.rounds[key] = self.rounds.get(key, 0) + 1
+            if self.rounds[key] > AMBIGUOUS_ROUNDS:
+                self._fail_item(ado_id, f"outcome still unknown after {AMBIGUOUS_ROUNDS} "
+                                        f"settle rounds: {exc}")
+                continue
+            until = max(until, self.settle.mark(key, ado_id, kind=kind))
+            self._suspect(ado_id)
+        if not until:
+            return None
+        self._log(f"… {len(ids)} item(s) settling until Jira shows whether a write landed "
+                  f"({str(exc)[:120]})")
+        return Deferred(until, str(exc), task=task)
+
+    def _note_ambiguous(self, entry: LedgerEntry, exc: OutcomeUnknown, kind: str,
+                        ident: str, **what: Any) -> None:
+        """Remember which write was ambiguous, to tell after the settle whether it landed."""
+        exc.write_kind = kind  # type: ignore[attr-defined]
+        with self.lock:
+            entry.extra.setdefault("ambiguous", []).append({"kind": kind, "id": ident, **what})
+            self.dirty_ledger.add(entry.ado_id)
+
+    def _resolve_ambiguous(self, entry: LedgerEntry,
+                           landed: Callable[[Mapping[str, Any]], bool]) -> None:
+        """After the look-up: each ambiguous write was adopted, or is to be sent again."""
+        with self.lock:
+            noted = entry.extra.pop("ambiguous", None) or []
+            self.dirty_ledger.add(entry.ado_id)
+        for row in noted:
+            self.settle.count("adopted" if landed(row) else "resent", str(row.get("kind")))
+
+    def _suspect(self, ado_id: int) -> None:
+        """An ambiguous write touched this item: verify looks for duplicates on it."""
+        with self.lock:
+            entry = self.ledger.get(ado_id)
+            if entry is not None and not entry.extra.get("suspect"):
+                entry.extra["suspect"] = True
+                self.dirty_ledger.add(ado_id)
+            elif entry is None:
+                self.suspects_pending.add(ado_id)
 
     def _fail_all(self, ids: Sequence[int], reason: str) -> None:
         for ado_id in ids:
@@ -669,6 +874,7 @@ class Pipeline:
     def _load_or_plan(self) -> None:
         plan = self.store.load_plan()
         self.ledger = self.store.load_ledger()
+        self.settle = SettleBook(self.spec.settle_seconds, self.store.load_unsettled())
         self.crosswalk = {i: e.jira_key for i, e in self.ledger.items() if e.jira_key}
         if plan and plan.get("version") == PLAN_VERSION:
             self.resumed = True
@@ -676,12 +882,56 @@ class Pipeline:
             self.records = self.store.load_items()
             self._ensure_records()
             self._count_units()
+            if plan.get("live") and plan.get("live") != self.token:
+                self._mark_open_intents()
+            self._go_live()
             return
         self._enter_phase(1)
         self._preflight_and_plan()
+        if not self.spec.dry_run:
+            self._go_live()
+
+    def _go_live(self) -> None:
+        """Say in the plan that this process may have writes in flight until it stops."""
+        self.plan["live"] = self.token
+        self.store.save_plan(self.plan)
+
+    def _end_live(self) -> None:
+        """A clean stop: nothing of this process is in flight any more."""
+        if self.plan.get("live") == self.token:
+            self.plan.pop("live", None)
+            self.store.save_plan(self.plan)
+
+    def _mark_open_intents(self) -> None:
+        """The process before us died: any write it had open may still land.
+
+        Its requests were sent before now, and none can land later than
+        ``settle_seconds`` after it was sent, so holding every write it may have had
+        open (create intents, the per-phase intents saved before each group) until
+        ``now + settle_seconds`` is safe.
+        """
+        marked = 0
+        for ado_id, record in self.records.items():
+            if ado_id not in self.ledger and record.attempts > 0 and self._active(ado_id):
+                self.settle.mark(create_key(ado_id), ado_id)
+                self.suspects_pending.add(ado_id)
+                marked += 1
+        for ado_id, entry in self.ledger.items():
+            pending = entry.extra.get("pending")
+            if isinstance(pending, dict) and pending.get("token") != self.token \
+                    and ado_id in self.items:
+                self.settle.mark(phase_key(int(pending.get("phase", 0)), ado_id), ado_id)
+                entry.extra["suspect"] = True
+                self.dirty_ledger.add(ado_id)
+                marked += 1
+        if marked:
+            self._log(f"Taking over: {marked} write(s) of the previous worker may still be "
+                      f"in flight; held for {self.spec.settle_seconds:g} s before any re-send")
 
     def _adopt_plan(self, plan: dict[str, Any]) -> None:
         self.plan = plan
+        plan["exactly_once_base"] = dict(plan.get("exactly_once") or {})
+        plan["repairs_base"] = list(plan.get("repairs") or [])
         self.items = {d["ado_id"]: PlannedItem.from_dict(d) for d in plan["items"]}
         self.order = [d["ado_id"] for d in plan["items"]]
         self.users = UserDirectory(self.target, plan.get("users", {}))
@@ -720,6 +970,7 @@ class Pipeline:
             "upload_limit": meta["upload_limit"],
             "type_mappings": {k: v.to_dict() for k, v in type_map.items()},
             "problems": list(meta["problems"]), "phases_done": [],
+            "account_id": meta["account_id"],
         }
         self._plan_items(work_items, ado_types, type_map, meta["jira_types"])
         self._state_mappings(ado_types, type_map, meta["statuses"])
@@ -743,7 +994,7 @@ class Pipeline:
     def _preflight(self) -> dict[str, Any]:
         key = self.spec.project_key
         self._guarded_preflight(self.source.check_access, "Azure DevOps")
-        self._guarded_preflight(self.target.myself, "Jira")
+        me = self._guarded_preflight(self.target.myself, "Jira")
         project = self._guarded_preflight(lambda: self.target.get_project(key), "Jira project")
         jira_types = self.target.issue_types(key)
         if not jira_types:
@@ -761,6 +1012,7 @@ class Pipeline:
             "upload_limit": self.target.attachment_upload_limit(),
             "ado_types": self.source.work_item_types(),
             "problems": [],
+            "account_id": str(me.get("accountId") or ""),
         }
 
     @staticmethod
@@ -972,13 +1224,25 @@ class Pipeline:
     def _create_component(self, key: str, name: str,
                           known: dict[str, str]) -> tuple[str | None, str]:
         """(component id, refusal reason): looks again by name after an unclear answer."""
+        mark = f"component:{name.lower()}"
+        if self.settle.get(mark) is not None:
+            self._wait_settled(mark)
+            known.update({str(c.get("name", "")).lower(): str(c.get("id"))
+                          for c in self.target.components(key)})
+            if name.lower() in known:
+                self.settle.count("adopted", "component")
+                return known[name.lower()], ""
         try:
             row = self.target.create_component(key, name)
         except AuthError as exc:
             if exc.status == 403:
                 return None, f"the Jira user may not create components (403: {exc})"
             raise
-        except (PermanentError, OutcomeUnknown, TransientError) as exc:
+        except OutcomeUnknown as exc:
+            self.settle.mark(mark, None)
+            return self._create_component(key, name, known) if self._rounds_left(mark, exc) \
+                else (None, "")
+        except (PermanentError, TransientError) as exc:
             # "already exists" (a race, an earlier attempt) or no answer: read the list
             known.update({str(c.get("name", "")).lower(): str(c.get("id"))
                           for c in self.target.components(key)})
@@ -990,6 +1254,28 @@ class Pipeline:
         known[name.lower()] = str(row.get("id"))
         self._log(f"✓ component '{name}' created")
         return str(row.get("id")), ""
+
+    def _rounds_left(self, key: str, exc: Exception) -> bool:
+        """Count one settle round of ``key``; False (and a problem) past the limit."""
+        self.rounds[key] = self.rounds.get(key, 0) + 1
+        if self.rounds[key] <= AMBIGUOUS_ROUNDS:
+            return True
+        with self.lock:
+            self.plan["problems"].append(f"{key}: outcome still unknown after "
+                                         f"{AMBIGUOUS_ROUNDS} settle rounds: {exc}")
+        self.settle.settle(key)
+        return False
+
+    def _wait_settled(self, key: str) -> None:
+        """Wait (stop-aware, renewing the lease) until ``key``'s deadline, then release it."""
+        while True:
+            remaining = self._deadline(key) - self.settle.clock()
+            if remaining <= 0:
+                break
+            self.stop.wait(min(POLL_SECONDS, remaining))
+            self._checkpoint()
+            self._raise_if_stopped()
+        self.settle.settle(key)
 
     # ------------------------------------------------------------------ sprints
     def _plan_sprints(self, items: Sequence[WorkItem]) -> None:
@@ -1049,6 +1335,14 @@ class Pipeline:
 
     def _create_sprint(self, board: int, name: str, start: str | None, finish: str | None,
                        existing: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        mark = f"sprint:{board}:{name.lower()}"
+        if self.settle.get(mark) is not None:
+            self._wait_settled(mark)
+            existing.update({str(s.get("name", "")).lower(): s
+                             for s in self.target.sprints(board)})
+            if name.lower() in existing:
+                self.settle.count("adopted", "sprint")
+                return existing[name.lower()], ""
         try:
             sprint = self.target.create_sprint(board, name, _jira_date(start),
                                                _jira_date(finish))
@@ -1056,7 +1350,12 @@ class Pipeline:
             if exc.status == 403:
                 return None, f"the Jira user may not create sprints (403: {exc})"
             raise
-        except (PermanentError, OutcomeUnknown, TransientError) as exc:
+        except OutcomeUnknown as exc:
+            self.settle.mark(mark, None)
+            if self._rounds_left(mark, exc):
+                return self._create_sprint(board, name, start, finish, existing)
+            return None, ""
+        except (PermanentError, TransientError) as exc:
             existing.update({str(s.get("name", "")).lower(): s
                              for s in self.target.sprints(board)})
             if name.lower() in existing:
@@ -1108,6 +1407,7 @@ class Pipeline:
             skipped_files=list(entry.extra.get("skipped_attachments", []))
             if entry and attachments else [],
             ado_web_url=self.ado_web,
+            ado_origin=self.ado_origin,
             jira_base_url=str(getattr(self.target, "base_url", "")),
             story_points_field=self.plan.get("story_points_field"),
             priorities=list(self.plan.get("priorities") or []) or ["Highest", "High", "Medium",
@@ -1214,12 +1514,20 @@ class Pipeline:
 
     def _move_batch(self, batch: tuple[int, list[int]]) -> None:
         sprint, ids = batch
+        mark = f"sprint-move:{sprint}:{ids[0]}"
+        if self.settle.get(mark) is not None:
+            self.settle.hold(mark)  # a move is harmless to repeat once the first has settled
+            self.settle.settle(mark, adopted=False)
         self._check_stop()
         try:
             self.target.move_to_sprint(sprint, [self.ledger[i].jira_key for i in ids])
         except AuthError:
             raise
-        except (PermanentError, TransientError, OutcomeUnknown) as exc:
+        except OutcomeUnknown as exc:
+            if self._rounds_left(mark, exc):
+                raise Deferred(self.settle.mark(mark, ids[0]), str(exc)) from exc
+            return
+        except (PermanentError, TransientError) as exc:
             # the item is in Jira all the same: say what is missing, do not fail it
             for ado_id in ids:
                 self._write_rule(self.ledger[ado_id], "sprint-membership",
@@ -1331,11 +1639,16 @@ class Pipeline:
         status = str((fields.get("status") or {}).get("name") or "")
         created = CreatedIssue(str(issue.get("id", "")), str(issue.get("key", "")))
         self._record_created(ado_id, created, type_id, status=status, facts={"adopted": True})
+        self.settle.settle(create_key(ado_id), adopted=True)
 
     def _record_created(self, ado_id: int, created: CreatedIssue, type_id: str, *,
                         status: str, facts: dict[str, Any]) -> None:
         item = self.items[ado_id]
         extra = {"level": self._type_level(type_id), "type": type_id, **facts}
+        with self.lock:
+            if ado_id in self.suspects_pending:
+                self.suspects_pending.discard(ado_id)
+                extra["suspect"] = True
         entry = LedgerEntry(ado_id, created.key, created.id, item.rev, state=status, extra=extra)
         with self.lock:
             self.ledger[ado_id] = entry
@@ -1380,11 +1693,45 @@ class Pipeline:
 
     # ------------------------------------------------------------------ bulk create
     def _create_chunk(self, ids: list[int]) -> None:
+        """One bulk create; members whose earlier create may still land wait for it."""
+        ids = [i for i in ids if i not in self.ledger and self.records[i].status != "FAILED"]
+        held, due = self._settling(ids, create_key)
+        if due:
+            for ado_id in self._adopt_by_label(due):
+                self.settle.settle(create_key(ado_id), adopted=True)
+            for ado_id in due:
+                if ado_id not in self.ledger:
+                    self.settle.settle(create_key(ado_id), adopted=False)
+        todo = [i for i in ids if i not in self.ledger and i not in held]
+        later = _Later()
+        if todo:
+            with later.collect():
+                self._send_bulk(todo)
+        for ado_id in held:
+            later.add([ado_id], self._deadline(create_key(ado_id)))
+        later.raise_if_any("create settling")
+
+    def _deadline(self, key: str) -> float:
+        mark = self.settle.get(key)
+        return mark.deadline if mark is not None else self.settle.clock()
+
+    def _settling(self, ids: Sequence[int],
+                  key_of: Callable[[int], str]) -> tuple[list[int], list[int]]:
+        """(ids whose write is still settling, ids whose settle deadline has passed)."""
+        now = self.settle.clock()
+        held: list[int] = []
+        due: list[int] = []
+        for ado_id in ids:
+            mark = self.settle.get(key_of(ado_id))
+            if mark is None:
+                continue
+            (held if mark.deadline > now else due).append(ado_id)
+        return held, due
+
+    def _send_bulk(self, ids: list[int]) -> None:
         work_items = self._fetch(ids)
         payloads: dict[int, tuple[dict[str, Any], IssueContent]] = {}
         for ado_id in ids:
-            if ado_id in self.ledger:
-                continue
             wi = work_items.get(ado_id)
             if wi is None:
                 self._fail_item(ado_id, "no longer readable in Azure DevOps (deleted?)")
@@ -1399,25 +1746,33 @@ class Pipeline:
             try:
                 result = self.target.create_issues([payloads[i][0] for i in pending])
             except OutcomeUnknown as exc:
-                last_error = exc
-                adopted = self._adopt_by_label(pending)
-                pending = [i for i in pending if i not in adopted]
-                continue
+                # Never re-sent now: the request may still be running in Jira.
+                deferred = self._ambiguous([create_key(i) for i in pending], pending, exc,
+                                           task=pending)
+                if deferred is not None:
+                    raise deferred from exc
+                return
             except AuthError:
                 raise
-            except TransientError as exc:
+            except TransientError as exc:  # refused before it was applied (429/503)
                 last_error = exc
                 continue
             except PermanentError as exc:
+                later = _Later()
                 for ado_id in pending:
-                    self._create_one(ado_id, payloads[ado_id], str(exc), work_items[ado_id])
+                    with later.collect():
+                        self._create_one(ado_id, payloads[ado_id], str(exc), work_items[ado_id])
+                later.raise_if_any("create settling")
                 return
             for index, created in result.created.items():
                 self._created_from(pending[index], created, payloads[pending[index]],
                                    work_items[pending[index]])
+            later = _Later()
             for index, error in result.errors.items():
                 ado_id = pending[index]
-                self._create_one(ado_id, payloads[ado_id], error, work_items[ado_id])
+                with later.collect():
+                    self._create_one(ado_id, payloads[ado_id], error, work_items[ado_id])
+            later.raise_if_any("create settling")
             return
         self._fail_all(pending, f"create failed after {WRITE_TRIES} tries: {last_error}")
 
@@ -1437,7 +1792,12 @@ class Pipeline:
             known = self.initial_status.get(type_id)
         if known is not None:
             return known
-        issue = self.target.get_issue(key, ("status",))
+        try:
+            issue = self.target.get_issue(key, ("status",))
+        except (StopRequested, TransientError):
+            # the issue exists whatever happens here: record it now, and let phase 3
+            # read its status (an empty state) rather than lose the record
+            return ""
         name = str(((issue.get("fields") or {}).get("status") or {}).get("name") or "")
         with self.lock:
             self.initial_status[type_id] = name
@@ -1463,10 +1823,11 @@ class Pipeline:
             self._check_stop()
             try:
                 created = self.target.create_issue(body)
-            except OutcomeUnknown:
-                if ado_id in self._adopt_by_label([ado_id]):
-                    return
-                continue
+            except OutcomeUnknown as exc:
+                deferred = self._ambiguous([create_key(ado_id)], [ado_id], exc, task=[ado_id])
+                if deferred is not None:
+                    raise deferred from exc
+                return
             except PermanentError as exc:
                 if isinstance(exc, AuthError):
                     raise
@@ -1493,6 +1854,7 @@ class Pipeline:
 
     def _write_existing(self, ado_id: int) -> None:
         """Phase 2 for items already in Jira: edit changed ones in place."""
+        self._settled_before(2, ado_id)  # an edit is a PUT of the same fields: re-sendable
         item = self.items[ado_id]
         entry = self.ledger.get(ado_id)
         if entry is None:
@@ -1534,7 +1896,32 @@ class Pipeline:
     def _phase_states(self) -> None:
         todo = [i for i in self.order
                 if self._active(i) and i in self.ledger and not self._step_done(i, 3)]
-        self._run_pool(todo, self._reach_state, ids_of=lambda i: [i])
+        self._run_pool(todo, self._reach_state, ids_of=lambda i: [i],
+                       prepare=lambda ids: self._save_intents(ids, 3))
+
+    def _save_intents(self, ids: Sequence[int], phase: int) -> None:
+        """Saved before a group's writes leave: a process taking over after a crash
+        knows which items may have writes of this phase still in flight."""
+        with self.lock:
+            for ado_id in ids:
+                entry = self.ledger.get(ado_id)
+                if entry is not None:
+                    entry.extra["pending"] = {"token": self.token, "phase": phase}
+                    self.dirty_ledger.add(ado_id)
+        self._flush_state()
+
+    def _settled_before(self, phase: int, ado_id: int) -> bool:
+        """Before writing ``phase`` for an item: wait out an unknown outcome (Deferred).
+
+        True when a mark had expired: the caller must look in Jira before writing.
+        """
+        key = phase_key(phase, ado_id)
+        mark = self.settle.get(key)
+        if mark is None:
+            return False
+        self.settle.hold(key)
+        self.settle.settle(key)  # the caller's look-up counts what it finds
+        return True
 
     def _current_status(self, key: str) -> str:
         issue = self.target.get_issue(key, ("status",))
@@ -1544,11 +1931,15 @@ class Pipeline:
         item, entry = self.items[ado_id], self.ledger[ado_id]
         type_id = str(entry.extra.get("type") or item.jira_type_id)
         goal = self._target_status(item, type_id)
+        looked = self._settled_before(3, ado_id)
         if goal is not None:
             current = entry.state
-            if not current or self.resumed:
+            if not current or self.resumed or looked:
                 current = self._current_status(entry.jira_key)
                 self._set_state(entry, current)
+            if looked:
+                now_at = current.lower()
+                self._resolve_ambiguous(entry, lambda row: str(row.get("id")).lower() == now_at)
             self._walk(entry, type_id, current, goal)
         self._mark_step(ado_id, 3)
 
@@ -1587,11 +1978,14 @@ class Pipeline:
                 current = self._current_status(entry.jira_key)
                 continue
             self._check_stop()
+            # an OutcomeUnknown goes up: the item waits until the transition has settled,
+            # then reads its status again (a late transition must not be sent twice)
             try:
                 self.target.transition(entry.jira_key, step.id)
-                current, checked = step.to.name, False
-            except OutcomeUnknown:
-                current = self._current_status(entry.jira_key)
+            except OutcomeUnknown as exc:
+                self._note_ambiguous(entry, exc, "transition", step.to.name)
+                raise
+            current, checked = step.to.name, False
             self._set_state(entry, current)
         raise PermanentError(f"could not reach status '{goal.name}' in {limit} steps "
                              f"(stuck at '{current}')")
@@ -1625,12 +2019,12 @@ class Pipeline:
         with self.lock:
             for ado_id in ids:
                 extra = self.ledger[ado_id].extra
-                token = extra.get("pending4")
-                if (token and token != self.token) or extra.pop("adopted", False):
+                pending = extra.get("pending")
+                legacy = extra.pop("pending4", None)  # intents saved by an older engine
+                foreign = isinstance(pending, dict) and pending.get("token") != self.token
+                if foreign or legacy or extra.pop("adopted", False):
                     self.reconcile.add(ado_id)
-                extra["pending4"] = self.token
-                self.dirty_ledger.add(ado_id)
-        self._flush_state()
+        self._save_intents(ids, 4)
 
     def _content_item(self, ado_id: int) -> None:
         wi = self._take(ado_id)
@@ -1638,16 +2032,26 @@ class Pipeline:
             self._fail_item(ado_id, "no longer readable in Azure DevOps (deleted?)")
             return
         entry = self.ledger[ado_id]
+        try:
+            looked = self._settled_before(4, ado_id)
+        except Deferred:
+            with self.lock:
+                self.wi_cache[ado_id] = wi  # read again after the deadline from here
+            raise
         comments = self._ado_comments(ado_id)
-        existing = self._existing_in_jira(entry, ado_id in self.reconcile)
+        existing = self._existing_in_jira(entry, looked or ado_id in self.reconcile)
+        self.reconcile.discard(ado_id)
+        if looked:
+            files = {(str(a.get("filename")), int(a.get("size") or -1))
+                     for a in (existing or {}).get("attachments", [])}
+            self._resolve_ambiguous(entry, lambda row: (
+                str(row.get("id")) in entry.comments if row.get("kind") == "comment" else
+                (str(row.get("name")), int(row.get("size") or -2)) in files))
         if self.spec.migrate_attachments:
             self._upload_all(wi, entry, comments, existing)
         self._refresh_description(wi, entry)
         for comment in comments:
             self._post_comment(entry, comment)
-        with self.lock:
-            entry.extra.pop("pending4", None)
-            self.dirty_ledger.add(ado_id)
         self._mark_step(ado_id, 4)
 
     def _ado_comments(self, ado_id: int) -> list[Comment]:
@@ -1666,14 +2070,40 @@ class Pipeline:
         """What an earlier, interrupted attempt may have written: read it back and adopt."""
         if not reconcile:
             return None
-        comments = self.target.comments(entry.jira_key)
+        found = self._comments_by_ado_id(entry)
+        adopted = 0
         with self.lock:
-            for c in comments:
-                prop = _properties_of(c.get("properties")).get(COMMENT_PROPERTY)
-                if isinstance(prop, dict) and prop.get("commentId") is not None:
-                    entry.comments.setdefault(str(prop["commentId"]), str(c.get("id")))
+            known = set(entry.comments.values())
+            for cid, jira_ids in found.items():
+                if cid not in entry.comments:
+                    mine = next((j for j in jira_ids if j not in known), jira_ids[0])
+                    entry.comments[cid] = mine
+                    adopted += 1
             self.dirty_ledger.add(entry.ado_id)
         return {"attachments": self.target.attachments(entry.jira_key)}
+
+    def _comments_by_ado_id(self, entry: LedgerEntry) -> dict[str, list[str]]:
+        """ADO comment id → the Jira comments that carry it, oldest first.
+
+        By the marker in the visible header (the body is documented to come back);
+        for a comment without one (written by an older engine), by its ``ado.comment``
+        property through the documented property route, asked only for comments
+        the migration account wrote.
+        """
+        out: dict[str, list[str]] = {}
+        me = str(self.plan.get("account_id") or "")
+        for c in self.target.comments(entry.jira_key):
+            jira_id = str(c.get("id"))
+            cid = comment_marker_of(c.get("body"))
+            if cid is None:
+                prop = _properties_of(c.get("properties")).get(COMMENT_PROPERTY)
+                if prop is None and me and (c.get("author") or {}).get("accountId") == me:
+                    prop = self.target.comment_property(jira_id, COMMENT_PROPERTY)
+                if isinstance(prop, dict) and prop.get("commentId") is not None:
+                    cid = str(prop["commentId"])
+            if cid is not None:
+                out.setdefault(cid, []).append(jira_id)
+        return out
 
     # ------------------------------------------------------------------ attachments
     def _wanted_files(self, wi: WorkItem, comments: Sequence[Comment]) -> list[AttachmentRef]:
@@ -1683,10 +2113,35 @@ class Pipeline:
         for fragment in html:
             for src in image_sources(fragment):
                 guid = attachment_guid(src)
-                if guid and guid not in files:
+                if guid and guid not in files and self._own_origin(src):
                     name = attachment_file_name(src) or f"image-{guid[:8]}.png"
                     files[guid] = AttachmentRef(guid, name, src)
         return list(files.values())
+
+    def _own_origin(self, url: str) -> bool:
+        """The ADO client decides: its credential goes to its own origin only."""
+        return self.source.is_own_origin(url)
+
+    def _note_foreign_images(self, wi: WorkItem, entry: LedgerEntry,
+                             comments: Sequence[Comment]) -> None:
+        """Images on another origin are never fetched (no credential, no request from
+        the worker): they stay links to where they are, and the report lists them."""
+        html = [v for v in wi.fields.values() if isinstance(v, str) and "<img" in v]
+        html += [c.text for c in comments if "<img" in (c.text or "")]
+        foreign = [src for fragment in html for src in image_sources(fragment)
+                   if src.lower().startswith(("http://", "https://")) and not self._own_origin(src)]
+        for src in dict.fromkeys(foreign):
+            self._not_fetched(entry, src, "on another origin than Azure DevOps: not fetched, "
+                              "kept as a link")
+
+    def _not_fetched(self, entry: LedgerEntry, url: str, reason: str) -> None:
+        with self.lock:
+            rows = entry.extra.setdefault("images_not_fetched", [])
+            if len(rows) < 50 and all(r.get("url") != url[:500] for r in rows):
+                rows.append({"url": url[:500], "reason": reason})
+            self.dirty_ledger.add(entry.ado_id)
+        self._write_rule(entry, "inline-image-not-fetched",
+                         f"inline-image-not-fetched: {url[:120]} ({reason})")
 
     def _oversized(self, wi: WorkItem, limit: int | None) -> list[dict[str, Any]]:
         if limit is None:
@@ -1698,6 +2153,7 @@ class Pipeline:
     def _upload_all(self, wi: WorkItem, entry: LedgerEntry, comments: Sequence[Comment],
                     existing: dict[str, Any] | None) -> None:
         limit = self.plan.get("upload_limit")
+        self._note_foreign_images(wi, entry, comments)
         for ref in self._wanted_files(wi, comments):
             key = ref.id.lower()
             if key in entry.attachments or key in self._skipped_ids(entry):
@@ -1708,7 +2164,16 @@ class Pipeline:
             if ref.size is not None and ref.size > limit:
                 self._skip_file(entry, wi, ref, limit, "larger than Jira's upload limit")
                 continue
-            with self._download(ref) as spooled:
+            if not self._own_origin(ref.url):
+                self._not_fetched(entry, ref.url, f"attachment {ref.name!r} on another origin "
+                                  "than Azure DevOps: not fetched")
+                continue
+            try:
+                spooled = self._download(ref)
+            except ForeignOrigin as exc:  # the client's own reading of the URL disagreed
+                self._not_fetched(entry, ref.url, f"not fetched: {exc.reason}")
+                continue
+            with spooled:
                 size = spooled.seek(0, 2)
                 spooled.seek(0)
                 if size > limit:
@@ -1742,38 +2207,38 @@ class Pipeline:
                 "reason": why, "adoUrl": ref.url, "itemUrl": _web_url(self.ado_web, wi.id)})
             self.dirty_ledger.add(entry.ado_id)
 
-    @contextmanager
-    def _download(self, ref: AttachmentRef) -> Iterator[IO[bytes]]:
-        """The file spooled locally (memory, then disk): seekable for retries, size known."""
-        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spooled:
-            stream = self.source.open_attachment(ref.url)
-            try:
-                while chunk := stream.read(1 << 16):
-                    spooled.write(chunk)
-            finally:
-                stream.close()
-            spooled.seek(0)
-            yield spooled
+    def _download(self, ref: AttachmentRef) -> IO[bytes]:
+        """The file spooled locally (memory, then disk): seekable for retries, size known.
+
+        The caller closes it."""
+        stream = self.source.open_attachment(ref.url)
+        spooled = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - returned
+        try:
+            while chunk := stream.read(1 << 16):
+                spooled.write(chunk)
+        except BaseException:
+            spooled.close()
+            raise
+        finally:
+            stream.close()
+        spooled.seek(0)
+        return cast(IO[bytes], spooled)
 
     def _upload(self, entry: LedgerEntry, key: str, name: str, size: int, data: IO[bytes],
                 existing: dict[str, Any] | None) -> None:
         if existing is not None and self._adopt_file(entry, key, name, size, existing):
             return
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        for _ in range(WRITE_TRIES):
-            self._check_stop()
-            data.seek(0)
-            try:
-                answer = self.target.add_attachment(entry.jira_key, name, data, content_type)
-            except OutcomeUnknown:
-                found = {"attachments": self.target.attachments(entry.jira_key)}
-                if self._adopt_file(entry, key, name, size, found):
-                    return
-                continue
-            self._record_file(entry, key, answer[0] if answer else {})
-            return
-        raise OutcomeUnknown(f"upload of {name!r} to {entry.jira_key}: outcome unknown",
-                             method="POST", url="attachments")
+        self._check_stop()
+        data.seek(0)
+        # An OutcomeUnknown goes up: the item waits out the upload, then looks (by
+        # name and size) before anything is sent again.
+        try:
+            answer = self.target.add_attachment(entry.jira_key, name, data, content_type)
+        except OutcomeUnknown as exc:
+            self._note_ambiguous(entry, exc, "attachment", key, name=name, size=size)
+            raise
+        self._record_file(entry, key, answer[0] if answer else {})
 
     def _adopt_file(self, entry: LedgerEntry, key: str, name: str, size: int,
                     existing: dict[str, Any]) -> bool:
@@ -1820,27 +2285,23 @@ class Pipeline:
         ctx = self._context(str(entry.extra.get("type")), entry.ado_id)
         content = comment_content(comment, ctx)
         props = [self._comment_property(entry.ado_id, comment)]
-        for _ in range(WRITE_TRIES):
-            self._check_stop()
-            try:
-                jira_id = self.target.add_comment(entry.jira_key, content.body, props)
-            except OutcomeUnknown:
-                self._existing_in_jira(entry, True)
-                if cid in entry.comments:
-                    return
-                continue
-            edited = comment.version > 1 or bool(
-                comment.modified_date and comment.modified_date != comment.created_date)
-            with self.lock:
-                entry.comments[cid] = jira_id
-                rules = set(entry.extra.get("write_rules", [])) | {"comment"}
-                rules |= {f"comment:{r}" for r in content.rules}
-                rules |= {"comment-edited-header"} if edited else set()
-                entry.extra["write_rules"] = sorted(rules)
-                self.dirty_ledger.add(entry.ado_id)
-            return
-        raise OutcomeUnknown(f"comment {cid} on {entry.jira_key}: outcome unknown",
-                             method="POST", url="comment")
+        self._check_stop()
+        # An OutcomeUnknown goes up: the item waits out the comment, then finds it by
+        # its marker before anything is sent again.
+        try:
+            jira_id = self.target.add_comment(entry.jira_key, content.body, props)
+        except OutcomeUnknown as exc:
+            self._note_ambiguous(entry, exc, "comment", cid)
+            raise
+        edited = comment.version > 1 or bool(
+            comment.modified_date and comment.modified_date != comment.created_date)
+        with self.lock:
+            entry.comments[cid] = jira_id
+            rules = set(entry.extra.get("write_rules", [])) | {"comment"}
+            rules |= {f"comment:{r}" for r in content.rules}
+            rules |= {"comment-edited-header"} if edited else set()
+            entry.extra["write_rules"] = sorted(rules)
+            self.dirty_ledger.add(entry.ado_id)
 
     # ================================================================== phase 5
     def _phase_links(self) -> None:
@@ -1850,6 +2311,10 @@ class Pipeline:
         self._run_pool(todo, self._link_item, ids_of=lambda i: [i], prepare=self._prefetch)
 
     def _link_item(self, ado_id: int) -> None:
+        # Issue links and remote links are documented not to double when sent again
+        # (a duplicate link "is created" without a second one; remote links upsert by
+        # globalId), so after a settle deadline they are simply sent again.
+        self._settled_before(5, ado_id)
         wi = self._take(ado_id)
         if wi is None:
             self._fail_item(ado_id, "no longer readable in Azure DevOps (deleted?)")
@@ -1949,30 +2414,97 @@ class Pipeline:
     # ================================================================== phase 6
     def _phase_verify(self) -> None:
         expected = {i: self.ledger[i].jira_key for i in self.order if i in self.ledger}
-        found: dict[int, list[str]] = {}
+        found: dict[int, list[dict[str, Any]]] = {}
         for part in chunks(sorted(expected), SEARCH_CHUNK):
             for issue in self.target.search(_label_jql(self.spec.project_key, part),
-                                            fields=("labels",)):
+                                            fields=VERIFY_FIELDS):
                 for ado_id in self._ado_ids_of(issue, set(part)):
-                    found.setdefault(ado_id, []).append(str(issue.get("key")))
+                    found.setdefault(ado_id, []).append(issue)
             self._checkpoint()
             self._raise_if_stopped()
+        me = str(self.plan.get("account_id") or "")
+        copies: list[Copy] = []
+        for ado_id, hits in found.items():
+            if len(hits) > 1:
+                copies += issue_copies(ado_id, expected[ado_id], hits, me)
+        suspects = [i for i in expected if self.ledger[i].extra.get("suspect")]
+        for ado_id in suspects:
+            copies += self._content_copies(self.ledger[ado_id], me)
+            self._checkpoint()
+            self._raise_if_stopped()
+        self._repair(copies)
+        self.plan["repairs"] = list(self.plan.get("repairs_base") or []) + self.repairs
+        with self.lock:
+            for ado_id in suspects:
+                self.ledger[ado_id].extra.pop("suspect", None)
+                self.dirty_ledger.add(ado_id)
+        keys = {i: [str(h.get("key")) for h in hits] for i, hits in found.items()}
+        removed = {r["duplicate"] for r in self.repairs if r["removed"] and r["kind"] == "issue"}
+        left = {i: [k for k in ks if k not in removed] for i, ks in keys.items()}
         missing = sorted(i for i in expected if i not in found)
-        duplicates = {str(i): keys for i, keys in found.items() if len(keys) > 1}
-        moved = {str(i): {"ledger": expected[i], "jira": keys} for i, keys in found.items()
-                 if expected[i] not in keys}
+        duplicates = {str(i): ks for i, ks in left.items() if len(ks) > 1}
+        moved = {str(i): {"ledger": expected[i], "jira": ks} for i, ks in left.items()
+                 if expected[i] not in ks}
         failed = [i for i in self.order if self.records[i].status == "FAILED"]
         self.verification = {
-            "method": "search/jql on the ado-{id} labels",
+            "method": "search/jql on the ado-{id} labels; comments, files and links of the "
+                      "items an ambiguous write touched",
             "planned": len(self.items), "expectedInJira": len(expected),
             "foundInJira": len(found), "missing": missing, "duplicates": duplicates,
             "keyMismatches": moved, "failedItems": len(failed),
+            "itemsChecked": len(suspects),
+            "repaired": sum(1 for r in self.repairs if r["removed"]),
+            "leftForReview": sum(1 for r in self.repairs if not r["removed"]),
             "ok": not missing and not duplicates and not moved,
         }
         for ado_id in missing:
             self.plan["problems"].append(f"verify: ADO #{ado_id} ({expected[ado_id]}) "
                                          "not found in Jira")
-        for dup_id, keys in duplicates.items():
-            self.plan["problems"].append(f"verify: ADO #{dup_id} has several issues: {keys}")
+        for dup_id, dup_keys in duplicates.items():
+            self.plan["problems"].append(f"verify: ADO #{dup_id} has several issues: {dup_keys}")
         self._log(f"Verify: {len(found)} of {len(expected)} issues found in Jira"
+                  + (f"; {self.verification['repaired']} duplicate(s) removed"
+                     if self.verification["repaired"] else "")
                   + ("" if self.verification["ok"] else " (see the report)"))
+
+    def _content_copies(self, entry: LedgerEntry, me: str) -> list[Copy]:
+        """Duplicate comments, files and links on one issue an ambiguous write touched."""
+        by_marker: dict[str, list[dict[str, Any]]] = {}
+        for c in self.target.comments(entry.jira_key):
+            cid = comment_marker_of(c.get("body"))
+            if cid is not None:
+                by_marker.setdefault(cid, []).append(c)
+        issue = self.target.get_issue(entry.jira_key, ("attachment", "issuelinks"))
+        fields = issue.get("fields") or {}
+        return [
+            *comment_copies(entry.ado_id, entry.jira_key, by_marker, entry.comments, me),
+            *attachment_copies(entry.ado_id, entry.jira_key, fields.get("attachment") or [],
+                               entry.attachments, me),
+            *link_copies(entry.ado_id, entry.jira_key, fields.get("issuelinks") or []),
+        ]
+
+    def _repair(self, copies: Sequence[Copy]) -> None:
+        """Remove the copies that may go; list every one in the report."""
+        removers: dict[str, Callable[[Copy], None]] = {
+            "issue": lambda c: self.target.delete_issue(c.copy_id),
+            "comment": lambda c: self.target.delete_comment(c.jira_key, c.copy_id),
+            "attachment": lambda c: self.target.delete_attachment(c.copy_id),
+            "link": lambda c: self.target.delete_issue_link(c.copy_id),
+        }
+        for copy in copies:
+            self._raise_if_stopped()
+            if not copy.removable:
+                self.repairs.append(copy.to_dict(removed=False))
+                continue
+            try:
+                removers[copy.kind](copy)
+            except AuthError as exc:
+                self.repairs.append(copy.to_dict(removed=False, error=f"not allowed: {exc}"))
+                continue
+            except EngineError as exc:
+                self.repairs.append(copy.to_dict(removed=False, error=str(exc)[:300]))
+                continue
+            self.repairs.append(copy.to_dict(removed=True))
+            self.settle.count("repaired", copy.kind)
+            self._log(f"✓ repaired: duplicate {copy.kind} {copy.copy_id} of ADO #{copy.ado_id} "
+                      f"removed (kept {copy.kept})")

@@ -10,7 +10,7 @@ Also the two client protocols the pipeline relies on; ``engine.ado`` and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal, Protocol
 
@@ -67,6 +67,16 @@ class LedgerEntry:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Unsettled:
+    """A write whose outcome is unknown, held until ``deadline`` (see engine.settle)."""
+
+    key: str  # what was written: "create:{adoId}", "p4:{adoId}", "component:{name}"...
+    ado_id: int | None
+    since: float  # epoch seconds: when the outcome became unknown
+    deadline: float  # epoch seconds: not re-sent before Jira can have shown it
+
+
 class CheckpointStore(Protocol):
     """Durable state of one run and of its project's ledger."""
 
@@ -93,6 +103,12 @@ class CheckpointStore(Protocol):
     def save_ledger(self, entries: Iterable[LedgerEntry]) -> None: ...
 
     def save_report(self, report: dict[str, Any]) -> None: ...
+
+    def load_unsettled(self) -> list[Unsettled]:
+        """The project's writes whose outcome is still unknown (any run of it)."""
+
+    def save_unsettled(self, marks: Iterable[Unsettled], cleared: Iterable[str]) -> None:
+        """Upsert ``marks`` and drop the keys in ``cleared``."""
 
 
 class EventSink(Protocol):
@@ -134,7 +150,17 @@ class AdoSource(Protocol):
     def iter_comments(self, work_item_id: int) -> Iterator[Comment]: ...
 
     def open_attachment(self, url: str) -> IO[bytes]:
-        """A streamed download; the caller closes it."""
+        """A streamed download; the caller closes it.
+
+        ``engine.errors.ForeignOrigin`` (nothing sent) when ``url`` is not on the
+        source's origin: check with ``is_own_origin`` first to avoid it.
+        """
+
+    def is_own_origin(self, url: str) -> bool:
+        """True when ``url`` is on the source's origin (the PAT would be sent with it)."""
+
+    def set_stop_check(self, check: Callable[[], bool] | None) -> None:
+        """Once ``check()`` is true, waits and unsent requests raise ``StopRequested``."""
 
     def work_item_types(self) -> list[WorkItemType]: ...
 
@@ -143,6 +169,9 @@ class AdoSource(Protocol):
 
 class JiraTarget(Protocol):
     """Write side: Jira Cloud platform REST API v3."""
+
+    def set_stop_check(self, check: Callable[[], bool] | None) -> None:
+        """Once ``check()`` is true, waits and unsent requests raise ``StopRequested``."""
 
     def myself(self) -> dict[str, Any]: ...
 
@@ -184,7 +213,7 @@ class JiraTarget(Protocol):
         """Returns the new comment's id."""
 
     def comments(self, key: str) -> list[dict[str, Any]]:
-        """All comments of an issue, with their properties expanded."""
+        """All comments of an issue (oldest first); properties only where Jira adds them."""
 
     def add_attachment(
         self, key: str, filename: str, stream: IO[bytes], content_type: str
@@ -197,6 +226,17 @@ class JiraTarget(Protocol):
     def remote_link(self, key: str, url: str, title: str, global_id: str) -> None: ...
 
     def set_property(self, key: str, prop: str, value: Any) -> None: ...
+
+    def comment_property(self, comment_id: str, prop: str) -> Any | None:
+        """A comment property's value by the documented route; None when not set."""
+
+    def delete_issue(self, key: str) -> None: ...
+
+    def delete_comment(self, key: str, comment_id: str) -> None: ...
+
+    def delete_attachment(self, attachment_id: str) -> None: ...
+
+    def delete_issue_link(self, link_id: str) -> None: ...
 
     def search(
         self, jql: str, fields: Sequence[str] = ("key",), properties: Sequence[str] = ()
@@ -252,6 +292,9 @@ class RunSpec:
     sample_size: int = 10
     changed_since: str | None = None  # INCREMENTAL: ISO timestamp, None = behave as FULL
     ado_web_url: str = ""  # e.g. https://dev.azure.com/org/project, for links back
+    # How long a write whose outcome is unknown may still land in Jira: at least the
+    # client's timeout plus a margin (engine.settle explains why).
+    settle_seconds: float = 90.0
 
 
 @dataclass

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from engine.netpolicy import Origin
+
 # "#1234" not glued to a word, an entity remnant or a URL fragment; bare http(s) URLs.
 _REF_RE = re.compile(
     r"(?P<url>\bhttps?://[^\s<>\"']+)|(?<![\w&#/])#(?P<num>\d{1,9})\b",
@@ -125,3 +127,12 @@ def split_refs(
     if pos < len(text):
         out.append(Segment(text[pos:]))
     return [seg for seg in out if seg.text]
+
+
+
+def same_origin(url: str, base: str) -> bool:
+    """True when ``url`` is on the origin of ``base`` (scheme, host and port)."""
+    try:
+        return Origin.of(base).contains(url)
+    except ValueError:
+        return False

@@ -112,11 +112,14 @@ def _problems(
     by_id = {i["ado_id"]: i for i in items}
     users: Counter[str] = Counter()
     oversized: list[dict[str, Any]] = []
+    not_fetched: list[dict[str, Any]] = []
     unreachable: dict[tuple[str, str], dict[str, Any]] = {}
     for ado_id, fact in facts.items():
         users.update(set(fact.get("unmapped_users", [])))
         for att in fact.get("skipped_attachments", []):
             oversized.append({"adoId": ado_id, **att})
+        for image in fact.get("images_not_fetched", []):
+            not_fetched.append({"adoId": ado_id, **image})
         note = fact.get("unreachable")
         if note:
             key = (note["jiraType"], note["status"])
@@ -133,6 +136,8 @@ def _problems(
         "validation": list(dict.fromkeys(plan.get("problems", []))),
         "unmappedUsers": [{"email": e, "items": n} for e, n in sorted(users.items())],
         "oversizedAttachments": oversized,
+        # content URLs on another origin than Azure DevOps: never fetched, kept as links
+        "imagesNotFetched": not_fetched,
         "unreachableStatuses": list(unreachable.values()),
         "failedItems": failed,
     }

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 
 from migrations_app import services
 from migrations_app.errors import ApplicationError
-from migrations_app.models import MigrationRun, Project, RunItem, Tenant, User
+from migrations_app.models import MigrationRun, PendingWrite, Project, RunItem, Tenant, User
 
 SECRET_FIELDS = ("pat_encrypted", "api_token_encrypted")
 
@@ -132,6 +132,22 @@ class RunItemAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in RunItem._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(PendingWrite)
+class PendingWriteAdmin(admin.ModelAdmin):
+    """Jira writes whose outcome is unknown, held until their deadline (read-only)."""
+
+    list_display = ("key", "project", "ado_id", "since", "deadline", "updated_at")
+    list_filter = ("project__tenant",)
+    search_fields = ("key", "=ado_id")
+    list_select_related = ("project",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in PendingWrite._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

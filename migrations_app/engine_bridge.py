@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from engine.ports import Command, ItemRecord
+from engine.ports import Command, ItemRecord, Unsettled
 from engine.ports import LedgerEntry as LedgerRecord
 from migrations_app import events
 from migrations_app.models import (
@@ -30,6 +30,7 @@ from migrations_app.models import (
     ItemStatus,
     LedgerEntry,
     MigrationRun,
+    PendingWrite,
     RunItem,
     RunStatus,
 )
@@ -243,6 +244,22 @@ class DjangoCheckpointStore:
 
     def save_report(self, report: dict[str, Any]) -> None:
         self._mine().update(report=self.scrub.json(report), updated_at=timezone.now())
+
+    def load_unsettled(self) -> list[Unsettled]:
+        rows = PendingWrite.objects.filter(project_id=self.project_id)
+        return [Unsettled(r.key, r.ado_id, r.since, r.deadline) for r in rows]
+
+    def save_unsettled(self, marks: Iterable[Unsettled], cleared: Iterable[str]) -> None:
+        gone = list(cleared)
+        rows = [PendingWrite(project_id=self.project_id, key=m.key, ado_id=m.ado_id,
+                             since=m.since, deadline=m.deadline) for m in marks]
+        with transaction.atomic():
+            if gone:
+                PendingWrite.objects.filter(project_id=self.project_id, key__in=gone).delete()
+            if rows:
+                PendingWrite.objects.bulk_create(
+                    rows, update_conflicts=True, unique_fields=["project", "key"],
+                    update_fields=["ado_id", "since", "deadline", "updated_at"])
 
 
 class DjangoEventSink:

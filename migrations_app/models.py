@@ -207,3 +207,26 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"ADO #{self.ado_id} → {self.jira_key}"
+
+
+class PendingWrite(models.Model):
+    """A Jira write of the project whose outcome is unknown (the engine's settle book).
+
+    Not re-sent before ``deadline``: until then Jira may still apply it. Project-wide
+    so that a paused, cancelled, taken-over or next run honours it.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pending_writes")
+    key = models.CharField(max_length=300)
+    ado_id = models.BigIntegerField(null=True, blank=True)
+    since = models.FloatField()  # epoch seconds
+    deadline = models.FloatField()  # epoch seconds
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="pending_write_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} (until {self.deadline:.0f})"

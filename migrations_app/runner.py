@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 from redis import Redis
 
+from engine.netpolicy import AddressPolicy
 from engine.ports import RunSpec
 from engine.ratelimit import RateLimiter, limiter_for
 from migrations_app import crypto, events, services
@@ -70,6 +71,7 @@ def build_spec(run: MigrationRun) -> RunSpec:
         sample_size=int(options.get("sample_size") or 10),
         changed_since=run.changed_since.isoformat() if run.changed_since else None,
         ado_web_url=f"{base}/{quote(org)}/{quote(project)}",
+        settle_seconds=settings.MIGRATOR_SETTLE_SECONDS,
     )
 
 
@@ -83,6 +85,14 @@ def jira_limiter(site: str) -> RateLimiter:
         max_rate=settings.MIGRATOR_JIRA_MAX_RATE,
         increase=settings.MIGRATOR_JIRA_RATE_INCREASE,
         max_in_flight=settings.MIGRATOR_JIRA_MAX_IN_FLIGHT,
+    )
+
+
+def address_policy() -> AddressPolicy:
+    """The connect-time guard for both clients: the start-up check's rules, per connection."""
+    allow = settings.MIGRATOR_ALLOW_PRIVATE_TARGETS
+    return AddressPolicy(
+        allow_private=allow, allow_http=allow, dns_timeout=settings.MIGRATOR_DNS_TIMEOUT
     )
 
 
@@ -108,6 +118,8 @@ def execute_run(run_id: str, owner: str) -> services.Claim:
             str(run.source.get("project", "")),
             pat,
             pool_size=settings.MIGRATOR_HTTP_POOL_SIZE,
+            timeout=settings.MIGRATOR_HTTP_TIMEOUT,
+            policy=address_policy(),
         )
         jira_url = str(run.target.get("base_url", ""))
         target = engine.jira_client(
@@ -116,6 +128,8 @@ def execute_run(run_id: str, owner: str) -> services.Claim:
             api_token,
             limiter=jira_limiter(jira_url),
             max_in_flight=settings.MIGRATOR_JIRA_MAX_IN_FLIGHT,
+            timeout=settings.MIGRATOR_HTTP_TIMEOUT,
+            policy=address_policy(),
         )
         outcome = engine.run_migration(
             build_spec(run),

@@ -49,8 +49,22 @@ if not FIELD_ENCRYPTION_KEY:
     FIELD_ENCRYPTION_KEY = [DEV_FIELD_ENCRYPTION_KEY]
 
 # Outgoing-call guard: allow http and private/loopback targets (demo, tests, sandboxes).
+# Checked when a run is started and again for every connection the clients open.
 MIGRATOR_ALLOW_PRIVATE_TARGETS = env.bool("MIGRATOR_ALLOW_PRIVATE_TARGETS", default=False)
 MIGRATOR_DNS_TIMEOUT = env.float("MIGRATOR_DNS_TIMEOUT", default=2.0)
+# Read timeout of one ADO or Jira request in seconds (the connect timeout is the
+# smaller of this and 10 s). Tests lower it so that a stalled server fails fast.
+MIGRATOR_HTTP_TIMEOUT = env.float("MIGRATOR_HTTP_TIMEOUT", default=30.0)
+# How long a Jira write whose answer was lost may still be applied by Jira: such a
+# write is not sent again, nor looked for as proof, before this much time has passed
+# (engine.settle). Jira Cloud gives up on a request after about a minute on its side.
+MIGRATOR_SETTLE_SECONDS = env.float("MIGRATOR_SETTLE_SECONDS", default=MIGRATOR_HTTP_TIMEOUT + 60)
+if MIGRATOR_SETTLE_SECONDS < MIGRATOR_HTTP_TIMEOUT + 1:
+    raise ImproperlyConfigured(
+        "MIGRATOR_SETTLE_SECONDS must be at least MIGRATOR_HTTP_TIMEOUT + 1 "
+        f"({MIGRATOR_SETTLE_SECONDS:g} < {MIGRATOR_HTTP_TIMEOUT:g} + 1): a write can land "
+        "after the client gave up on it."
+    )
 
 # Run lease: a worker renews it at every engine checkpoint; a run whose lease has
 # expired is taken over by a redelivered task or by the sweep.
@@ -94,7 +108,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "migrations_app.api.middleware.ApiBodyLimitMiddleware",
+    "migrations_app.api.middleware.ApiGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

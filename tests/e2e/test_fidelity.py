@@ -87,6 +87,7 @@ def _worker_factory(tmp: Path) -> WorkerFactory:
         "MIGRATOR_VAR_DIR": str(settings.MIGRATOR_VAR_DIR),
         "MIGRATOR_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
         "MIGRATOR_PROGRESS_EVENT_INTERVAL": "0.5",
+        "MIGRATOR_ALLOW_PRIVATE_TARGETS": "true",  # the sandboxes are on loopback
         "PYTHONUNBUFFERED": "1",
     }
     return WorkerFactory(env=env, tmp=tmp)

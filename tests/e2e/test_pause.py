@@ -184,3 +184,34 @@ def test_cancel_stops_for_good_and_keeps_what_was_migrated(
     assert set(assert_no_duplicates(boxes)) == ado_live
     assert writes(boxes)["issues_created"] == created + len(ado_live) - len(kept)
     assert_ledger_matches_jira(project, boxes, strict=True)
+
+
+@pytest.mark.parametrize("verb", ["pause", "cancel"])
+def test_a_stop_during_a_429_storm_is_prompt(owner_api, project, celery_worker, make_sandboxes,
+                                             verb):
+    """Requests waiting out a long Retry-After, or about to be retried, give up at once."""
+    boxes = make_sandboxes(items=ITEMS, seed=1)
+    boxes.jira.knobs.update({"latency_ms": JIRA_LATENCY_MS})
+    celery_worker()
+    run_id = start_run(owner_api, project, boxes)["id"]
+    wait_for(_arrived(boxes, TRANSITION, 5), timeout=180, interval=0.005)
+    # the storm: most requests refused with a Retry-After longer than the stop limit
+    boxes.jira.knobs.update({"p429": 0.8, "retry_after_sec": 6.0})
+    raging = _requests(boxes, TRANSITION) + 2  # requests refused and retried
+    wait_for(_arrived(boxes, TRANSITION, raging), timeout=120, interval=0.005)
+    with WriteWatcher(boxes) as watcher:
+        requested = time.monotonic()
+        r = owner_api.post(f"/api/migrations/{run_id}/{verb}")
+        assert r.status_code == 200, r.content
+        status = "PAUSED" if verb == "pause" else "CANCELLED"
+        stop, release = _stop_and_check_quiet(owner_api, run_id, watcher, requested, status)
+    print(f"\n{verb.upper()} in a 429 storm: last write {stop:.3f} s, released {release:.3f} s")
+    assert release <= STOP_LIMIT + 1.0, f"the worker held the run {release:.2f} s"
+    boxes.jira.knobs.update({"p429": 0.0})
+    assert_no_duplicates(boxes, comments=False)
+    assert_ledger_matches_jira(project, boxes, strict=True)
+    if verb == "pause":
+        assert owner_api.post(f"/api/migrations/{run_id}/resume").status_code == 200
+        final = wait_final(owner_api, run_id)
+        assert final["status"] == "COMPLETED", final
+        assert_no_duplicates(boxes)

@@ -192,7 +192,10 @@ def test_jira_issue_lifecycle(sb: Any) -> None:
     cid = jira.add_comment(a.key, adf, [{"key": "ado.comment", "value": {"id": 7}}])
     [comment] = jira.comments(a.key)
     assert comment["id"] == cid
-    assert comment["properties"] == [{"key": "ado.comment", "value": {"id": 7}}]
+    # not in the list (the spec documents only renderedBody there): by the property route
+    assert "properties" not in comment
+    assert jira.comment_property(cid, "ado.comment") == {"id": 7}
+    assert jira.comment_property(cid, "no.such.key") is None
     link_type = jira.link_types()[0]["name"]
     jira.link_issues(link_type, a.key, b.key)
     jira.link_issues(link_type, a.key, b.key)  # a repeat is harmless

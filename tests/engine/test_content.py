@@ -19,6 +19,7 @@ from engine.content import (
     comment_body,
     comment_content,
     comment_is_migratable,
+    comment_marker_of,
     fit_to_limit,
     format_date,
     identity_of,
@@ -453,9 +454,20 @@ def checked_body(c: Comment, ctx: ContentContext | None = None) -> dict[str, Any
 def test_a_comment_starts_with_the_original_author_and_date() -> None:
     body = checked_body(comment())
     assert adf_to_text(body) == (
-        "Originally by Jamal Hartnett on 2019-01-21 20:12 UTC\n\n"
+        "Originally by Jamal Hartnett on 2019-01-21 20:12 UTC · ADO comment 45\n\n"
         "Johnnie is taking this over, see FAB-1."
     )
+
+
+def test_the_comment_header_carries_a_marker_a_run_can_read_back() -> None:
+    body = checked_body(comment(modified_date="2019-01-22T08:00:00Z", version=2))
+    assert comment_marker_of(body) == "45"
+    # a comment whose first line merely mentions a marker later on is not one of ours
+    other = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+        {"type": "text", "text": "see ADO comment 45 for details"}]}]}
+    assert comment_marker_of(other) is None
+    assert comment_marker_of({"type": "doc", "version": 1, "content": []}) is None
+    assert comment_marker_of("not a document") is None
 
 
 def test_an_edited_comment_says_when() -> None:

@@ -35,8 +35,14 @@ def clients(sb: Any) -> tuple[AdoClient, JiraClient]:
     return ado, jira
 
 
+# The sandbox answers every request within a second here (no late writes unless a
+# test asks for them): a short settle keeps the fault tests fast.
+TEST_SETTLE_SECONDS = 1.5
+
+
 def make_spec(sb: Any, run_type: str = "FULL", **kwargs: Any) -> RunSpec:
     ado, _ = clients(sb)
+    kwargs.setdefault("settle_seconds", TEST_SETTLE_SECONDS)
     return RunSpec(run_type, sb.project_key, ado_web_url=ado.project_url, **kwargs)  # type: ignore[arg-type]
 
 

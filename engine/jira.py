@@ -4,8 +4,9 @@ Every request goes through the limiter (pacing plus in-flight bound) and the one
 retry layer in :mod:`engine.http`. Writes that create something (bulk/single
 create, comment, attachment, transition) are not idempotent: a timeout after
 sending raises :class:`engine.http.OutcomeUnknown` instead of a blind retry.
-Link creation, remote-link upsert (by ``globalId``), edits and properties are
-safe to repeat and are retried. The API token goes only to the site's origin
+Link creation, remote-link upsert (by ``globalId``), sprint moves and properties
+are safe to repeat and are retried; edits are not re-sent blindly (a late copy
+could undo a later edit). The API token goes only to the site's origin
 (see :mod:`engine.netpolicy`); the transport refuses any other URL.
 """
 
@@ -314,10 +315,14 @@ class JiraClient:
         return _created(body or {})
 
     def edit_issue(self, key: str, fields: dict[str, Any]) -> None:
+        # A PUT, but not re-sent blindly: a copy landing late could overwrite a later
+        # edit of the same issue (the description is edited twice in a run). The
+        # caller waits until the first copy has settled (OutcomeUnknown).
         self.http.request(
             "PUT",
             self._url(f"/issue/{_seg(key)}"),
             json_body={"fields": fields},
+            idempotent=False,
             what=f"edit {key}",
         ).close()
 

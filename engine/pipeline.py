@@ -1886,7 +1886,11 @@ class Pipeline:
         fields = {k: v for k, v in content.fields.items() if k != "reporter"}
         fields["labels"] = list(dict.fromkeys([*fields.get("labels", []), f"ado-{wi.id}"]))
         self._check_stop()
-        self.target.edit_issue(entry.jira_key, fields)
+        try:
+            self.target.edit_issue(entry.jira_key, fields)
+        except OutcomeUnknown as exc:
+            exc.write_kind = "edit"  # type: ignore[attr-defined]
+            raise
         with self.lock:
             entry.ado_rev = wi.rev
             entry.extra.update(self._facts(wi, content))
@@ -2269,7 +2273,11 @@ class Pipeline:
         if description is None or digest == entry.extra.get("desc_hash"):
             return
         self._check_stop()
-        self.target.edit_issue(entry.jira_key, {"description": description})
+        try:
+            self.target.edit_issue(entry.jira_key, {"description": description})
+        except OutcomeUnknown as exc:
+            exc.write_kind = "edit"  # type: ignore[attr-defined]
+            raise
         with self.lock:
             entry.extra.update(self._facts(wi, content))
             self.dirty_ledger.add(entry.ado_id)

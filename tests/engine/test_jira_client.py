@@ -249,6 +249,15 @@ def test_edit_get_and_transitions(jira: JiraClient) -> None:
     assert sent_json(responses.calls[3]) == {"transition": {"id": "31"}}
 
 
+@responses.activate
+def test_an_edit_whose_answer_is_lost_is_not_sent_again(jira: JiraClient) -> None:
+    # a late copy of this edit could overwrite a later one: the engine must wait first
+    responses.put(f"{API}/issue/A-1", status=502)
+    with pytest.raises(OutcomeUnknown):
+        jira.edit_issue("A-1", {"summary": "x"})
+    assert len(responses.calls) == 1
+
+
 # --------------------------------------------------------------------------- comments
 @responses.activate
 def test_add_comment_with_properties(jira: JiraClient) -> None:

@@ -293,6 +293,8 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "migrations_app.models.RunStatus",
         "RunTypeEnum": "migrations_app.models.RunType",
         "ItemStatusEnum": "migrations_app.models.ItemStatus",
+        "WebhookEventEnum": "migrations_app.models.WebhookEventType",
+        "DeliveryStateEnum": "migrations_app.models.DeliveryState",
     },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],

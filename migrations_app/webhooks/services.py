@@ -231,18 +231,22 @@ def _record_attempt(
         fields.update(next_attempt_at=now + timedelta(seconds=delay), dispatched_at=now)
     else:
         fields.update(state=DeliveryState.FAILED, finished_at=now)
-    with transaction.atomic():
-        WebhookAttempt.objects.create(
-            delivery=delivery,
-            number=number,
-            url=url,
-            status_code=outcome.status_code,
-            error=outcome.error,
-            duration_ms=outcome.duration_ms,
-            started_at=outcome.started_at,
-            finished_at=outcome.finished_at,
-        )
-        WebhookDelivery.objects.filter(pk=delivery.pk, attempts=number).update(**fields)
+    try:
+        with transaction.atomic():
+            WebhookAttempt.objects.create(
+                delivery=delivery,
+                number=number,
+                url=url,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                duration_ms=outcome.duration_ms,
+                started_at=outcome.started_at,
+                finished_at=outcome.finished_at,
+            )
+            WebhookDelivery.objects.filter(pk=delivery.pk, attempts=number).update(**fields)
+    except IntegrityError:  # the webhook (or its project) was deleted meanwhile
+        logger.info("webhook delivery %s is gone; attempt %d not recorded", delivery.pk, number)
+        return None
     if not outcome.delivered:
         logger.info(
             "webhook delivery %s attempt %d: %s%s",

@@ -1,4 +1,5 @@
-"""Operator admin: tenants, users, projects, runs (items inline) and items.
+"""Operator admin: tenants, users, projects, runs (items inline), items, webhooks
+and their delivery log (attempts inline).
 
 Credentials never appear: the encrypted columns are excluded from every form and
 list (not even the ciphertext is shown). Pause, resume and cancel call the same
@@ -16,9 +17,20 @@ from django.http import HttpRequest
 
 from migrations_app import services
 from migrations_app.errors import ApplicationError
-from migrations_app.models import MigrationRun, PendingWrite, Project, RunItem, Tenant, User
+from migrations_app.models import (
+    MigrationRun,
+    PendingWrite,
+    Project,
+    RunItem,
+    Tenant,
+    User,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 
 SECRET_FIELDS = ("pat_encrypted", "api_token_encrypted")
+WEBHOOK_SECRET_FIELDS = ("secret_encrypted",)
 
 
 @admin.register(Tenant)
@@ -150,6 +162,62 @@ class PendingWriteAdmin(admin.ModelAdmin):
         return [f.name for f in PendingWrite._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+# --------------------------------------------------------------------------- webhooks
+def _read_only(model: Any) -> list[str]:
+    return [f.name for f in model._meta.fields if f.name not in WEBHOOK_SECRET_FIELDS]
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    """Webhooks are managed through the API (their URL passes the guard there); here
+    they can be looked at and deleted. The secret is not shown, not even encrypted."""
+
+    list_display = ("url", "project", "enabled", "created_at", "updated_at")
+    list_filter = ("enabled", "project__tenant")
+    search_fields = ("url", "project__name")
+    list_select_related = ("project",)
+    exclude = WEBHOOK_SECRET_FIELDS
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return _read_only(Webhook)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ("number", "url", "status_code", "error", "duration_ms", "started_at", "finished_at")
+    readonly_fields = fields
+    ordering = ("number",)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log (read-only): the body sent, the state, every attempt."""
+
+    list_display = (
+        "id", "type", "state", "attempts", "last_status_code", "webhook", "created_at"
+    )
+    list_filter = ("state", "type", "webhook__project__tenant")
+    search_fields = ("=id", "webhook__url", "last_error")
+    list_select_related = ("webhook",)
+    raw_id_fields = ("webhook", "event")
+    inlines = [WebhookAttemptInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return _read_only(WebhookDelivery)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

@@ -18,6 +18,7 @@ class ErrorCode(str, Enum):
     NOT_FOUND = "NOT_FOUND"
     PROJECT_NOT_FOUND = "PROJECT_NOT_FOUND"
     MIGRATION_NOT_FOUND = "MIGRATION_NOT_FOUND"
+    WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
     MIGRATION_NOT_PAUSED = "MIGRATION_NOT_PAUSED"
     MIGRATION_NOT_RUNNING = "MIGRATION_NOT_RUNNING"
     MIGRATION_FINISHED = "MIGRATION_FINISHED"
@@ -40,6 +41,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.PROJECT_NOT_FOUND: 404,
     ErrorCode.MIGRATION_NOT_FOUND: 404,
+    ErrorCode.WEBHOOK_NOT_FOUND: 404,
     ErrorCode.MIGRATION_NOT_PAUSED: 400,
     ErrorCode.MIGRATION_NOT_RUNNING: 400,
     ErrorCode.MIGRATION_FINISHED: 400,
@@ -64,6 +66,8 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.NOT_FOUND: "No such URL or page.",
     ErrorCode.PROJECT_NOT_FOUND: "Project ID does not exist or belongs to another tenant.",
     ErrorCode.MIGRATION_NOT_FOUND: "Run ID does not exist or belongs to another tenant.",
+    ErrorCode.WEBHOOK_NOT_FOUND: "Webhook ID does not exist in this project (or the project "
+    "belongs to another tenant).",
     ErrorCode.MIGRATION_NOT_PAUSED: "Attempted to resume a non-paused run.",
     ErrorCode.MIGRATION_NOT_RUNNING: "Attempted to pause a run that is not RUNNING.",
     ErrorCode.MIGRATION_FINISHED: "Attempted to cancel a finished run.",

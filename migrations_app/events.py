@@ -9,6 +9,10 @@ Payloads are the seed's to the letter::
 
 Events go out after the surrounding transaction commits, and a failure to publish
 (Redis down) never breaks a run or a request: it is logged and dropped.
+
+``publish_status`` and ``publish_done`` are also where the project's webhooks hear
+of a run (:mod:`migrations_app.webhooks.announce`): every status change once, and
+the end of the run once.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import uuid
 from typing import Any
 
 from django.db import transaction
+
+from migrations_app.webhooks import announce
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +70,7 @@ def publish(run_id: uuid.UUID | str, event_type: str, payload: dict[str, Any]) -
 
 def publish_status(run_id: uuid.UUID | str, status: str) -> None:
     publish(run_id, "status", {"type": "status", "status": status.lower()})
+    announce.status_changed(run_id, status)
 
 
 def publish_log(run_id: uuid.UUID | str, message: str) -> None:
@@ -84,3 +91,4 @@ def publish_progress(run_id: uuid.UUID | str, current: int, total: int, speed: f
 
 def publish_done(run_id: uuid.UUID | str, stats: dict[str, int]) -> None:
     publish(run_id, "done", {"type": "done", "stats": dict(stats)})
+    announce.run_finished(run_id, stats)

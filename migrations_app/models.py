@@ -230,3 +230,146 @@ class PendingWrite(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} (until {self.deadline:.0f})"
+
+
+# --------------------------------------------------------------------------- webhooks
+class Webhook(models.Model):
+    """An endpoint of a project that is told about its runs (see migrations_app.webhooks).
+
+    The URL passed the outgoing-call guard when it was saved, and passes it again at
+    every connection; the signing secret is stored encrypted and never shown again
+    after the create response.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=2000)
+    secret_encrypted = models.TextField(editable=False)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "url"], name="webhook_url_unique_in_project"
+            ),
+        ]
+        indexes = [
+            # GET /api/projects/{id}/webhooks, and the fan-out to a project's enabled ones.
+            models.Index(fields=["project", "created_at"], name="webhook_project_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookEventType(models.TextChoices):
+    RUN_STATUS = "run.status"
+    RUN_FINISHED = "run.finished"
+    PING = "ping"
+
+
+class WebhookEvent(models.Model):
+    """One announcement of a run, whatever number of webhooks hear it.
+
+    ``sequence`` counts a run's announcements from 1; a status is announced only
+    when it differs from the run's last announced one (the API and the engine may
+    both report a change), and ``run.finished`` at most once per run.
+    """
+
+    run = models.ForeignKey(MigrationRun, on_delete=models.CASCADE, related_name="webhook_events")
+    sequence = models.PositiveIntegerField()
+    type = models.CharField(max_length=16, choices=WebhookEventType.choices)
+    status = models.CharField(max_length=16)  # lowercase, as the stream says it
+    payload = models.JSONField()  # the delivery body without its deliveryId
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "sequence"], name="webhook_event_sequence"),
+            models.UniqueConstraint(
+                fields=["run"],
+                condition=Q(type="run.finished"),
+                name="webhook_event_one_finish_per_run",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.status} #{self.sequence} of run {self.run_id}"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one webhook: the exact body sent, its state, its attempts."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)  # deliveryId
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(
+        WebhookEvent, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )  # null for a ping
+    type = models.CharField(max_length=16, choices=WebhookEventType.choices)
+    body = models.TextField()  # the JSON sent, byte for byte the same at every attempt
+    state = models.CharField(
+        max_length=16, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    next_attempt_at = models.DateTimeField()
+    # Held while an attempt is in flight, so that a duplicate message cannot send twice.
+    locked_until = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["webhook", "event"], name="webhook_delivery_once_per_event"
+            ),
+        ]
+        indexes = [
+            # GET .../deliveries: a webhook's deliveries, newest first.
+            models.Index(fields=["webhook", "-created_at"], name="delivery_webhook_created"),
+            # The sweep: pending deliveries whose next attempt is overdue.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state="pending"),
+                name="delivery_sweep_candidates",
+            ),
+        ]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.type} → {self.webhook_id} ({self.state})"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery: what came back (or why nothing did), and how long it took."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    number = models.PositiveSmallIntegerField()
+    url = models.URLField(max_length=2000)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    duration_ms = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "number"], name="webhook_attempt_number"),
+        ]
+
+    def __str__(self) -> str:
+        outcome = self.status_code or self.error[:40] or "-"
+        return f"attempt {self.number} of {self.delivery_id}: {outcome}"

@@ -40,6 +40,7 @@ from migrations_app.models import (
     RunType,
     Tenant,
 )
+from migrations_app.webhooks import announce
 
 logger = logging.getLogger(__name__)
 
@@ -151,16 +152,17 @@ def _last_finished_start(project: Project) -> datetime | None:
 
 def run_request_pause(*, run: MigrationRun) -> MigrationRun:
     """RUNNING → PAUSED at once; the engine stops at its next checkpoint and releases the lease."""
-    changed = MigrationRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-        status=RunStatus.PAUSED, control=Control.PAUSE, updated_at=timezone.now()
-    )
-    if not changed:
-        _reload(run)
-        raise ApplicationError(
-            ErrorCode.MIGRATION_NOT_RUNNING,
-            f"Only a RUNNING run can be paused; this one is {run.status}.",
+    with transaction.atomic():
+        changed = MigrationRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+            status=RunStatus.PAUSED, control=Control.PAUSE, updated_at=timezone.now()
         )
-    events.publish_status(run.pk, RunStatus.PAUSED)
+        if not changed:
+            _reload(run)
+            raise ApplicationError(
+                ErrorCode.MIGRATION_NOT_RUNNING,
+                f"Only a RUNNING run can be paused; this one is {run.status}.",
+            )
+        events.publish_status(run.pk, RunStatus.PAUSED)
     return _reload(run)
 
 
@@ -186,22 +188,30 @@ def run_resume(*, run: MigrationRun) -> MigrationRun:
 
 
 def run_cancel(*, run: MigrationRun) -> MigrationRun:
-    """Any active state → CANCELLED; a working engine stops at its next checkpoint."""
+    """Any active state → CANCELLED; a working engine stops at its next checkpoint.
+
+    The end of the run is announced by the engine when it stops (with its counts),
+    or here when no worker holds the run (it was queued or paused).
+    """
     now = timezone.now()
-    changed = MigrationRun.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).update(
-        status=RunStatus.CANCELLED,
-        control=Control.CANCEL,
-        status_reason="Cancelled by user.",
-        finished_at=now,
-        updated_at=now,
-    )
-    if not changed:
-        _reload(run)
-        raise ApplicationError(
-            ErrorCode.MIGRATION_FINISHED,
-            f"The run has already finished ({run.status}); it cannot be cancelled.",
+    with transaction.atomic():
+        changed = MigrationRun.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).update(
+            status=RunStatus.CANCELLED,
+            control=Control.CANCEL,
+            status_reason="Cancelled by user.",
+            finished_at=now,
+            updated_at=now,
         )
-    events.publish_status(run.pk, RunStatus.CANCELLED)
+        if not changed:
+            _reload(run)
+            raise ApplicationError(
+                ErrorCode.MIGRATION_FINISHED,
+                f"The run has already finished ({run.status}); it cannot be cancelled.",
+            )
+        events.publish_status(run.pk, RunStatus.CANCELLED)
+        held = MigrationRun.objects.filter(pk=run.pk, lease_expires_at__gte=now).exists()
+        if not held:
+            announce.run_finished(run.pk)
     return _reload(run)
 
 
@@ -337,8 +347,12 @@ def run_finish(
     }
     if status in (RunStatus.COMPLETED, RunStatus.PARTIAL):
         fields["progress_percent"] = 100
-    if mine.filter(status__in=[RunStatus.RUNNING, RunStatus.PAUSED]).update(**fields):
-        return status
+    with transaction.atomic():
+        if mine.filter(status__in=[RunStatus.RUNNING, RunStatus.PAUSED]).update(**fields):
+            # The engine has announced both already; these only cover an engine that did not.
+            events.publish_status(run_id, status)
+            announce.run_finished(run_id)
+            return status
     # Cancelled (or failed) by someone else meanwhile: keep that state, drop the lease.
     return _release_keeping_status(run_id, owner)
 
@@ -373,16 +387,18 @@ def run_fail(run_id: uuid.UUID | str, *, reason: str, owner: str | None = None) 
     query = MigrationRun.objects.filter(pk=run_id, status__in=ACTIVE_STATUSES)
     if owner is not None:
         query = query.filter(lease_owner=owner)
-    changed = query.update(
-        status=RunStatus.FAILED,
-        status_reason=reason[:4000],
-        finished_at=now,
-        control=Control.NONE,
-        **_released(),
-    )
-    if changed:
-        events.publish_status(run_id, RunStatus.FAILED)
-    elif owner is not None:
+    with transaction.atomic():
+        changed = query.update(
+            status=RunStatus.FAILED,
+            status_reason=reason[:4000],
+            finished_at=now,
+            control=Control.NONE,
+            **_released(),
+        )
+        if changed:
+            events.publish_status(run_id, RunStatus.FAILED)
+            announce.run_finished(run_id)  # the counts as they stand: nothing more will run
+    if not changed and owner is not None:
         MigrationRun.objects.filter(pk=run_id, lease_owner=owner).update(**_released())
     return bool(changed)
 

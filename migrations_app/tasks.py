@@ -1,7 +1,8 @@
 """Celery tasks: thin interfaces that take ids and call one function.
 
-Both are idempotent: a duplicate or redelivered message finds the run claimed,
-finished or gone and does nothing. State lives in the database; results are ignored.
+Each is idempotent: a duplicate or redelivered message finds the run claimed,
+finished or gone (a delivery delivered, given up or in flight) and does nothing.
+State lives in the database; results are ignored.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from celery import Task, shared_task
 
 from migrations_app import runner, services
+from migrations_app.webhooks import services as webhook_services
 
 
 @shared_task(
@@ -28,3 +30,23 @@ def run_migration(self: Task, run_id: str) -> str:
 @shared_task(name="migrations.sweep_stale_runs", ignore_result=True, acks_late=True)
 def sweep_stale_runs() -> int:
     return len(services.sweep_stale_runs())
+
+
+@shared_task(
+    bind=True,
+    name="migrations.deliver_webhook",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    # The attempts are counted in the database (MIGRATOR_WEBHOOK_MAX_ATTEMPTS), not here.
+    max_retries=None,
+)
+def deliver_webhook(self: Task, delivery_id: str) -> None:
+    delay = webhook_services.delivery_attempt(delivery_id)
+    if delay is not None:
+        raise self.retry(countdown=delay)
+
+
+@shared_task(name="migrations.sweep_webhook_deliveries", ignore_result=True, acks_late=True)
+def sweep_webhook_deliveries() -> int:
+    return len(webhook_services.sweep_deliveries())

@@ -1,5 +1,8 @@
 """The in-worker sweeper: at start-up and every ``MIGRATOR_SWEEP_SECONDS``.
 
+It re-enqueues stale runs and overdue webhook deliveries (and announces the end
+of finished runs nobody announced; see migrations_app.webhooks.services).
+
 Celery beat is not needed: each worker runs the sweep in a daemon thread (the
 sweep is a compare-and-set, so several workers sweeping at once is harmless).
 In the embedded mode this is what re-enqueues runs whose message was lost with
@@ -23,6 +26,7 @@ _stop = threading.Event()
 
 def sweep_once() -> None:
     from migrations_app.services import sweep_stale_runs
+    from migrations_app.webhooks.services import sweep_deliveries
 
     close_old_connections()
     try:
@@ -31,6 +35,12 @@ def sweep_once() -> None:
             logger.info("sweep re-enqueued %d run(s): %s", len(swept), swept)
     except Exception:
         logger.exception("sweep failed; will try again")
+    try:
+        deliveries = sweep_deliveries()
+        if deliveries:
+            logger.info("sweep re-enqueued %d webhook deliveries", len(deliveries))
+    except Exception:
+        logger.exception("webhook sweep failed; will try again")
     finally:
         connections.close_all()
 

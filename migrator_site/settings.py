@@ -83,6 +83,20 @@ MIGRATOR_JIRA_MAX_IN_FLIGHT = env.int("MIGRATOR_JIRA_MAX_IN_FLIGHT", default=12)
 MIGRATOR_HTTP_POOL_SIZE = env.int("MIGRATOR_HTTP_POOL_SIZE", default=16)
 # Live progress events are throttled to at most one per this many seconds.
 MIGRATOR_PROGRESS_EVENT_INTERVAL = env.float("MIGRATOR_PROGRESS_EVENT_INTERVAL", default=0.25)
+# Webhooks: one delivery is tried at most this many times (connection errors,
+# timeouts, 429 and 5xx are retried; other answers are final), waiting the backoff
+# before the second attempt and doubling it each time (20 s and 6 attempts: about
+# 10 minutes). Each POST waits at most the timeout for its answer (connect: 5 s).
+MIGRATOR_WEBHOOK_MAX_ATTEMPTS = env.int("MIGRATOR_WEBHOOK_MAX_ATTEMPTS", default=6)
+MIGRATOR_WEBHOOK_BACKOFF_SECONDS = env.float("MIGRATOR_WEBHOOK_BACKOFF_SECONDS", default=20.0)
+MIGRATOR_WEBHOOK_TIMEOUT = env.float("MIGRATOR_WEBHOOK_TIMEOUT", default=10.0)
+if MIGRATOR_WEBHOOK_MAX_ATTEMPTS < 1 or MIGRATOR_WEBHOOK_BACKOFF_SECONDS < 0:
+    raise ImproperlyConfigured(
+        "MIGRATOR_WEBHOOK_MAX_ATTEMPTS must be at least 1 and "
+        "MIGRATOR_WEBHOOK_BACKOFF_SECONDS not negative."
+    )
+if MIGRATOR_WEBHOOK_TIMEOUT <= 0:
+    raise ImproperlyConfigured("MIGRATOR_WEBHOOK_TIMEOUT must be positive.")
 # The package the worker takes the engine from: {pkg}.pipeline.run_migration,
 # {pkg}.ado.AdoClient, {pkg}.jira.JiraClient. Tests point it at a slow stand-in.
 MIGRATOR_ENGINE_PACKAGE = env.str("MIGRATOR_ENGINE_PACKAGE", default="engine")
@@ -197,6 +211,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "migrations.sweep_stale_runs",
         "schedule": MIGRATOR_SWEEP_SECONDS,
     },
+    "sweep-webhook-deliveries": {
+        "task": "migrations.sweep_webhook_deliveries",
+        "schedule": MIGRATOR_SWEEP_SECONDS,
+    },
 }
 if EMBEDDED_MODE:
     _queue_dir = MIGRATOR_VAR_DIR / "queue"
@@ -275,6 +293,8 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "migrations_app.models.RunStatus",
         "RunTypeEnum": "migrations_app.models.RunType",
         "ItemStatusEnum": "migrations_app.models.ItemStatus",
+        "WebhookEventEnum": "migrations_app.models.WebhookEventType",
+        "DeliveryStateEnum": "migrations_app.models.DeliveryState",
     },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],

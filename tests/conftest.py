@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.platform",
+    "tests.fixtures.webhooks",
 ]

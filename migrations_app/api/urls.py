@@ -6,7 +6,7 @@ the URL does not serve is 405 in the error shape, for anonymous callers too."""
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from migrations_app.api import auth, docs, errors, views
+from migrations_app.api import auth, docs, errors, views, webhook_views
 from migrations_app.api.routing import api_view
 
 urlpatterns = [
@@ -21,6 +21,26 @@ urlpatterns = [
         "projects/<str:project_id>",
         api_view(views.ProjectDetailView.as_view()),
         name="api-project",
+    ),
+    path(
+        "projects/<str:project_id>/webhooks",
+        api_view(webhook_views.ProjectWebhooksView.as_view()),
+        name="api-project-webhooks",
+    ),
+    path(
+        "projects/<str:project_id>/webhooks/<str:webhook_id>",
+        api_view(webhook_views.WebhookDetailView.as_view()),
+        name="api-project-webhook",
+    ),
+    path(
+        "projects/<str:project_id>/webhooks/<str:webhook_id>/test",
+        api_view(webhook_views.WebhookTestView.as_view()),
+        name="api-project-webhook-test",
+    ),
+    path(
+        "projects/<str:project_id>/webhooks/<str:webhook_id>/deliveries",
+        api_view(webhook_views.WebhookDeliveriesView.as_view()),
+        name="api-project-webhook-deliveries",
     ),
     path("migrations", api_view(views.MigrationListView.as_view()), name="api-migrations"),
     path(

@@ -54,13 +54,19 @@ def fuzz_world(owner, project, make_run):
     from rest_framework_simplejwt.tokens import RefreshToken
 
     from migrations_app.models import LedgerEntry, RunItem
+    from migrations_app.webhooks.services import webhook_create
 
     run = make_run("RUNNING", report={"problems": []})
     RunItem.objects.create(run=run, ado_id=1, ado_type="Bug", jira_key="PROJ-1", status="CREATED")
     LedgerEntry.objects.create(project=project, ado_id=1, jira_key="PROJ-1", jira_id="10001")
+    webhook = webhook_create(project=project, url="http://127.0.0.1:9/hook").webhook
     return {
         "token": str(RefreshToken.for_user(owner).access_token),
-        "ids": {"project_id": str(project.id), "run_id": str(run.id)},
+        "ids": {
+            "project_id": str(project.id),
+            "run_id": str(run.id),
+            "webhook_id": str(webhook.id),
+        },
     }
 
 

@@ -8,6 +8,7 @@ ways, asserting every status that comes back is documented, in the error shape.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -85,6 +86,11 @@ def test_the_operations_with_specific_errors_document_them(schema: dict[str, Any
         assert 429 in statuses("post", path)
     assert {400, 404} <= statuses("get", "/api/migrations")  # projectId missing / unknown
     assert {400, 404} <= statuses("get", "/api/migrations/{run_id}/items")  # filter / page
+    hooks = "/api/projects/{project_id}/webhooks"
+    for method, path in (("post", hooks), ("patch", hooks + "/{webhook_id}")):
+        assert 400 in statuses(method, path)  # a guarded URL, a short secret
+    assert {400, 404} <= statuses("get", hooks + "/{webhook_id}/deliveries")
+    assert 202 in statuses("post", hooks + "/{webhook_id}/test")
 
 
 def test_every_error_response_is_the_error_component(schema: dict[str, Any]) -> None:
@@ -136,7 +142,7 @@ def test_every_status_an_operation_answers_to_generic_failures_is_documented(
     operator = User.objects.create_user(username="operator", password="x")  # no tenant
     undocumented: dict[str, set[int]] = {}
     for method, path, op in operations(schema):
-        url = path.replace("{project_id}", str(uuid.uuid4())).replace("{run_id}", str(uuid.uuid4()))
+        url = re.sub(r"\{\w+\}", lambda _: str(uuid.uuid4()), path)  # unknown ids
         if "parameters" in op and any(p["name"] == "projectId" for p in op["parameters"]):
             url += f"?projectId={uuid.uuid4()}"
         for kwargs in probes(method, op, owner, operator):

@@ -18,6 +18,9 @@ class ErrorCode(str, Enum):
     NOT_FOUND = "NOT_FOUND"
     PROJECT_NOT_FOUND = "PROJECT_NOT_FOUND"
     MIGRATION_NOT_FOUND = "MIGRATION_NOT_FOUND"
+    CONNECTION_NOT_FOUND = "CONNECTION_NOT_FOUND"
+    SCHEDULE_NOT_FOUND = "SCHEDULE_NOT_FOUND"
+    SCHEDULE_ENDED = "SCHEDULE_ENDED"
     MIGRATION_NOT_PAUSED = "MIGRATION_NOT_PAUSED"
     MIGRATION_NOT_RUNNING = "MIGRATION_NOT_RUNNING"
     MIGRATION_FINISHED = "MIGRATION_FINISHED"
@@ -40,6 +43,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.PROJECT_NOT_FOUND: 404,
     ErrorCode.MIGRATION_NOT_FOUND: 404,
+    ErrorCode.CONNECTION_NOT_FOUND: 404,
+    ErrorCode.SCHEDULE_NOT_FOUND: 404,
+    ErrorCode.SCHEDULE_ENDED: 409,
     ErrorCode.MIGRATION_NOT_PAUSED: 400,
     ErrorCode.MIGRATION_NOT_RUNNING: 400,
     ErrorCode.MIGRATION_FINISHED: 400,
@@ -64,6 +70,10 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.NOT_FOUND: "No such URL or page.",
     ErrorCode.PROJECT_NOT_FOUND: "Project ID does not exist or belongs to another tenant.",
     ErrorCode.MIGRATION_NOT_FOUND: "Run ID does not exist or belongs to another tenant.",
+    ErrorCode.CONNECTION_NOT_FOUND: "The project has no saved connection.",
+    ErrorCode.SCHEDULE_NOT_FOUND: "The project has no schedule.",
+    ErrorCode.SCHEDULE_ENDED: "The schedule's cut-over has passed; set a later cutoverAt to "
+    "schedule runs again.",
     ErrorCode.MIGRATION_NOT_PAUSED: "Attempted to resume a non-paused run.",
     ErrorCode.MIGRATION_NOT_RUNNING: "Attempted to pause a run that is not RUNNING.",
     ErrorCode.MIGRATION_FINISHED: "Attempted to cancel a finished run.",
@@ -81,6 +91,10 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
 }
 
 
+# The message of every VALIDATION_ERROR whose details name the fields.
+INVALID_MESSAGE = "The request is invalid; see details."
+
+
 class ApplicationError(Exception):
     def __init__(
         self, code: ErrorCode, message: str = "", details: dict[str, Any] | None = None
@@ -93,3 +107,8 @@ class ApplicationError(Exception):
     @property
     def status(self) -> int:
         return HTTP_STATUS[self.code]
+
+
+def invalid(details: dict[str, Any]) -> ApplicationError:
+    """A VALIDATION_ERROR naming each bad field (dotted path → messages)."""
+    return ApplicationError(ErrorCode.VALIDATION_ERROR, INVALID_MESSAGE, details)

@@ -16,7 +16,15 @@ from django.http import HttpRequest
 
 from migrations_app import services
 from migrations_app.errors import ApplicationError
-from migrations_app.models import MigrationRun, PendingWrite, Project, RunItem, Tenant, User
+from migrations_app.models import (
+    MigrationRun,
+    PendingWrite,
+    Project,
+    ProjectConnection,
+    RunItem,
+    Tenant,
+    User,
+)
 
 SECRET_FIELDS = ("pat_encrypted", "api_token_encrypted")
 
@@ -148,6 +156,34 @@ class PendingWriteAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in PendingWrite._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ProjectConnection)
+class ProjectConnectionAdmin(admin.ModelAdmin):
+    """Saved connections, read-only: the secrets show only as "saved" or not, and
+    changes go through the API or the dashboard (which validate and encrypt)."""
+
+    list_display = ("project", "ado_org", "ado_project", "jira_project_key", "has_pat",
+                    "has_api_token", "updated_at")  # fmt: skip
+    list_filter = ("project__tenant",)
+    search_fields = ("project__name", "ado_org", "ado_project", "jira_project_key")
+    list_select_related = ("project",)
+    exclude = SECRET_FIELDS
+
+    @admin.display(boolean=True, description="PAT saved")
+    def has_pat(self, obj: ProjectConnection) -> bool:
+        return obj.has_pat
+
+    @admin.display(boolean=True, description="API token saved")
+    def has_api_token(self, obj: ProjectConnection) -> bool:
+        return obj.has_api_token
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = [f.name for f in ProjectConnection._meta.fields if f.name not in SECRET_FIELDS]
+        return [*fields, "has_pat", "has_api_token"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

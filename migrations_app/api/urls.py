@@ -6,7 +6,7 @@ the URL does not serve is 405 in the error shape, for anonymous callers too."""
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from migrations_app.api import auth, docs, errors, views
+from migrations_app.api import auth, connection_api, docs, errors, views
 from migrations_app.api.routing import api_view
 
 urlpatterns = [
@@ -21,6 +21,11 @@ urlpatterns = [
         "projects/<str:project_id>",
         api_view(views.ProjectDetailView.as_view()),
         name="api-project",
+    ),
+    path(
+        "projects/<str:project_id>/connection",
+        api_view(connection_api.ProjectConnectionView.as_view()),
+        name="api-project-connection",
     ),
     path("migrations", api_view(views.MigrationListView.as_view()), name="api-migrations"),
     path(

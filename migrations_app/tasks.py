@@ -1,7 +1,8 @@
 """Celery tasks: thin interfaces that take ids and call one function.
 
-Both are idempotent: a duplicate or redelivered message finds the run claimed,
-finished or gone and does nothing. State lives in the database; results are ignored.
+Each is idempotent: a duplicate or redelivered message finds the run claimed,
+finished or gone (or the schedule's tick already done) and does nothing. State
+lives in the database; results are ignored.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 
 from celery import Task, shared_task
 
-from migrations_app import runner, services
+from migrations_app import runner, schedules, services
 
 
 @shared_task(
@@ -28,3 +29,10 @@ def run_migration(self: Task, run_id: str) -> str:
 @shared_task(name="migrations.sweep_stale_runs", ignore_result=True, acks_late=True)
 def sweep_stale_runs() -> int:
     return len(services.sweep_stale_runs())
+
+
+@shared_task(name="migrations.schedule_tick", ignore_result=True, acks_late=True)
+def schedule_tick(project_id: str) -> str:
+    """Fired by celery beat for a project's schedule (see migrations_app.schedules)."""
+    outcome = schedules.schedule_tick(project_id)
+    return outcome.value if outcome else "nothing to do"

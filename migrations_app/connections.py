@@ -109,16 +109,18 @@ def connection_put(*, project: Project, change: ConnectionChange) -> tuple[Proje
     Secrets left out are kept (a client cannot read them back to send them again).
     """
     try:
-        with transaction.atomic():
-            saved = ProjectConnection.objects.select_for_update().filter(project=project).first()
-            created = saved is None
-            connection = saved or ProjectConnection(project=project)
-            _apply(connection, change, is_new=created)
-            connection.save()
+        return _put(project, change)
     except IntegrityError:
-        # Another PUT created it meanwhile: this one replaces it.
-        return connection_put(project=project, change=change)
-    return connection, created
+        return _put(project, change)  # another PUT created it meanwhile: this one replaces it
+
+
+def _put(project: Project, change: ConnectionChange) -> tuple[ProjectConnection, bool]:
+    with transaction.atomic():
+        saved = ProjectConnection.objects.select_for_update().filter(project=project).first()
+        connection = saved or ProjectConnection(project=project)
+        _apply(connection, change, is_new=saved is None)
+        connection.save()
+    return connection, saved is None
 
 
 def connection_patch(*, project: Project, change: ConnectionChange) -> ProjectConnection:

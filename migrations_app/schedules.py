@@ -78,19 +78,21 @@ def schedule_put(
             }
         )
     try:
-        with transaction.atomic():
-            schedule = SyncSchedule.objects.select_for_update().filter(project=project).first()
-            created = schedule is None
-            if schedule is None:
-                schedule = SyncSchedule(project=project)
-            _assign(schedule, settings)
-            if schedule.status == ScheduleStatus.ENDED:
-                schedule.status = ScheduleStatus.ACTIVE
-            schedule.save()
-            sync_periodic_task(schedule)
+        return _put(project, settings)
     except IntegrityError:
-        return schedule_put(project=project, settings=settings, now=now)  # lost a create race
-    return schedule, created
+        return _put(project, settings)  # another PUT created it meanwhile: this one replaces it
+
+
+def _put(project: Project, settings: ScheduleSettings) -> tuple[SyncSchedule, bool]:
+    with transaction.atomic():
+        saved = SyncSchedule.objects.select_for_update().filter(project=project).first()
+        schedule = saved or SyncSchedule(project=project)
+        _assign(schedule, settings)
+        if schedule.status == ScheduleStatus.ENDED:
+            schedule.status = ScheduleStatus.ACTIVE
+        schedule.save()
+        sync_periodic_task(schedule)
+    return schedule, saved is None
 
 
 def schedule_patch(

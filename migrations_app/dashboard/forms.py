@@ -360,7 +360,7 @@ class ScheduleForm(forms.Form):
     interval_minutes = forms.FloatField(required=False, label="Every (minutes)")
     start_at = forms.DateTimeField(
         required=False, label="First run (UTC)",
-        help_text="Blank: now.",
+        help_text="Blank: now (for a new schedule).",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )  # fmt: skip
     cutover_at = forms.DateTimeField(
@@ -401,6 +401,8 @@ class ScheduleForm(forms.Form):
         if self.schedule is None:
             body["options"] = options_of_run(last_run)
             serializer_class = schedule_api.ScheduleIn
+        else:  # a PATCH of what the user changed (the page shows times to the minute)
+            body = {key: value for key, value in body.items() if self._edited(key)}
         serializer = serializer_class(data=body)
         if not serializer.is_valid():
             self.add_api_errors(flatten_errors(serializer.errors))
@@ -417,6 +419,11 @@ class ScheduleForm(forms.Form):
                 raise
             self.add_api_errors(exc.details)
             return None
+
+    def _edited(self, key: str) -> bool:
+        """Whether the user changed the field of API key ``key`` from what the page showed."""
+        name = SCHEDULE_FIELD_OF_PATH[key]
+        return str(self.data.get(self.add_prefix(name), "")) != str(self.initial.get(name, ""))
 
     def add_api_errors(self, details: dict[str, Any]) -> None:
         for path, messages in details.items():

@@ -169,3 +169,20 @@ def test_another_tenants_project_pages_answer_404(project, outsider):
     client.force_login(outsider)
     for path in ("connection", "connection/delete", "schedule", "schedule/pause"):
         assert client.post(f"/projects/{project.pk}/{path}", {}).status_code == 404, path
+
+
+def test_saving_the_schedule_again_changes_only_what_was_edited(browser, project):
+    from datetime import UTC, datetime
+
+    save(browser, project)
+    cutover = datetime(2099, 1, 1, 12, 0, 42, tzinfo=UTC)  # seconds the page does not show
+    form = {"schedule-interval_minutes": "30", "schedule-cutover_at": "2099-01-01T12:00"}
+    browser.post(f"/projects/{project.pk}/schedule", form)
+    SyncSchedule.objects.filter(project=project).update(cutover_at=cutover)
+    page = browser.get(f"/projects/{project.pk}")
+    shown = page.context["schedule_form"].initial
+    form = {f"schedule-{name}": value for name, value in shown.items()}
+    form["schedule-interval_minutes"] = "20"
+    assert browser.post(f"/projects/{project.pk}/schedule", form).status_code == 302
+    schedule = SyncSchedule.objects.get(project=project)
+    assert schedule.interval_seconds == 1200 and schedule.cutover_at == cutover

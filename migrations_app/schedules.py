@@ -125,7 +125,8 @@ def schedule_pause(*, project: Project, now: datetime | None = None) -> SyncSche
 
 
 def schedule_resume(*, project: Project, now: datetime | None = None) -> SyncSchedule:
-    """PAUSED → ACTIVE; ticks go on from the next interval. ACTIVE stays ACTIVE."""
+    """PAUSED → ACTIVE: the next tick comes an interval after the last one (at once
+    after a longer pause). ACTIVE stays ACTIVE."""
     return _transition(project, to=ScheduleStatus.ACTIVE, now=now or timezone.now())
 
 

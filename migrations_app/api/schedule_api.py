@@ -306,7 +306,8 @@ class ProjectSchedulePauseView(JsonViewMixin, APIView):
 class ProjectScheduleResumeView(JsonViewMixin, APIView):
     @_control_schema(
         "Resume a paused schedule",
-        "Ticks go on at the interval. Resuming an active schedule changes nothing. "
+        "The next tick comes an interval after the last one (at once after a longer "
+        "pause), then at the interval. Resuming an active schedule changes nothing. "
         "SCHEDULE_ENDED once the cut-over has passed (PATCH a later cutoverAt instead).",
     )
     def post(self, request: Request, project_id: str) -> Response:

@@ -15,13 +15,16 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from migrations_app import services
+from migrations_app import schedules, services
 from migrations_app.errors import ApplicationError
 from migrations_app.models import (
     MigrationRun,
     PendingWrite,
     Project,
+    ProjectConnection,
     RunItem,
+    ScheduleTick,
+    SyncSchedule,
     Tenant,
     User,
     Webhook,
@@ -218,6 +221,90 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# ------------------------------------------------------------- saved connections, schedules
+@admin.register(ProjectConnection)
+class ProjectConnectionAdmin(admin.ModelAdmin):
+    """Saved connections, read-only: the secrets show only as "saved" or not, and
+    changes go through the API or the dashboard (which validate and encrypt)."""
+
+    list_display = ("project", "ado_org", "ado_project", "jira_project_key", "has_pat",
+                    "has_api_token", "updated_at")  # fmt: skip
+    list_filter = ("project__tenant",)
+    search_fields = ("project__name", "ado_org", "ado_project", "jira_project_key")
+    list_select_related = ("project",)
+    exclude = SECRET_FIELDS
+
+    @admin.display(boolean=True, description="PAT saved")
+    def has_pat(self, obj: ProjectConnection) -> bool:
+        return obj.has_pat
+
+    @admin.display(boolean=True, description="API token saved")
+    def has_api_token(self, obj: ProjectConnection) -> bool:
+        return obj.has_api_token
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = [f.name for f in ProjectConnection._meta.fields if f.name not in SECRET_FIELDS]
+        return [*fields, "has_pat", "has_api_token"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class ScheduleTickInline(admin.TabularInline):
+    model = ScheduleTick
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ("at", "outcome", "reason", "run")
+    readonly_fields = fields
+    ordering = ("-at",)
+
+
+def _schedule_action(service: Any, name: str, description: str, verb: str) -> Any:
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, rows: QuerySet) -> None:
+        done = 0
+        for schedule in rows.select_related("project"):
+            try:
+                service(project=schedule.project)
+                done += 1
+            except ApplicationError as exc:
+                modeladmin.message_user(
+                    request, f"{schedule.project}: {exc.message}", messages.WARNING
+                )
+        if done:
+            modeladmin.message_user(request, f"{verb} {done} schedule(s).", messages.SUCCESS)
+
+    action.__name__ = name
+    return admin.action(description=description)(action)
+
+
+@admin.register(SyncSchedule)
+class SyncScheduleAdmin(admin.ModelAdmin):
+    """Schedules with their ticks; pause and resume call the same services as the API
+    (which keep the beat entry in step), so the settings themselves are read-only."""
+
+    list_display = ("project", "status", "interval_seconds", "start_at", "cutover_at",
+                    "last_tick_at", "run_count", "skip_count")  # fmt: skip
+    list_filter = ("status", "project__tenant")
+    search_fields = ("project__name",)
+    list_select_related = ("project",)
+    inlines = [ScheduleTickInline]
+    actions = [
+        _schedule_action(
+            schedules.schedule_pause, "pause_schedules", "Pause selected schedules", "Paused"
+        ),
+        _schedule_action(
+            schedules.schedule_resume, "resume_schedules", "Resume selected schedules", "Resumed"
+        ),
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in SyncSchedule._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 

@@ -19,6 +19,9 @@ class ErrorCode(str, Enum):
     PROJECT_NOT_FOUND = "PROJECT_NOT_FOUND"
     MIGRATION_NOT_FOUND = "MIGRATION_NOT_FOUND"
     WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
+    CONNECTION_NOT_FOUND = "CONNECTION_NOT_FOUND"
+    SCHEDULE_NOT_FOUND = "SCHEDULE_NOT_FOUND"
+    SCHEDULE_ENDED = "SCHEDULE_ENDED"
     MIGRATION_NOT_PAUSED = "MIGRATION_NOT_PAUSED"
     MIGRATION_NOT_RUNNING = "MIGRATION_NOT_RUNNING"
     MIGRATION_FINISHED = "MIGRATION_FINISHED"
@@ -42,6 +45,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PROJECT_NOT_FOUND: 404,
     ErrorCode.MIGRATION_NOT_FOUND: 404,
     ErrorCode.WEBHOOK_NOT_FOUND: 404,
+    ErrorCode.CONNECTION_NOT_FOUND: 404,
+    ErrorCode.SCHEDULE_NOT_FOUND: 404,
+    ErrorCode.SCHEDULE_ENDED: 409,
     ErrorCode.MIGRATION_NOT_PAUSED: 400,
     ErrorCode.MIGRATION_NOT_RUNNING: 400,
     ErrorCode.MIGRATION_FINISHED: 400,
@@ -68,6 +74,10 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.MIGRATION_NOT_FOUND: "Run ID does not exist or belongs to another tenant.",
     ErrorCode.WEBHOOK_NOT_FOUND: "Webhook ID does not exist in this project (or the project "
     "belongs to another tenant).",
+    ErrorCode.CONNECTION_NOT_FOUND: "The project has no saved connection.",
+    ErrorCode.SCHEDULE_NOT_FOUND: "The project has no schedule.",
+    ErrorCode.SCHEDULE_ENDED: "The schedule's cut-over has passed; set a later cutoverAt to "
+    "schedule runs again.",
     ErrorCode.MIGRATION_NOT_PAUSED: "Attempted to resume a non-paused run.",
     ErrorCode.MIGRATION_NOT_RUNNING: "Attempted to pause a run that is not RUNNING.",
     ErrorCode.MIGRATION_FINISHED: "Attempted to cancel a finished run.",
@@ -85,6 +95,10 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
 }
 
 
+# The message of every VALIDATION_ERROR whose details name the fields.
+INVALID_MESSAGE = "The request is invalid; see details."
+
+
 class ApplicationError(Exception):
     def __init__(
         self, code: ErrorCode, message: str = "", details: dict[str, Any] | None = None
@@ -97,3 +111,8 @@ class ApplicationError(Exception):
     @property
     def status(self) -> int:
         return HTTP_STATUS[self.code]
+
+
+def invalid(details: dict[str, Any]) -> ApplicationError:
+    """A VALIDATION_ERROR naming each bad field (dotted path → messages)."""
+    return ApplicationError(ErrorCode.VALIDATION_ERROR, INVALID_MESSAGE, details)

@@ -373,3 +373,113 @@ class WebhookAttempt(models.Model):
     def __str__(self) -> str:
         outcome = self.status_code or self.error[:40] or "-"
         return f"attempt {self.number} of {self.delivery_id}: {outcome}"
+
+
+# ------------------------------------------------------------- saved connections, schedules
+class ProjectConnection(models.Model):
+    """The project's saved source (Azure DevOps) and target (Jira) connection.
+
+    Written by :mod:`migrations_app.connections`. The secrets are encrypted like a
+    run's (MultiFernet, ``FIELD_ENCRYPTION_KEY``) and are never shown: an empty
+    column means "not saved". A start that leaves a secret out takes it from here,
+    and only for the origin it was saved with.
+    """
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, primary_key=True, related_name="connection"
+    )
+    ado_base_url = models.CharField(max_length=500)
+    ado_org = models.CharField(max_length=200)
+    ado_project = models.CharField(max_length=200)
+    pat_encrypted = models.TextField(blank=True, default="", editable=False)
+    pat_updated_at = models.DateTimeField(null=True, blank=True)
+    jira_base_url = models.CharField(max_length=500)
+    jira_email = models.CharField(max_length=254)
+    jira_project_key = models.CharField(max_length=255)
+    api_token_encrypted = models.TextField(blank=True, default="", editable=False)
+    api_token_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.ado_org}/{self.ado_project} → {self.jira_project_key}"
+
+    @property
+    def has_pat(self) -> bool:
+        return bool(self.pat_encrypted)
+
+    @property
+    def has_api_token(self) -> bool:
+        return bool(self.api_token_encrypted)
+
+
+class ScheduleStatus(models.TextChoices):
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    ENDED = "ENDED"  # the cut-over has passed: no more runs
+
+
+class SyncSchedule(models.Model):
+    """A project's scheduled delta sync: an INCREMENTAL run every interval, from
+    ``start_at`` until ``cutover_at``, with the saved connection.
+
+    Written by :mod:`migrations_app.schedules`, which keeps the django-celery-beat
+    ``PeriodicTask`` that fires the ticks in step with this row.
+    """
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, primary_key=True, related_name="schedule"
+    )
+    interval_seconds = models.PositiveIntegerField()
+    start_at = models.DateTimeField()
+    cutover_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=8, choices=ScheduleStatus.choices, default=ScheduleStatus.ACTIVE
+    )
+    # The runs' options and filters (migrate_*, *_overrides, area_filter, type_filter).
+    options = models.JSONField(default=dict)
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    last_tick_at = models.DateTimeField(null=True, blank=True)
+    run_count = models.PositiveIntegerField(default=0)
+    skip_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        until = f"{self.cutover_at:%Y-%m-%d %H:%M}"
+        return f"every {self.interval_seconds} s until {until} ({self.status})"
+
+
+class TickOutcome(models.TextChoices):
+    STARTED = "STARTED"  # an INCREMENTAL run was started
+    SKIPPED = "SKIPPED"  # nothing started; the reason says why (a run is active, ...)
+    FAILED = "FAILED"  # the run could not be enqueued
+    ENDED = "ENDED"  # the cut-over passed; the schedule stopped
+
+
+class ScheduleTick(models.Model):
+    """What one tick of a schedule did, and why (the schedule's history)."""
+
+    schedule = models.ForeignKey(SyncSchedule, on_delete=models.CASCADE, related_name="ticks")
+    at = models.DateTimeField()
+    outcome = models.CharField(max_length=8, choices=TickOutcome.choices)
+    reason = models.TextField(blank=True, default="")
+    run = models.ForeignKey(
+        MigrationRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            # The schedule's recent ticks, newest first (API, project page, pruning).
+            models.Index(fields=["schedule", "-at"], name="tick_schedule_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.outcome}"

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from migrations_app.engine_bridge import jira_browse_url
 from migrations_app.errors import ApplicationError, ErrorCode
-from migrations_app.models import LedgerEntry, MigrationRun, Project, RunItem, Tenant
+from migrations_app.models import (
+    ACTIVE_STATUSES,
+    LedgerEntry,
+    MigrationRun,
+    Project,
+    ProjectConnection,
+    RunItem,
+    ScheduleStatus,
+    ScheduleTick,
+    SyncSchedule,
+    Tenant,
+)
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:
@@ -44,6 +56,73 @@ def project_last_run(project: Project) -> MigrationRun | None:
     return project.runs.order_by("-created_at").first()
 
 
+def project_active_run(project: Project) -> MigrationRun | None:
+    return project.runs.filter(status__in=ACTIVE_STATUSES).first()
+
+
+# --------------------------------------------------------------------------- saved settings
+def connection_find(project: Project) -> ProjectConnection | None:
+    return ProjectConnection.objects.filter(project=project).first()
+
+
+def connection_get(project: Project) -> ProjectConnection:
+    connection = connection_find(project)
+    if connection is None:
+        raise ApplicationError(ErrorCode.CONNECTION_NOT_FOUND)
+    return connection
+
+
+def connection_ready(project: Project) -> bool:
+    """Whether a run can start with nothing but the saved connection (both secrets held)."""
+    return (
+        ProjectConnection.objects.filter(project=project)
+        .exclude(pat_encrypted="")
+        .exclude(api_token_encrypted="")
+        .exists()
+    )
+
+
+def schedule_find(project: Project) -> SyncSchedule | None:
+    return SyncSchedule.objects.filter(project=project).select_related("periodic_task").first()
+
+
+def schedule_get(project: Project) -> SyncSchedule:
+    schedule = schedule_find(project)
+    if schedule is None:
+        raise ApplicationError(ErrorCode.SCHEDULE_NOT_FOUND)
+    return schedule
+
+
+def schedule_recent_ticks(schedule: SyncSchedule, limit: int = 20) -> list[ScheduleTick]:
+    return list(
+        ScheduleTick.objects.filter(schedule=schedule)
+        .select_related("run")
+        .order_by("-at", "-pk")[:limit]
+    )
+
+
+def schedule_status(schedule: SyncSchedule, now: datetime) -> str:
+    """ENDED as soon as the cut-over has passed, even before a tick has recorded it."""
+    if schedule.status == ScheduleStatus.ACTIVE and now >= schedule.cutover_at:
+        return ScheduleStatus.ENDED
+    return str(schedule.status)
+
+
+def schedule_next_tick(schedule: SyncSchedule, now: datetime) -> datetime | None:
+    """When beat should fire next (about: it fires an interval after its last firing);
+    None unless ACTIVE. A tick at or after the cut-over ends the schedule."""
+    if schedule_status(schedule, now) != ScheduleStatus.ACTIVE:
+        return None
+    if now < schedule.start_at:
+        return schedule.start_at
+    task = schedule.periodic_task
+    last = (task.last_run_at if task is not None else None) or schedule.last_tick_at
+    if last is None:
+        return now
+    return max(now, last + timedelta(seconds=schedule.interval_seconds))
+
+
+# --------------------------------------------------------------------------- runs
 def run_get(*, tenant: Tenant, run_id: Any) -> MigrationRun:
     pk = _as_uuid(run_id)
     run = MigrationRun.objects.filter(tenant=tenant, pk=pk).first() if pk else None

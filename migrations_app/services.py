@@ -80,6 +80,22 @@ def project_delete(*, project: Project) -> None:
         project.delete()
 
 
+def project_forget_target(*, project: Project) -> int:
+    """Forget what the project wrote to Jira (its ledger and unsettled writes), for a
+    target that starts empty again, such as the demo's new sandbox: without this a FULL
+    run would skip every item as already migrated. Runs and their items are kept.
+    Refused while a run is active. Returns the number of ledger entries forgotten."""
+    with transaction.atomic():
+        if project.runs.filter(status__in=ACTIVE_STATUSES).exists():
+            raise ApplicationError(
+                ErrorCode.MIGRATION_ALREADY_RUNNING,
+                "The project has an active run; cancel it before forgetting its target.",
+            )
+        project.pending_writes.all().delete()
+        forgotten, _ = project.ledger.all().delete()
+    return forgotten
+
+
 def _duplicate_name(name: str) -> ApplicationError:
     return ApplicationError(
         ErrorCode.VALIDATION_ERROR,
@@ -440,6 +456,7 @@ __all__ = [
     "dispatch_later",
     "project_create",
     "project_delete",
+    "project_forget_target",
     "project_update",
     "run_cancel",
     "run_claim",

@@ -1,8 +1,8 @@
 """Celery tasks: thin interfaces that take ids and call one function.
 
 Each is idempotent: a duplicate or redelivered message finds the run claimed,
-finished or gone (a delivery delivered, given up or in flight) and does nothing.
-State lives in the database; results are ignored.
+finished or gone (a delivery delivered, given up or in flight; a schedule's tick
+already done) and does nothing. State lives in the database; results are ignored.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 
 from celery import Task, shared_task
 
-from migrations_app import runner, services
+from migrations_app import runner, schedules, services
 from migrations_app.webhooks import services as webhook_services
 
 
@@ -50,3 +50,10 @@ def deliver_webhook(self: Task, delivery_id: str) -> None:
 @shared_task(name="migrations.sweep_webhook_deliveries", ignore_result=True, acks_late=True)
 def sweep_webhook_deliveries() -> int:
     return len(webhook_services.sweep_deliveries())
+
+
+@shared_task(name="migrations.schedule_tick", ignore_result=True, acks_late=True)
+def schedule_tick(project_id: str) -> str:
+    """Fired by celery beat for a project's schedule (see migrations_app.schedules)."""
+    outcome = schedules.schedule_tick(project_id)
+    return outcome.value if outcome else "nothing to do"

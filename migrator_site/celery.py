@@ -3,7 +3,9 @@
 Without REDIS_URL (embedded mode) the broker is kombu's ``filesystem://`` under
 ``var/queue`` and the worker must run with ``--pool=solo``. Every worker sweeps
 stale runs at start-up and every ``MIGRATOR_SWEEP_SECONDS`` (see
-migrations_app.worker); ``celery beat`` is optional (a schedule is configured).
+migrations_app.worker). ``celery -A migrator_site beat`` (one per installation)
+fires the projects' scheduled delta syncs from the database (django-celery-beat's
+DatabaseScheduler, see migrations_app.schedules) and the sweep as well.
 """
 
 import os

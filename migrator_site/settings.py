@@ -81,6 +81,11 @@ MIGRATOR_JIRA_MAX_RATE = env.float("MIGRATOR_JIRA_MAX_RATE", default=100.0)
 MIGRATOR_JIRA_RATE_INCREASE = env.float("MIGRATOR_JIRA_RATE_INCREASE", default=0.5)
 MIGRATOR_JIRA_MAX_IN_FLIGHT = env.int("MIGRATOR_JIRA_MAX_IN_FLIGHT", default=12)
 MIGRATOR_HTTP_POOL_SIZE = env.int("MIGRATOR_HTTP_POOL_SIZE", default=16)
+# Scheduled delta syncs: the shortest interval a schedule may have, in seconds
+# (the API speaks minutes; the tests lower this to tick every few seconds).
+MIGRATOR_SCHEDULE_MIN_SECONDS = env.int("MIGRATOR_SCHEDULE_MIN_SECONDS", default=60)
+if MIGRATOR_SCHEDULE_MIN_SECONDS < 1:
+    raise ImproperlyConfigured("MIGRATOR_SCHEDULE_MIN_SECONDS must be at least 1.")
 # Live progress events are throttled to at most one per this many seconds.
 MIGRATOR_PROGRESS_EVENT_INTERVAL = env.float("MIGRATOR_PROGRESS_EVENT_INTERVAL", default=0.25)
 # Webhooks: one delivery is tried at most this many times (connection errors,
@@ -117,6 +122,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "drf_spectacular",
     "django_eventstream",
+    "django_celery_beat",
     "migrations_app",
 ]
 
@@ -206,6 +212,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
+# `celery beat` reads its schedule from the database (django-celery-beat): the
+# project schedules' PeriodicTasks, kept in step by migrations_app.schedules.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-runs": {
         "task": "migrations.sweep_stale_runs",

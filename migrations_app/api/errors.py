@@ -16,7 +16,13 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from migrations_app.errors import DESCRIPTIONS, HTTP_STATUS, ApplicationError, ErrorCode
+from migrations_app.errors import (
+    DESCRIPTIONS,
+    HTTP_STATUS,
+    INVALID_MESSAGE,
+    ApplicationError,
+    ErrorCode,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +114,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         code, message, details = ErrorCode.INTERNAL_ERROR, "", {}
 
     if code == ErrorCode.VALIDATION_ERROR and not message:
-        message = "The request is invalid; see details."
+        message = INVALID_MESSAGE
     err = ApplicationError(code, message, details)
     set_rollback()
     # NOT_AUTHENTICATED is always 401 (DRF would say 403 on views without an authenticator).

@@ -86,7 +86,24 @@ class ClosedSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-def _guarded_url(value: str) -> str:
+def all_optional(
+    serializer_class: type[serializers.Serializer],
+    name: str,
+    overrides: dict[str, serializers.Field] | None = None,
+) -> type[serializers.Serializer]:
+    """The same serializer with every field optional and no defaults, for PATCH bodies
+    (only what is sent changes). ``overrides`` replaces fields (nested PATCH objects)."""
+    fields: dict[str, Any] = {}
+    declared: dict[str, Any] = serializer_class._declared_fields
+    for field_name, field in declared.items():
+        # Every DRF field keeps the arguments it was built with (Field.__new__).
+        kwargs = {k: v for k, v in field._kwargs.items() if k not in ("default", "required")}
+        fields[field_name] = type(field)(*field._args, required=False, **kwargs)
+    fields.update(overrides or {})
+    return type(name, (serializer_class,), fields)
+
+
+def guarded_url(value: str) -> str:
     if value.strip().rstrip("/") == DEFAULT_ADO_BASE_URL:
         return DEFAULT_ADO_BASE_URL  # the documented default is trusted as is
     try:
@@ -106,10 +123,28 @@ class ProjectPatchIn(ClosedSerializer):
     description = StrictCharField(max_length=5000, required=False, allow_blank=True)
 
 
+SAVED_HELP = (
+    " May be left out when the project's saved connection holds it "
+    "(see /api/projects/{id}/connection)."
+)
+
+
 class SourceIn(ClosedSerializer):
-    org = StrictCharField(max_length=200)
-    project = StrictCharField(max_length=200)
-    pat = StrictCharField(max_length=2000, write_only=True, trim_whitespace=True)
+    """The ADO side of a start. With ``pat``, used as given (the seed's form); without
+    it, completed from the project's saved connection (each field left out is the
+    saved one) and the saved PAT is used, only for the saved origin."""
+
+    org = StrictCharField(
+        max_length=200, required=False, help_text="ADO organisation." + SAVED_HELP
+    )
+    project = StrictCharField(max_length=200, required=False, help_text="ADO project." + SAVED_HELP)
+    pat = StrictCharField(
+        max_length=2000,
+        write_only=True,
+        trim_whitespace=True,
+        required=False,
+        help_text="Personal access token (write-only)." + SAVED_HELP,
+    )
     area_filter = StrictCharField(max_length=1000, required=False, allow_null=True, default=None)
     type_filter = StrictCharField(
         max_length=2000,
@@ -122,12 +157,12 @@ class SourceIn(ClosedSerializer):
     base_url = StrictCharField(
         max_length=500,
         required=False,
-        default=DEFAULT_ADO_BASE_URL,
-        help_text="Azure DevOps host (Services, or a Server's root with org = the collection).",
+        help_text="Azure DevOps host (Services, or a Server's root with org = the collection). "
+        f"Default: the saved one, else {DEFAULT_ADO_BASE_URL}.",
     )
 
     def validate_base_url(self, value: str) -> str:
-        return _guarded_url(value)
+        return guarded_url(value)
 
     def validate_type_filter(self, value: str | None) -> list[str]:
         return [name.strip() for name in (value or "").split(",") if name.strip()]
@@ -137,21 +172,37 @@ class SourceIn(ClosedSerializer):
 
 
 class TargetIn(ClosedSerializer):
-    base_url = StrictCharField(max_length=500, help_text="Jira Cloud site, https only.")
-    email = StrictEmailField(max_length=254)
-    api_token = StrictCharField(max_length=2000, write_only=True)
-    project_key = StrictCharField(max_length=255)
+    """The Jira side of a start: with ``api_token`` as given, without it completed
+    from the project's saved connection (the saved token only for the saved origin)."""
+
+    base_url = StrictCharField(
+        max_length=500, required=False, help_text="Jira Cloud site, https only." + SAVED_HELP
+    )
+    email = StrictEmailField(max_length=254, required=False, help_text="Jira account." + SAVED_HELP)
+    api_token = StrictCharField(
+        max_length=2000,
+        write_only=True,
+        required=False,
+        help_text="Jira API token (write-only)." + SAVED_HELP,
+    )
+    project_key = StrictCharField(
+        max_length=255, required=False, help_text="Jira project key." + SAVED_HELP
+    )
 
     def validate_base_url(self, value: str) -> str:
-        return _guarded_url(value)
+        return guarded_url(value)
 
     def validate_project_key(self, value: str) -> str:
-        key = value.strip().upper()
-        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", key):
-            raise serializers.ValidationError(
-                "A Jira project key starts with a letter and holds letters, digits or _."
-            )
-        return key
+        return project_key_of(value)
+
+
+def project_key_of(value: str) -> str:
+    key = value.strip().upper()
+    if not re.fullmatch(r"[A-Z][A-Z0-9_]*", key):
+        raise serializers.ValidationError(
+            "A Jira project key starts with a letter and holds letters, digits or _."
+        )
+    return key
 
 
 class OptionsIn(ClosedSerializer):
@@ -171,8 +222,9 @@ class OptionsIn(ClosedSerializer):
 
 
 class EnginePayloadIn(ClosedSerializer):
-    source = SourceIn()  # type: ignore[assignment]  # the seed's name shadows Field.source
-    target = TargetIn()
+    # the seed's name shadows Field.source
+    source = SourceIn(required=False)  # type: ignore[assignment]
+    target = TargetIn(required=False)
     options = OptionsIn(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,15 @@ the URL does not serve is 405 in the error shape, for anonymous callers too."""
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from migrations_app.api import auth, docs, errors, views, webhook_views
+from migrations_app.api import (
+    auth,
+    connection_api,
+    docs,
+    errors,
+    schedule_api,
+    views,
+    webhook_views,
+)
 from migrations_app.api.routing import api_view
 
 urlpatterns = [
@@ -41,6 +49,26 @@ urlpatterns = [
         "projects/<str:project_id>/webhooks/<str:webhook_id>/deliveries",
         api_view(webhook_views.WebhookDeliveriesView.as_view()),
         name="api-project-webhook-deliveries",
+    ),
+    path(
+        "projects/<str:project_id>/connection",
+        api_view(connection_api.ProjectConnectionView.as_view()),
+        name="api-project-connection",
+    ),
+    path(
+        "projects/<str:project_id>/schedule",
+        api_view(schedule_api.ProjectScheduleView.as_view()),
+        name="api-project-schedule",
+    ),
+    path(
+        "projects/<str:project_id>/schedule/pause",
+        api_view(schedule_api.ProjectSchedulePauseView.as_view()),
+        name="api-project-schedule-pause",
+    ),
+    path(
+        "projects/<str:project_id>/schedule/resume",
+        api_view(schedule_api.ProjectScheduleResumeView.as_view()),
+        name="api-project-schedule-resume",
     ),
     path("migrations", api_view(views.MigrationListView.as_view()), name="api-migrations"),
     path(

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from migrations_app import selectors, services
+from migrations_app import connections, selectors, services
 from migrations_app.api import serializers as s
 from migrations_app.api.negotiation import JsonViewMixin
 from migrations_app.api.schema import (
@@ -136,7 +136,14 @@ class MigrationStartView(JsonViewMixin, APIView):
             "Creates the run (PENDING until a worker claims it, then RUNNING) and enqueues "
             "it. `pat` and `api_token` are write-only: stored encrypted, never returned. "
             "`source.base_url` and `target.base_url` must be https hosts with public "
-            "addresses (unless the server allows private targets)."
+            "addresses (unless the server allows private targets).\n\n"
+            "**Saved connection.** A side (`source`, `target`) that carries its secret is "
+            "used as given, as in the seed. A side without it, or left out altogether, is "
+            "completed from the project's saved connection (`/api/projects/{id}/connection`): "
+            "each connection field it leaves out is the saved one, and the saved secret is "
+            "used only while the side points at the origin it was saved for. A field that "
+            "neither gives is a `VALIDATION_ERROR` naming it "
+            "(`enginePayload.source.pat`)."
         ),
         parameters=[uuid_path("project_id", "Project")],
         request=s.StartIn,
@@ -161,15 +168,8 @@ class MigrationStartView(JsonViewMixin, APIView):
     def post(self, request: Request, project_id: str) -> Response:
         project = selectors.project_get(tenant=tenant_of(request), project_id=project_id)
         data = _validated(s.StartIn, request.data)
-        payload = data["enginePayload"]
-        source, target = dict(payload["source"]), dict(payload["target"])
-        start = services.StartRequest(
-            run_type=data["type"],
-            pat=source.pop("pat"),
-            api_token=target.pop("api_token"),
-            source=source,
-            target=target,
-            options=dict(payload["options"]),
+        start = connections.resolve_start(
+            project=project, run_type=data["type"], payload=data["enginePayload"]
         )
         run = services.run_start(project=project, request=start)
         return Response(s.RunOut(run).data)

@@ -10,6 +10,18 @@ urlpatterns = [
     path("", views.projects, name="projects"),
     path("projects/<str:project_id>", views.project, name="project"),
     path("projects/<str:project_id>/start", views.start_run, name="start"),
+    path("projects/<str:project_id>/connection", views.connection_save, name="connection"),
+    path(
+        "projects/<str:project_id>/connection/delete",
+        views.connection_delete,
+        name="connection-delete",
+    ),
+    path("projects/<str:project_id>/schedule", views.schedule_save, name="schedule"),
+    re_path(
+        r"^projects/(?P<project_id>[^/]+)/schedule/(?P<action>pause|resume|delete)$",
+        views.schedule_control,
+        name="schedule-control",
+    ),
     path(RUN, views.run_page, name="run"),
     path(f"{RUN}/state", views.run_state, name="run-state"),
     path(f"{RUN}/panels", views.run_panels, name="run-panels"),

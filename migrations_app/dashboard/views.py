@@ -23,11 +23,12 @@ from django.http import (
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from migrations_app import selectors, services
+from migrations_app import connections, schedules, selectors, services
 from migrations_app.api.schema import PHASES
-from migrations_app.dashboard.forms import ProjectForm, StartRunForm
+from migrations_app.dashboard.forms import ConnectionForm, ProjectForm, ScheduleForm, StartRunForm
 from migrations_app.errors import ApplicationError, ErrorCode
 from migrations_app.exports import crosswalk_response
 from migrations_app.live import history
@@ -119,17 +120,26 @@ def projects(request: HttpRequest) -> HttpResponse:
 @tenant_member
 @require_GET
 def project(request: HttpRequest, project_id: str) -> HttpResponse:
-    proj = _project(request, project_id)
-    runs = list(selectors.run_list(tenant=_tenant(request), project_id=proj.pk)[:50])
-    form = StartRunForm(initial=StartRunForm.initial_from(runs[0] if runs else None))
-    return _project_page(request, proj, runs, form)
+    return _project_page(request, _project(request, project_id))
 
 
 def _project_page(
-    request: HttpRequest, proj: Project, runs: list[MigrationRun], form: StartRunForm,
+    request: HttpRequest,
+    proj: Project,
+    *,
+    form: StartRunForm | None = None,
+    connection_form: ConnectionForm | None = None,
+    schedule_form: ScheduleForm | None = None,
     status: int = 200,
-) -> HttpResponse:  # fmt: skip
+) -> HttpResponse:
+    runs = list(selectors.run_list(tenant=_tenant(request), project_id=proj.pk)[:50])
+    connection = selectors.connection_find(proj)
+    schedule = selectors.schedule_find(proj)
+    if form is None:
+        initial = StartRunForm.initial_from(runs[0] if runs else None, connection)
+        form = StartRunForm(initial=initial, connection=connection)
     mapped = next((r for r in runs if r.report and r.report.get("typeMappings")), None)
+    now = timezone.now()
     context = {
         "project": proj,
         "runs": runs,
@@ -138,6 +148,14 @@ def _project_page(
         "mapped_run": mapped,
         "type_mappings": (mapped.report or {}).get("typeMappings", []) if mapped else [],
         "state_mappings": (mapped.report or {}).get("stateMappings", []) if mapped else [],
+        "connection": connection,
+        "connection_form": connection_form or ConnectionForm(connection=connection),
+        "schedule": schedule,
+        "schedule_form": schedule_form or ScheduleForm(schedule=schedule),
+        "schedule_status": selectors.schedule_status(schedule, now) if schedule else None,
+        "schedule_next": selectors.schedule_next_tick(schedule, now) if schedule else None,
+        "schedule_ticks": selectors.schedule_recent_ticks(schedule, 10) if schedule else [],
+        "schedule_minutes": f"{schedule.interval_seconds / 60:g}" if schedule else "",
     }
     return render(request, "dashboard/project.html", context, status=status)
 
@@ -145,12 +163,12 @@ def _project_page(
 @tenant_member
 @require_POST
 def start_run(request: HttpRequest, project_id: str) -> HttpResponse:
-    """The start form; "Preview mappings" starts a SAMPLE dry run with the same settings."""
+    """The start form; "Preview mappings" starts a SAMPLE dry run with the same settings.
+    Secrets left blank come from the project's saved connection."""
     proj = _project(request, project_id)
-    runs = list(selectors.run_list(tenant=_tenant(request), project_id=proj.pk)[:50])
-    form = StartRunForm(request.POST)
+    form = StartRunForm(request.POST, connection=selectors.connection_find(proj))
     preview = "preview" in request.POST
-    start = form.start_request(preview=preview)
+    start = form.start_request(project=proj, preview=preview)
     if start is not None:
         try:
             run = services.run_start(project=proj, request=start)
@@ -160,7 +178,66 @@ def start_run(request: HttpRequest, project_id: str) -> HttpResponse:
             label = "Mapping preview (SAMPLE dry run)" if preview else f"{run.type} run"
             messages.success(request, f"{label} started.")
             return redirect("dashboard:run", project_id=proj.pk, run_id=run.pk)
-    return _project_page(request, proj, runs, form, status=400)
+    return _project_page(request, proj, form=form, status=400)
+
+
+# --------------------------------------------------------------------------- saved settings
+@tenant_member
+@require_POST
+def connection_save(request: HttpRequest, project_id: str) -> HttpResponse:
+    """Save or rotate the connection: a blank secret keeps the saved one."""
+    proj = _project(request, project_id)
+    form = ConnectionForm(request.POST, connection=selectors.connection_find(proj))
+    if form.save(proj) is None:
+        return _project_page(request, proj, connection_form=form, status=400)
+    messages.success(request, "Connection saved.")
+    return redirect("dashboard:project", project_id=proj.pk)
+
+
+@tenant_member
+@require_POST
+def connection_delete(request: HttpRequest, project_id: str) -> HttpResponse:
+    proj = _project(request, project_id)
+    try:
+        connections.connection_delete(project=proj)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Saved connection removed.")
+    return redirect("dashboard:project", project_id=proj.pk)
+
+
+@tenant_member
+@require_POST
+def schedule_save(request: HttpRequest, project_id: str) -> HttpResponse:
+    proj = _project(request, project_id)
+    form = ScheduleForm(request.POST, schedule=selectors.schedule_find(proj))
+    if form.save(proj, selectors.project_last_run(proj)) is None:
+        return _project_page(request, proj, schedule_form=form, status=400)
+    messages.success(request, "Schedule saved.")
+    return redirect("dashboard:project", project_id=proj.pk)
+
+
+SCHEDULE_CONTROLS: dict[str, Callable[..., Any]] = {
+    "pause": schedules.schedule_pause,
+    "resume": schedules.schedule_resume,
+    "delete": schedules.schedule_delete,
+}
+SCHEDULE_DONE = {"pause": "Schedule paused.", "resume": "Schedule resumed.",
+                 "delete": "Schedule deleted."}  # fmt: skip
+
+
+@tenant_member
+@require_POST
+def schedule_control(request: HttpRequest, project_id: str, action: str) -> HttpResponse:
+    proj = _project(request, project_id)
+    try:
+        SCHEDULE_CONTROLS[action](project=proj)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, SCHEDULE_DONE[action])
+    return redirect("dashboard:project", project_id=proj.pk)
 
 
 # --------------------------------------------------------------------------- runs

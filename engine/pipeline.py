@@ -717,7 +717,10 @@ class Pipeline:
                 self.ledger[ado_id].extra.pop("pending", None)
             if all(self._step_done(ado_id, p) for p in WRITE_PHASES):
                 self.ledger[ado_id].extra["synced_rev"] = rev
-                self.ledger[ado_id].extra.pop("resync", None)
+                record = self.records[ado_id]
+                if self.ledger[ado_id].extra.pop("resync", None) and record.status == "PENDING":
+                    record.status = "UPDATED"  # an earlier run's issue, written again
+                    self.dirty_records.add(ado_id)
             self.dirty_ledger.add(ado_id)
             self.units += 1
             self.since_checkpoint += 1

@@ -29,7 +29,8 @@ from engine.model import (
     WorkItemType,
 )
 
-ItemStatus = Literal["PENDING", "CREATED", "UPDATED", "SKIPPED", "FAILED"]
+# REMOVED: rollback runs only (what the rolled-back run wrote for the item was removed).
+ItemStatus = Literal["PENDING", "CREATED", "UPDATED", "SKIPPED", "FAILED", "REMOVED"]
 Command = Literal["run", "pause", "cancel"]
 
 
@@ -102,6 +103,9 @@ class CheckpointStore(Protocol):
         """Everything the project has already written to Jira, keyed by ADO id."""
 
     def save_ledger(self, entries: Iterable[LedgerEntry]) -> None: ...
+
+    def forget_ledger(self, ado_ids: Iterable[int]) -> None:
+        """Drop these items from the project's ledger (their issues were removed)."""
 
     def save_report(self, report: dict[str, Any]) -> None: ...
 
@@ -322,6 +326,26 @@ class RunSpec:
     # The run's id: the ledger records which run wrote what under it (engine.provenance),
     # so that a rollback removes exactly that run's writes. Empty: nothing recorded.
     run_id: str = ""
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """A work item of the run being rolled back: its row in that run's items."""
+
+    ado_id: int
+    ado_type: str = ""
+    ado_url: str = ""
+
+
+@dataclass
+class RollbackSpec:
+    """A rollback run (``engine.rollback``): remove what run ``of_run`` wrote to Jira."""
+
+    of_run: str  # the id of the run rolled back (its writes are recorded under it)
+    project_key: str
+    dry_run: bool = False
+    items: list[SourceItem] = field(default_factory=list)  # the rolled-back run's items
+    settle_seconds: float = 90.0  # as RunSpec.settle_seconds, for deletes whose answer was lost
 
 
 @dataclass

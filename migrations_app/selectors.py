@@ -10,7 +10,7 @@ from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from migrations_app.engine_bridge import jira_browse_url
 from migrations_app.errors import ApplicationError, ErrorCode
-from migrations_app.models import LedgerEntry, MigrationRun, Project, RunItem, Tenant
+from migrations_app.models import LedgerEntry, MigrationRun, Project, RunItem, RunType, Tenant
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:
@@ -73,9 +73,12 @@ CROSSWALK_COLUMNS = ("ado_id", "ado_type", "ado_url", "jira_key", "jira_url", "s
 def crosswalk_rows(*, run: MigrationRun) -> Iterator[tuple[Any, ...]]:
     """Every item the run's project has migrated so far (its ledger), with the
     type, URL and status of the item's latest row in any of the project's runs."""
-    latest = RunItem.objects.filter(
-        run__project_id=run.project_id, ado_id=OuterRef("ado_id")
-    ).order_by("-updated_at", "-pk")
+    # a rollback's rows say what it removed, not what the item is in Jira
+    latest = (
+        RunItem.objects.filter(run__project_id=run.project_id, ado_id=OuterRef("ado_id"))
+        .exclude(run__type=RunType.ROLLBACK)
+        .order_by("-updated_at", "-pk")
+    )
     rows = (
         LedgerEntry.objects.filter(project_id=run.project_id)
         .annotate(

@@ -85,6 +85,8 @@ def test_the_operations_with_specific_errors_document_them(schema: dict[str, Any
         assert 429 in statuses("post", path)
     assert {400, 404} <= statuses("get", "/api/migrations")  # projectId missing / unknown
     assert {400, 404} <= statuses("get", "/api/migrations/{run_id}/items")  # filter / page
+    # a bad body; another tenant's run; active / a rollback / a dry run; the broker is down
+    assert {400, 404, 409, 502} <= statuses("post", "/api/migrations/{run_id}/rollback")
 
 
 def test_every_error_response_is_the_error_component(schema: dict[str, Any]) -> None:

@@ -67,6 +67,16 @@ def run_items(*, run: MigrationRun, status: str | None = None) -> QuerySet[RunIt
     return items.order_by("ado_id")
 
 
+def rollback_preview(*, run: MigrationRun) -> MigrationRun | None:
+    """The latest dry rollback of ``run`` (its report holds what a rollback would remove)."""
+    return run.rollbacks.filter(dry_run=True).order_by("-created_at").first()
+
+
+def rollbacks_of(*, run: MigrationRun) -> list[MigrationRun]:
+    """The rollbacks of ``run`` that remove things (not dry runs), newest first."""
+    return list(run.rollbacks.filter(dry_run=False).order_by("-created_at"))
+
+
 CROSSWALK_COLUMNS = ("ado_id", "ado_type", "ado_url", "jira_key", "jira_url", "status")
 
 

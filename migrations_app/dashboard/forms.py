@@ -11,7 +11,7 @@ from django import forms
 from migrations_app import services
 from migrations_app.api import serializers as api_serializers
 from migrations_app.api.errors import flatten_errors
-from migrations_app.models import MigrationRun, RunType
+from migrations_app.models import MIGRATION_TYPES, MigrationRun, RunType
 
 
 class ProjectForm(forms.Form):
@@ -69,7 +69,10 @@ def field_for_path(path: str) -> str | None:
 
 
 class StartRunForm(forms.Form):
-    type = forms.ChoiceField(choices=RunType.choices, initial=RunType.FULL, label="Run type")
+    type = forms.ChoiceField(
+        choices=[(t.value, t.label) for t in MIGRATION_TYPES], initial=RunType.FULL,
+        label="Run type",
+    )  # fmt: skip
     ado_base_url = forms.CharField(
         required=False, label="Azure DevOps URL", initial=api_serializers.DEFAULT_ADO_BASE_URL
     )

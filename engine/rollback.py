@@ -38,6 +38,7 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -128,6 +129,10 @@ class Rollback:
         self.last_poll = self.last_checkpoint = 0.0
         self.since_checkpoint = 0
         self.items = {i.ado_id: i for i in spec.items}
+        self.planned = False  # the plan is saved only once it is whole
+        self.tally_base: dict[str, dict[str, int]] = {}  # tallies of earlier processes
+        self.plan_dirty = False
+        self.link_refs: dict[int, set[int]] = {}  # ADO id -> entries with a link to it
         self.by_ado: dict[int, list[Target]] = {}
         self.listed_by_ado: dict[int, list[str]] = {}
 
@@ -147,6 +152,7 @@ class Rollback:
                 self.checkpoint(force=True)
                 self.raise_if_stopped()
                 self.plan.phases_done.append(number)
+                self._save_report("RUNNING")
                 self.save_now()
             return self._finish()
         except StopRun as stop:
@@ -171,6 +177,8 @@ class Rollback:
         raw = self.store.load_plan()
         if raw and raw.get("rollback") and raw.get("version") == PLAN_VERSION:
             self.plan = RollbackPlan.from_dict(raw)
+            self.planned = True
+            self.tally_base = {w: dict(k) for w, k in self.plan.tallies.items()}
             self.records = self.store.load_items()
             self.saved = {i: (r.status, r.error, r.jira_key) for i, r in self.records.items()}
             self._index()
@@ -190,6 +198,7 @@ class Rollback:
             raise StopRun("FAILED", f"target project {self.project_key}: {exc}") from exc
         self._wait_for_earlier_writes()
         self.plan = Planner(self.spec, self.target, self.ledger, me, self.checkpoint).build()
+        self.planned = True
         self._bulk_permission()
         self._index()
         self.store.set_total(len(self.plan.items))
@@ -208,8 +217,7 @@ class Rollback:
 
     def _wait_for_earlier_writes(self) -> None:
         """A write of an earlier run whose outcome is unknown may still land: wait it out."""
-        marks = [m for k in self.settle.keys(prefix="") if not k.startswith("rm-")
-                 and (m := self.settle.get(k)) is not None]
+        marks = [m for k in self.settle.keys(prefix="") if (m := self.settle.get(k)) is not None]
         until = max((m.deadline for m in marks), default=0.0)
         if until > self.settle.clock():
             self.log(f"Waiting {until - self.settle.clock():.0f} s for earlier writes whose "
@@ -292,7 +300,7 @@ class Rollback:
         self.save_now()
 
     def save_now(self) -> None:
-        self._flush()
+        self._flush(plan=True)
 
     def finish(self, target: Target, state: TargetState, reason: str = "") -> None:
         with self.lock:
@@ -301,6 +309,7 @@ class Rollback:
             if state in ("done", "gone"):
                 self._forget(target)
             self.since_checkpoint += 1
+            self.plan_dirty = True
         what = f"{target.kind} {target.jira_id or target.ledger_key}"
         if target.kind == "issue":
             what = f"issue {target.issue_key}"
@@ -342,7 +351,10 @@ class Rollback:
 
     def _unlink(self, ado_id: int) -> None:
         """Links to a removed issue went with it: the other ends' entries forget them."""
-        for entry in self.ledger.values():
+        for other in sorted(self.link_refs.get(ado_id, ())):
+            entry = self.ledger.get(other)
+            if entry is None:
+                continue
             gone = [k for k in entry.links if (ends := link_ends(k)) is not None
                     and ado_id in ends[1:]]
             for key in gone:
@@ -395,16 +407,21 @@ class Rollback:
         self._progress()
         self._poll(force=True)
 
-    def _flush(self) -> None:
-        """Ledger first, then the plan: a target the plan still shows open is looked up."""
+    def _flush(self, *, plan: bool = False) -> None:
+        """Ledger first, then the plan: a target the plan still shows open is looked up.
+
+        The plan is saved when it changed (``plan``: in any case), and never before it is
+        whole: a process taking over from a planning one plans again."""
         if self.stop_reason is not None and self.stop_reason.lease_lost:
             return
         with self.lock:
             entries = [_copy(self.ledger[i]) for i in sorted(self.dirty) if i in self.ledger]
             forgotten, self.forgotten = sorted(self.forgotten), set()
             self.dirty.clear()
-            plan = self.plan.to_dict()
-            records = self._changed_records()
+            saved_plan = self.plan.to_dict() if self.planned and (
+                plan or self.plan_dirty) else None
+            self.plan_dirty = False
+            records = self._changed_records() if self.planned else []
         if entries:
             self.store.save_ledger(entries)
         if forgotten:
@@ -412,7 +429,8 @@ class Rollback:
         marks, cleared = self.settle.flush()
         if marks or cleared:
             self.store.save_unsettled(marks, cleared)
-        self.store.save_plan(plan)
+        if saved_plan is not None:
+            self.store.save_plan(saved_plan)
         if records:
             self.store.save_items(records)
 
@@ -437,6 +455,13 @@ class Rollback:
         return self._update(record)
 
     def _index(self) -> None:
+        self.link_refs = {}
+        for entry in self.ledger.values():
+            for key in entry.links:
+                ends = link_ends(key)
+                for end in ends[1:] if ends else ():
+                    if end != entry.ado_id:
+                        self.link_refs.setdefault(end, set()).add(entry.ado_id)
         self.by_ado, self.listed_by_ado = {}, {}
         for t in self.plan.targets:
             self.by_ado.setdefault(t.ado_id, []).append(t)
@@ -485,10 +510,21 @@ class Rollback:
                 "skipped": statuses.count("SKIPPED"), "failed": statuses.count("FAILED")}
 
     # ------------------------------------------------------------------ outcomes
+    def _tallies(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for what, mine in self.settle.snapshot().items():
+            kinds = Counter(self.tally_base.get(what, {}))
+            kinds.update(mine)
+            out[what] = dict(sorted(kinds.items()))
+        return out
+
     def _save_report(self, status: str, reason: str = "") -> None:
+        with self.lock:
+            self.plan.tallies = self._tallies()
+            self.plan_dirty = True
         report = build_rollback_report(self.plan, self.spec, status=status, phase=self.phase,
                                        phases=PHASES, verification=self.verification,
-                                       exactly_once=self.settle.snapshot())
+                                       exactly_once=self.plan.tallies)
         if reason:
             report["reason"] = reason
         self.store.save_report(report)
@@ -496,10 +532,11 @@ class Rollback:
     def _finish(self, *, dry: bool = False) -> RunOutcome:
         if not dry:
             self.plan.live = ""
-        self._flush()
+        self._flush(plan=True)
         stats = self._stats()
         status: FinalStatus = "PARTIAL" if stats["failed"] else "COMPLETED"
         self._save_report(status)
+        self._flush(plan=True)  # with the final tallies
         self._flush_logs()
         self.ports.events.status(status.lower())
         self.ports.events.done(stats)
@@ -511,8 +548,8 @@ class Rollback:
         if stop.status == "FAILED":
             return self._fail(stop.reason)
         self.plan.live = ""
-        self._flush()
         self._save_report(stop.status)
+        self._flush(plan=True)
         self._flush_logs()
         stats = self._stats()
         if stop.status == "CANCELLED":
@@ -525,9 +562,8 @@ class Rollback:
 
     def _fail(self, reason: str) -> RunOutcome:
         self.plan.live = ""
-        if self.plan.targets or self.plan.account_id:
-            self._flush()
         self._save_report("FAILED", reason)
+        self._flush(plan=True)
         self._flush_logs()
         stats = self._stats()
         self.ports.events.log(f"✗ rollback failed: {reason}")

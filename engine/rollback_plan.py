@@ -113,6 +113,8 @@ class RollbackPlan:
     phases_done: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     live: str = ""  # the process that may have removals in flight (see engine.rollback)
+    # what ambiguous removals cost, by tally and kind, every process of the run together
+    tallies: dict[str, dict[str, int]] = field(default_factory=dict)
     version: int = PLAN_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +136,8 @@ class RollbackPlan:
             bulk_task=BulkIntent(**task) if isinstance(task, dict) else None,
             phases_done=[int(p) for p in raw.get("phases_done") or []],
             problems=list(raw.get("problems") or []), live=str(raw.get("live") or ""),
+            tallies={str(k): {str(a): int(b) for a, b in v.items()}
+                     for k, v in (raw.get("tallies") or {}).items()},
             version=int(raw.get("version") or 0))
 
     def counts(self) -> dict[str, dict[str, int]]:

@@ -90,6 +90,7 @@ def test_an_incremental_run_is_rolled_back_to_what_the_full_run_left(sandboxes: 
                   if ado.comments(i, include_deleted=False))
     since = now_iso()
     ado.add_comment(target, "<p>a new comment after the migration</p>")
+    ado.add_comment(target, "<p>another one, which a person edits in Jira</p>")
     ado.edit(target, {"System.Title": "Renamed in ADO"})
 
     inc = h.next_run()
@@ -97,19 +98,26 @@ def test_an_incremental_run_is_rolled_back_to_what_the_full_run_left(sandboxes: 
     assert outcome.status == "COMPLETED", outcome
     issue = issues_by_ado(sandboxes)[target][0]
     assert len(issue["comments"]) == len(ado.comments(target, include_deleted=False))
+    _, jira = clients(sandboxes)
+    edited = issue["comments"][-1]
+    jira.http.request("PUT", f"{sandboxes.jira_url}/rest/api/3/issue/{issue['key']}/comment/"
+                      f"{edited['id']}", json_body={"body": edited["body"]}).close()
 
     store = inc.store.new_run()
     done = _rollback(sandboxes, store, "run-2")
     assert done.status == "COMPLETED", (done, store.report)
     assert store.report is not None
     assert store.report["counts"]["removed"]["comments"] == 1
+    assert [(r["kind"], r["id"], r["reason"]) for r in store.report["left"]] == [
+        ("comments", edited["id"], "edited since it was written: left alone")]
     assert store.report["counts"]["removed"]["issues"] == 0
     assert any("fields edited" in x["what"] for x in store.report["notReverted"])
     after = {i["key"]: i for i in sandboxes.jira.snapshot()["issues"]}
     assert set(after) == {i["key"] for i in before}
     for old in before:
+        kept = [edited["id"]] if old["key"] == issue["key"] else []
         assert Counter(c["id"] for c in after[old["key"]]["comments"]) == Counter(
-            c["id"] for c in old["comments"]), old["key"]
+            [c["id"] for c in old["comments"]] + kept), old["key"]
     assert store.items[target].status == "REMOVED"
     # the ledger forgot the comment: the next run adds it again
     entry = store.ledger[target]
@@ -120,6 +128,7 @@ def test_an_incremental_run_is_rolled_back_to_what_the_full_run_left(sandboxes: 
     issue = issues_by_ado(sandboxes)[target][0]
     assert len(issue["comments"]) == len(ado.comments(target, include_deleted=False))
     assert rerun.store.items[target].status == "UPDATED"
+    assert edited["id"] in {c["id"] for c in issue["comments"]}  # kept, not written twice
 
 
 ISSUE_DELETE = "DELETE /rest/api/3/issue/{issueIdOrKey}"
@@ -229,3 +238,42 @@ def test_a_paused_rollback_resumes_where_it_stopped(sandboxes: Any) -> None:
     assert sandboxes.jira.snapshot()["issues"] == []
     assert _route(sandboxes, ISSUE_DELETE) == created["issues"]
     assert store.counts() == {"REMOVED": created["issues"]}
+
+
+def test_a_take_over_looks_before_sending_again_what_the_dead_process_had_open(
+    sandboxes: Any,
+) -> None:
+    h = Harness(sandboxes)
+    assert h.run(make_spec(sandboxes, run_id="run-1")).status == "COMPLETED"
+    created = _jira_totals(sandboxes)["issues"]
+    sandboxes.jira.settings.update({"bulk_change_permission": False})
+    store = h.store.new_run()
+    control = MemoryControl()
+    control.on_poll = lambda polls: "pause" if _route(sandboxes, ISSUE_DELETE) >= 6 else None
+    assert _rollback(sandboxes, store, "run-1", control=control).status == "PAUSED"
+
+    # As if the process had died instead: its last removals (done in Jira) and the next
+    # ones (not sent) still "sending", the ledger not yet told, the plan still live.
+    assert store.plan is not None
+    issues = [t for t in store.plan["targets"] if t["kind"] == "issue"]
+    done = [t for t in issues if t["state"] == "done"][-3:]
+    todo = [t for t in issues if t["state"] == "todo"][:3]
+    assert len(done) == 3 and len(todo) == 3
+    for t in done + todo:
+        t["state"] = "sending"
+    for t in done:
+        store.ledger[t["ado_id"]] = h.store.ledger[t["ado_id"]]
+    store.plan["live"] = "a-dead-process"
+    sent = _route(sandboxes, ISSUE_DELETE)
+
+    events = MemoryEvents()
+    final = _rollback(sandboxes, store, "run-1", events=events)
+    assert final.status == "COMPLETED", (final, store.report)
+    assert any(m.startswith("Taking over: 6 removal(s)") for m in events.logs())
+    assert sandboxes.jira.snapshot()["issues"] == []
+    # the three that had landed were looked up, not deleted again
+    assert _route(sandboxes, ISSUE_DELETE) == sent + (created - sent) == created
+    assert store.ledger == {}
+    assert store.report is not None
+    assert store.report["exactlyOnce"]["adopted"].get("rm-issue") == 3
+    assert store.report["exactlyOnce"]["resent"].get("rm-issue") == 3

@@ -266,7 +266,7 @@ class Rollback:
 
     def _verify(self) -> None:
         removed = [t for t in self.plan.targets if t.kind == "issue" and t.state == "done"]
-        still = sorted(self.remover.present(removed)) if removed else []
+        still = sorted(self.remover.present(removed, confirm=False)) if removed else []
         counts = self.plan.counts()
         self.verification = {
             "method": "search/jql on the ado-{id} labels of the removed issues",

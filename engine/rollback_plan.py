@@ -250,7 +250,10 @@ class Planner:
             level = int(entry.extra.get("level") or 0)
             target = Target("issue", ado_id, entry.jira_key, entry.jira_id, level=level)
             hit = next((h for h in hits.get(ado_id, []) if h.get("key") == entry.jira_key), None)
-            if hit is None:
+            if hit is None and self.target.issue_exists(entry.jira_key):
+                target.state = "left"
+                target.reason = f"no longer labelled ado-{ado_id}: changed since, left alone"
+            elif hit is None:
                 target.state, target.reason = "gone", "not in Jira any more"
             else:
                 target.reason = self._why_left(hit, writes)

@@ -327,16 +327,20 @@ class Remover:
         host.plan.bulk_task = None
         host.save_now()
 
-    def present(self, targets: Sequence[Target]) -> set[str]:
-        """Keys of these issues still in Jira (a label search: a removed key is no error)."""
+    def present(self, targets: Sequence[Target], *, confirm: bool = True) -> set[str]:
+        """Keys of these issues still in Jira: a label search (a removed key is no error
+        there, as it is in ``key in (...)``), then, with ``confirm``, a look at each one
+        it did not find (someone may have taken the label off)."""
         found: set[str] = set()
         ids = sorted({t.ado_id for t in targets})
         wanted = {t.issue_key for t in targets}
-        for i in range(0, len(ids), SEARCH_CHUNK):
-            jql = label_jql(self.host.project_key, ids[i:i + SEARCH_CHUNK])
-            try:
-                hits = list(self.host.target.search(jql, fields=("labels",)))
-            except EngineError:
-                return wanted  # cannot tell: treat them as there (nothing sent twice)
-            found |= {str(h.get("key")) for h in hits} & wanted
+        try:
+            for i in range(0, len(ids), SEARCH_CHUNK):
+                jql = label_jql(self.host.project_key, ids[i:i + SEARCH_CHUNK])
+                hits = self.host.target.search(jql, fields=("labels",))
+                found |= {str(h.get("key")) for h in hits} & wanted
+            if confirm:
+                found |= {k for k in sorted(wanted - found) if self.host.target.issue_exists(k)}
+        except EngineError:
+            return wanted  # cannot tell: treat them as there (nothing sent twice)
         return found

@@ -187,10 +187,15 @@ def test_what_a_person_changed_is_left_with_its_parents_and_listed(sandboxes: An
     other = next(i for i in by_key.values()
                  if not i["fields"].get("parent") and i["key"] != child["key"]
                  and not any(c["fields"].get("parent") == int(i["id"]) for c in by_key.values()))
+    unlabelled = next(i for i in by_key.values()
+                      if not i["fields"].get("parent") and i["key"] != other["key"]
+                      and not any(c["fields"].get("parent") == int(i["id"])
+                                  for c in by_key.values()))
+    jira.edit_issue(unlabelled["key"], {"labels": []})
     jira.edit_issue(child["key"], {"summary": "edited by a person"})
     jira.add_comment(other["key"], {"type": "doc", "version": 1, "content": [
         {"type": "paragraph", "content": [{"type": "text", "text": "a person's note"}]}]})
-    keep = {child["key"], other["key"]}
+    keep = {child["key"], other["key"], unlabelled["key"]}
     parent_id = child["fields"]["parent"]
     while parent_id:
         parent = next(i for i in by_key.values() if int(i["id"]) == parent_id)
@@ -206,6 +211,7 @@ def test_what_a_person_changed_is_left_with_its_parents_and_listed(sandboxes: An
     assert set(left) == keep
     assert "changed after this run's last write" in left[child["key"]]
     assert "changed after this run's last write" in left[other["key"]]
+    assert left[unlabelled["key"]].startswith("no longer labelled ado-")
     assert done.stats["skipped"] == len(keep)
     assert {e.jira_key for e in store.ledger.values()} == keep
 

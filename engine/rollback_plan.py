@@ -226,6 +226,10 @@ class Planner:
             self._list_unreverted(self.ledger[ado_id], writes)
         self._count_with_issues(removed)
         self.plan.items = sorted({t.ado_id for t in self.plan.targets} | set(self.writes))
+        if not self.writes:
+            self.plan.problems.append(
+                "the ledger records no write of this run: it wrote nothing, its issues are "
+                "gone already, or it ran before the ledger recorded which run wrote what")
         return self.plan
 
     # ------------------------------------------------------------------ issues

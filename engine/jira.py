@@ -19,13 +19,14 @@ from urllib.parse import quote
 
 import requests
 
-from engine.errors import AuthError, PermanentError
+from engine.errors import PermanentError
 from engine.http import (
     RetryPolicy,
     Transport,
     jira_error_collection,
     make_session,
 )
+from engine.jira_removals import JiraRemovals
 from engine.model import (
     BulkCreateResult,
     CreatedIssue,
@@ -103,8 +104,10 @@ def parse_bulk(body: Any, count: int) -> BulkCreateResult:
     return result
 
 
-class JiraClient:
-    """``JiraTarget`` over HTTP with pooled connections and client-side rate limiting."""
+class JiraClient(JiraRemovals):
+    """``JiraTarget`` over HTTP with pooled connections and client-side rate limiting.
+
+    Removals (deletes, existence checks, bulk delete) are in :class:`JiraRemovals`."""
 
     def __init__(
         self,
@@ -457,31 +460,6 @@ class JiraClient:
                 return None
             raise
         return (body or {}).get("value") if isinstance(body, dict) else None
-
-    # ------------------------------------------------------------------ removals (repairs)
-    def _delete(self, path: str, *, what: str, params: Mapping[str, Any] | None = None) -> None:
-        # DELETE is idempotent: a repeat after a lost answer finds nothing (404), which
-        # means the same as success here.
-        try:
-            self.http.request("DELETE", self._url(path), params=params, what=what).close()
-        except PermanentError as exc:
-            if exc.status != 404 or isinstance(exc, AuthError):
-                raise
-
-    def delete_issue(self, key: str) -> None:
-        self._delete(f"/issue/{_seg(key)}", params={"deleteSubtasks": "false"},
-                     what=f"delete {key}")
-
-    def delete_comment(self, key: str, comment_id: str) -> None:
-        self._delete(f"/issue/{_seg(key)}/comment/{_seg(comment_id)}",
-                     what=f"delete comment {comment_id} of {key}")
-
-    def delete_attachment(self, attachment_id: str) -> None:
-        self._delete(f"/attachment/{_seg(attachment_id)}",
-                     what=f"delete attachment {attachment_id}")
-
-    def delete_issue_link(self, link_id: str) -> None:
-        self._delete(f"/issueLink/{_seg(link_id)}", what=f"delete issue link {link_id}")
 
     # ------------------------------------------------------------------ search, users
     def search(

@@ -75,6 +75,11 @@ class MemoryStore:
             for entry in entries:
                 self.ledger[entry.ado_id] = copy.deepcopy(entry)
 
+    def forget_ledger(self, ado_ids: Iterable[int]) -> None:
+        with self._lock:
+            for ado_id in ado_ids:
+                self.ledger.pop(ado_id, None)
+
     def save_report(self, report: dict[str, Any]) -> None:
         with self._lock:
             self.report = copy.deepcopy(report)

@@ -185,3 +185,19 @@ class BulkCreateResult:
 
     created: dict[int, CreatedIssue] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)  # index -> readable reason
+
+
+@dataclass(frozen=True)
+class BulkProgress:
+    """``BulkOperationProgress`` of a bulk issue operation (``GET /bulk/queue/{taskId}``)."""
+
+    task_id: str
+    status: str  # ENQUEUED | RUNNING | COMPLETE | FAILED | CANCEL_REQUESTED | CANCELLED | DEAD
+    percent: int = 0
+    processed: tuple[str, ...] = ()  # issue ids the operation was done on
+    failed: dict[str, list[str]] = field(default_factory=dict)  # issue id -> reasons
+    invalid_count: int = 0  # invalid issues, or issues the user may not see
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("COMPLETE", "FAILED", "CANCELLED", "DEAD")

@@ -64,6 +64,13 @@ Exactly once
     - ``report["exactlyOnce"]`` counts, by kind of write, what was ambiguous,
       deferred, adopted, sent again and repaired.
 
+Provenance
+    Every write is also recorded under the run's id (``RunSpec.run_id``) in the
+    entry's ``extra["runs"]`` (``engine.provenance``): created, comments,
+    attachments, links added, fields edited, status moved, and the issue's
+    ``updated`` as verify sees it after the last write. A rollback of the run
+    (``engine.rollback``) removes exactly that share.
+
 Stops
     Pause and cancel set a flag that the HTTP clients read before every attempt
     and while waiting out a backoff or a ``Retry-After`` (``StopRequested``): a
@@ -132,6 +139,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import IO, Any, TypeVar, cast
 
+from engine import provenance
 from engine.adf import image_sources
 from engine.content import (
     ContentContext,
@@ -709,6 +717,10 @@ class Pipeline:
                 self.ledger[ado_id].extra.pop("pending", None)
             if all(self._step_done(ado_id, p) for p in WRITE_PHASES):
                 self.ledger[ado_id].extra["synced_rev"] = rev
+                record = self.records[ado_id]
+                if self.ledger[ado_id].extra.pop("resync", None) and record.status == "PENDING":
+                    record.status = "UPDATED"  # an earlier run's issue, written again
+                    self.dirty_records.add(ado_id)
             self.dirty_ledger.add(ado_id)
             self.units += 1
             self.since_checkpoint += 1
@@ -1538,6 +1550,7 @@ class Pipeline:
             for ado_id in ids:
                 entry = self.ledger[ado_id]
                 entry.extra["sprint"] = sprint
+                provenance.note(entry, self.spec.run_id, sprint=True)
                 rules = set(entry.extra.get("write_rules", [])) | {"sprint-membership"}
                 entry.extra["write_rules"] = sorted(rules)
                 self.dirty_ledger.add(ado_id)
@@ -1650,6 +1663,7 @@ class Pipeline:
                 self.suspects_pending.discard(ado_id)
                 extra["suspect"] = True
         entry = LedgerEntry(ado_id, created.key, created.id, item.rev, state=status, extra=extra)
+        provenance.note(entry, self.spec.run_id, created=True)
         with self.lock:
             self.ledger[ado_id] = entry
             self.crosswalk[ado_id] = created.key
@@ -1874,8 +1888,9 @@ class Pipeline:
         elif item.action != "create":
             with self.lock:
                 # an earlier run finished it: new content only; else it finishes a create
-                finished_before = item.action == "refresh" or (
-                    item.action == "update" and "synced_rev" in entry.extra)
+                # (a rollback of a later run took content off it: "resync")
+                finished_before = item.action == "refresh" or bool(entry.extra.get("resync")) \
+                    or (item.action == "update" and "synced_rev" in entry.extra)
                 self.records[ado_id].status = "UPDATED" if finished_before else "CREATED"
                 self.dirty_records.add(ado_id)
         self._mark_step(ado_id, 2)
@@ -1894,6 +1909,7 @@ class Pipeline:
         with self.lock:
             entry.ado_rev = wi.rev
             entry.extra.update(self._facts(wi, content))
+            provenance.note(entry, self.spec.run_id, edited=True)
             self.dirty_ledger.add(wi.id)
 
     # ================================================================== phase 3
@@ -1990,6 +2006,8 @@ class Pipeline:
                 self._note_ambiguous(entry, exc, "transition", step.to.name)
                 raise
             current, checked = step.to.name, False
+            with self.lock:
+                provenance.note(entry, self.spec.run_id, transitioned=True)
             self._set_state(entry, current)
         raise PermanentError(f"could not reach status '{goal.name}' in {limit} steps "
                              f"(stuck at '{current}')")
@@ -2082,6 +2100,7 @@ class Pipeline:
                 if cid not in entry.comments:
                     mine = next((j for j in jira_ids if j not in known), jira_ids[0])
                     entry.comments[cid] = mine
+                    provenance.note(entry, self.spec.run_id, comment=cid)
                     adopted += 1
             self.dirty_ledger.add(entry.ado_id)
         return {"attachments": self.target.attachments(entry.jira_key)}
@@ -2259,6 +2278,7 @@ class Pipeline:
     def _record_file(self, entry: LedgerEntry, key: str, att: Mapping[str, Any]) -> None:
         with self.lock:
             entry.attachments[key] = str(att.get("id", ""))
+            provenance.note(entry, self.spec.run_id, attachment=key)
             if att.get("content"):
                 entry.extra.setdefault("attachment_urls", {})[key] = str(att["content"])
             self.dirty_ledger.add(entry.ado_id)
@@ -2280,6 +2300,7 @@ class Pipeline:
             raise
         with self.lock:
             entry.extra.update(self._facts(wi, content))
+            provenance.note(entry, self.spec.run_id, edited=True)
             self.dirty_ledger.add(entry.ado_id)
 
     @staticmethod
@@ -2305,6 +2326,7 @@ class Pipeline:
             comment.modified_date and comment.modified_date != comment.created_date)
         with self.lock:
             entry.comments[cid] = jira_id
+            provenance.note(entry, self.spec.run_id, comment=cid)
             rules = set(entry.extra.get("write_rules", [])) | {"comment"}
             rules |= {f"comment:{r}" for r in content.rules}
             rules |= {"comment-edited-header"} if edited else set()
@@ -2338,9 +2360,21 @@ class Pipeline:
             write()
             with self.lock:
                 entry.links.append(link_key)
+                provenance.note(entry, self.spec.run_id, link=link_key)
+                self._touch_other_end(link_key, ado_id)
                 self.dirty_ledger.add(ado_id)
             self._write_rule(entry, _link_rule(link_key))
         self._mark_step(ado_id, 5)
+
+    def _touch_other_end(self, link_key: str, ado_id: int) -> None:
+        """An issue link changes both issues: the other end was written to by this run too."""
+        parts = link_key.split(":")
+        if len(parts) != 3 or link_key.startswith("remote:"):
+            return
+        for end in parts[1:]:
+            if end.isdigit() and int(end) != ado_id and int(end) in self.ledger:
+                provenance.touch(self.ledger[int(end)], self.spec.run_id)
+                self.dirty_ledger.add(int(end))
 
     def _backlink(self, wi: WorkItem, entry: LedgerEntry) -> tuple[str, Callable[[], None]]:
         """The issue's remote link to its own ADO work item (globalId ado-item-{id})."""
@@ -2433,6 +2467,7 @@ class Pipeline:
         me = str(self.plan.get("account_id") or "")
         copies: list[Copy] = []
         for ado_id, hits in found.items():
+            self._stamp(ado_id, [h for h in hits if str(h.get("key")) == expected[ado_id]])
             if len(hits) > 1:
                 copies += issue_copies(ado_id, expected[ado_id], hits, me)
         suspects = [i for i in expected if self.ledger[i].extra.get("suspect")]
@@ -2441,6 +2476,7 @@ class Pipeline:
             self._checkpoint()
             self._raise_if_stopped()
         self._repair(copies)
+        self._restamp_repaired(copies)
         self.plan["repairs"] = list(self.plan.get("repairs_base") or []) + self.repairs
         with self.lock:
             for ado_id in suspects:
@@ -2475,6 +2511,28 @@ class Pipeline:
                      if self.verification["repaired"] else "")
                   + ("" if self.verification["ok"] else " (see the report)"))
 
+    def _stamp(self, ado_id: int, hits: Sequence[Mapping[str, Any]]) -> None:
+        """Jira's ``updated`` after the run's last write (engine.provenance)."""
+        updated = str(((hits[0].get("fields") or {}) if hits else {}).get("updated") or "")
+        with self.lock:
+            entry = self.ledger[ado_id]
+            if updated and provenance.writes_of(entry, self.spec.run_id) is not None:
+                provenance.stamp(entry, self.spec.run_id, updated)
+                self.dirty_ledger.add(ado_id)
+
+    def _restamp_repaired(self, copies: Sequence[Copy]) -> None:
+        """A removed duplicate comment, file or link moved its issue's ``updated`` on."""
+        removed = {r["issue"] for r in self.repairs if r["removed"] and r["kind"] != "issue"}
+        for copy in copies:
+            if copy.jira_key not in removed or copy.ado_id not in self.ledger:
+                continue
+            removed.discard(copy.jira_key)
+            try:
+                issue = self.target.get_issue(copy.jira_key, ("updated",))
+            except EngineError:
+                continue  # no stamp: a rollback falls back to the worker's clock
+            self._stamp(copy.ado_id, [issue])
+
     def _content_copies(self, entry: LedgerEntry, me: str) -> list[Copy]:
         """Duplicate comments, files and links on one issue an ambiguous write touched."""
         by_marker: dict[str, list[dict[str, Any]]] = {}
@@ -2493,7 +2551,7 @@ class Pipeline:
 
     def _repair(self, copies: Sequence[Copy]) -> None:
         """Remove the copies that may go; list every one in the report."""
-        removers: dict[str, Callable[[Copy], None]] = {
+        removers: dict[str, Callable[[Copy], bool]] = {
             "issue": lambda c: self.target.delete_issue(c.copy_id),
             "comment": lambda c: self.target.delete_comment(c.jira_key, c.copy_id),
             "attachment": lambda c: self.target.delete_attachment(c.copy_id),

@@ -16,6 +16,7 @@ from typing import IO, Any, Literal, Protocol
 
 from engine.model import (
     BulkCreateResult,
+    BulkProgress,
     ClassificationNode,
     Comment,
     CreatedIssue,
@@ -28,7 +29,8 @@ from engine.model import (
     WorkItemType,
 )
 
-ItemStatus = Literal["PENDING", "CREATED", "UPDATED", "SKIPPED", "FAILED"]
+# REMOVED: rollback runs only (what the rolled-back run wrote for the item was removed).
+ItemStatus = Literal["PENDING", "CREATED", "UPDATED", "SKIPPED", "FAILED", "REMOVED"]
 Command = Literal["run", "pause", "cancel"]
 
 
@@ -101,6 +103,9 @@ class CheckpointStore(Protocol):
         """Everything the project has already written to Jira, keyed by ADO id."""
 
     def save_ledger(self, entries: Iterable[LedgerEntry]) -> None: ...
+
+    def forget_ledger(self, ado_ids: Iterable[int]) -> None:
+        """Drop these items from the project's ledger (their issues were removed)."""
 
     def save_report(self, report: dict[str, Any]) -> None: ...
 
@@ -230,13 +235,36 @@ class JiraTarget(Protocol):
     def comment_property(self, comment_id: str, prop: str) -> Any | None:
         """A comment property's value by the documented route; None when not set."""
 
-    def delete_issue(self, key: str) -> None: ...
+    # ------------------------------------------------------------ removals (engine.jira_removals)
+    # ``once``: a lost answer raises OutcomeUnknown instead of a re-send. True = this
+    # request removed it; False = it was already gone (404).
+    def delete_issue(self, key: str, *, once: bool = False) -> bool: ...
 
-    def delete_comment(self, key: str, comment_id: str) -> None: ...
+    def delete_comment(self, key: str, comment_id: str, *, once: bool = False) -> bool: ...
 
-    def delete_attachment(self, attachment_id: str) -> None: ...
+    def delete_attachment(self, attachment_id: str, *, once: bool = False) -> bool: ...
 
-    def delete_issue_link(self, link_id: str) -> None: ...
+    def delete_issue_link(self, link_id: str, *, once: bool = False) -> bool: ...
+
+    def delete_remote_link(self, key: str, link_id: str, *, once: bool = False) -> bool: ...
+
+    def issue_exists(self, key: str) -> bool: ...
+
+    def comment_exists(self, key: str, comment_id: str) -> bool: ...
+
+    def attachment_exists(self, attachment_id: str) -> bool: ...
+
+    def issue_link_exists(self, link_id: str) -> bool: ...
+
+    def remote_link_by_global_id(self, key: str, global_id: str) -> dict[str, Any] | None: ...
+
+    def my_permissions(self, project_key: str, keys: Sequence[str]) -> dict[str, bool]:
+        """Permission key -> held (``GET /mypermissions`` in the project's context)."""
+
+    def bulk_delete(self, ids_or_keys: Sequence[str]) -> str:
+        """Submit an asynchronous bulk delete (at most 1,000 issues); the task id."""
+
+    def bulk_progress(self, task_id: str) -> BulkProgress: ...
 
     def search(
         self, jql: str, fields: Sequence[str] = ("key",), properties: Sequence[str] = ()
@@ -295,6 +323,29 @@ class RunSpec:
     # How long a write whose outcome is unknown may still land in Jira: at least the
     # client's timeout plus a margin (engine.settle explains why).
     settle_seconds: float = 90.0
+    # The run's id: the ledger records which run wrote what under it (engine.provenance),
+    # so that a rollback removes exactly that run's writes. Empty: nothing recorded.
+    run_id: str = ""
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """A work item of the run being rolled back: its row in that run's items."""
+
+    ado_id: int
+    ado_type: str = ""
+    ado_url: str = ""
+
+
+@dataclass
+class RollbackSpec:
+    """A rollback run (``engine.rollback``): remove what run ``of_run`` wrote to Jira."""
+
+    of_run: str  # the id of the run rolled back (its writes are recorded under it)
+    project_key: str
+    dry_run: bool = False
+    items: list[SourceItem] = field(default_factory=list)  # the rolled-back run's items
+    settle_seconds: float = 90.0  # as RunSpec.settle_seconds, for deletes whose answer was lost
 
 
 @dataclass

@@ -2,12 +2,13 @@
 and their delivery log (attempts inline).
 
 Credentials never appear: the encrypted columns are excluded from every form and
-list (not even the ciphertext is shown). Pause, resume and cancel call the same
-services as the API.
+list (not even the ciphertext is shown). Pause, resume, cancel and rollback call the
+same services as the API.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
@@ -108,6 +109,18 @@ def cancel_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, runs: QueryS
     _apply(modeladmin, request, runs, services.run_cancel, "Cancelled")
 
 
+@admin.action(description="Roll back selected runs: dry run (count what would be removed)")
+def rollback_runs_dry(modeladmin: admin.ModelAdmin, request: HttpRequest, runs: QuerySet) -> None:
+    _apply(modeladmin, request, runs, partial(services.run_rollback, dry_run=True),
+           "Started a dry rollback of")
+
+
+@admin.action(description="Roll back selected runs: remove what they created in Jira")
+def rollback_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, runs: QuerySet) -> None:
+    _apply(modeladmin, request, runs, partial(services.run_rollback, dry_run=False),
+           "Started a rollback of")
+
+
 @admin.register(MigrationRun)
 class MigrationRunAdmin(admin.ModelAdmin):
     list_display = (
@@ -122,11 +135,12 @@ class MigrationRunAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "type", "tenant", "dry_run")
+    raw_id_fields = ("rollback_of",)
     search_fields = ("id", "project__name", "tenant__slug", "status_reason")
     list_select_related = ("project", "tenant")
     date_hierarchy = "created_at"
     exclude = SECRET_FIELDS
-    actions = [pause_runs, resume_runs, cancel_runs]
+    actions = [pause_runs, resume_runs, cancel_runs, rollback_runs_dry, rollback_runs]
     inlines = [RunItemInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:

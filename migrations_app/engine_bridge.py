@@ -171,6 +171,7 @@ class DjangoCheckpointStore:
         counts = RunItem.objects.filter(run_id=self.run_id).aggregate(
             created=Count("pk", filter=Q(status=ItemStatus.CREATED)),
             updated=Count("pk", filter=Q(status=ItemStatus.UPDATED)),
+            removed=Count("pk", filter=Q(status=ItemStatus.REMOVED)),
             skipped=Count("pk", filter=Q(status=ItemStatus.SKIPPED)),
             failed=Count("pk", filter=Q(status=ItemStatus.FAILED)),
         )
@@ -178,7 +179,8 @@ class DjangoCheckpointStore:
         total = MigrationRun.objects.values_list("total_count", flat=True).get(pk=self.run_id)
         percent = min(100, done * 100 // total) if total else 0
         self._mine().update(
-            success_count=counts["created"] + counts["updated"],
+            # a rollback's successes are its removals
+            success_count=counts["created"] + counts["updated"] + counts["removed"],
             updated_count=counts["updated"],
             skipped_count=counts["skipped"],
             failure_count=counts["failed"],
@@ -241,6 +243,11 @@ class DjangoCheckpointStore:
                 "updated_at",
             ],
         )
+
+    def forget_ledger(self, ado_ids: Iterable[int]) -> None:
+        ids = list(ado_ids)
+        if ids:
+            LedgerEntry.objects.filter(project_id=self.project_id, ado_id__in=ids).delete()
 
     def save_report(self, report: dict[str, Any]) -> None:
         self._mine().update(report=self.scrub.json(report), updated_at=timezone.now())

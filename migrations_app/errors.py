@@ -26,6 +26,7 @@ class ErrorCode(str, Enum):
     MIGRATION_NOT_RUNNING = "MIGRATION_NOT_RUNNING"
     MIGRATION_FINISHED = "MIGRATION_FINISHED"
     MIGRATION_ALREADY_RUNNING = "MIGRATION_ALREADY_RUNNING"
+    ROLLBACK_NOT_ALLOWED = "ROLLBACK_NOT_ALLOWED"
     ENGINE_DISPATCH_FAILED = "ENGINE_DISPATCH_FAILED"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
@@ -52,6 +53,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MIGRATION_NOT_RUNNING: 400,
     ErrorCode.MIGRATION_FINISHED: 400,
     ErrorCode.MIGRATION_ALREADY_RUNNING: 409,
+    ErrorCode.ROLLBACK_NOT_ALLOWED: 409,
     ErrorCode.ENGINE_DISPATCH_FAILED: 502,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.NOT_ACCEPTABLE: 406,
@@ -83,6 +85,9 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.MIGRATION_FINISHED: "Attempted to cancel a finished run.",
     ErrorCode.MIGRATION_ALREADY_RUNNING: "Attempted to start when a run is already active "
     "(PENDING, RUNNING or PAUSED), or to delete a project with an active run.",
+    ErrorCode.ROLLBACK_NOT_ALLOWED: "The run cannot be rolled back: it is still active "
+    "(PENDING, RUNNING or PAUSED), it is itself a rollback, or it is a dry run (which wrote "
+    "nothing).",
     ErrorCode.ENGINE_DISPATCH_FAILED: "Could not start the migration worker (infrastructure "
     "issue); the run is left FAILED with the reason recorded.",
     ErrorCode.METHOD_NOT_ALLOWED: "The method is not allowed on this URL.",

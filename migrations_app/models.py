@@ -55,6 +55,13 @@ class RunType(models.TextChoices):
     FULL = "FULL"
     SAMPLE = "SAMPLE"
     INCREMENTAL = "INCREMENTAL"
+    # Removes from Jira what the run ``rollback_of`` wrote (engine.rollback); started by
+    # POST /api/migrations/{runId}/rollback, never by the start endpoint.
+    ROLLBACK = "ROLLBACK"
+
+
+# The types the start endpoint and the start form accept (the seed's three).
+MIGRATION_TYPES = (RunType.FULL, RunType.SAMPLE, RunType.INCREMENTAL)
 
 
 class RunStatus(models.TextChoices):
@@ -98,6 +105,10 @@ class MigrationRun(models.Model):
     pat_encrypted = models.TextField(editable=False)
     api_token_encrypted = models.TextField(editable=False)
     changed_since = models.DateTimeField(null=True, blank=True)
+    # ROLLBACK runs: the run whose writes they remove.
+    rollback_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="rollbacks"
+    )
 
     total_count = models.PositiveIntegerField(default=0)
     success_count = models.PositiveIntegerField(default=0)
@@ -153,6 +164,8 @@ class ItemStatus(models.TextChoices):
     UPDATED = "UPDATED"
     SKIPPED = "SKIPPED"
     FAILED = "FAILED"
+    # ROLLBACK runs only: what the rolled-back run wrote for the item was removed.
+    REMOVED = "REMOVED"
 
 
 class RunItem(models.Model):

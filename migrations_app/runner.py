@@ -3,7 +3,8 @@ database, call the engine, record the outcome.
 
 The engine package is imported lazily (``settings.MIGRATOR_ENGINE_PACKAGE``,
 ``engine`` by default): ``{pkg}.pipeline.run_migration``, ``{pkg}.ado.AdoClient``,
-``{pkg}.jira.JiraClient``.
+``{pkg}.jira.JiraClient``, and for ROLLBACK runs ``{pkg}.rollback.run_rollback``
+(which needs no ADO client: a rollback only talks to Jira).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.utils import timezone
 from redis import Redis
 
 from engine.netpolicy import AddressPolicy
-from engine.ports import RunSpec
+from engine.ports import RollbackSpec, RunSpec, SourceItem
 from engine.ratelimit import RateLimiter, limiter_for
 from migrations_app import crypto, events, services
 from migrations_app.engine_bridge import (
@@ -29,7 +30,7 @@ from migrations_app.engine_bridge import (
     DjangoEventSink,
     Scrubber,
 )
-from migrations_app.models import MigrationRun, RunStatus
+from migrations_app.models import MigrationRun, RunItem, RunStatus, RunType
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +44,18 @@ class Engine:
     run_migration: Any
     ado_client: Any
     jira_client: Any
+    run_rollback: Any = None
 
 
-def load_engine() -> Engine:
+def load_engine(*, rollback: bool = False) -> Engine:
     package = settings.MIGRATOR_ENGINE_PACKAGE
     pipeline = importlib.import_module(f"{package}.pipeline")
     ado = importlib.import_module(f"{package}.ado")
     jira = importlib.import_module(f"{package}.jira")
-    return Engine(pipeline.run_migration, ado.AdoClient, jira.JiraClient)
+    engine = Engine(pipeline.run_migration, ado.AdoClient, jira.JiraClient)
+    if rollback:
+        engine.run_rollback = importlib.import_module(f"{package}.rollback").run_rollback
+    return engine
 
 
 def build_spec(run: MigrationRun) -> RunSpec:
@@ -71,6 +76,25 @@ def build_spec(run: MigrationRun) -> RunSpec:
         sample_size=int(options.get("sample_size") or 10),
         changed_since=run.changed_since.isoformat() if run.changed_since else None,
         ado_web_url=f"{base}/{quote(org)}/{quote(project)}",
+        settle_seconds=settings.MIGRATOR_SETTLE_SECONDS,
+        run_id=str(run.pk),
+    )
+
+
+def build_rollback_spec(run: MigrationRun) -> RollbackSpec:
+    """The rolled-back run's items (for the rollback's own item rows and to find its
+    issues whose create answer was lost)."""
+    of_run = run.rollback_of_id
+    rows = RunItem.objects.filter(run_id=of_run).order_by("ado_id")
+    items = [
+        SourceItem(ado_id, ado_type, ado_url)
+        for ado_id, ado_type, ado_url in rows.values_list("ado_id", "ado_type", "ado_url")
+    ]
+    return RollbackSpec(
+        of_run=str(of_run or ""),
+        project_key=str(run.target.get("project_key", "")),
+        dry_run=run.dry_run,
+        items=items,
         settle_seconds=settings.MIGRATOR_SETTLE_SECONDS,
     )
 
@@ -110,17 +134,11 @@ def execute_run(run_id: str, owner: str) -> services.Claim:
     pat, api_token = crypto.decrypt(run.pat_encrypted), crypto.decrypt(run.api_token_encrypted)
     scrubber = Scrubber([pat, api_token])
     sink = DjangoEventSink(run.pk, scrubber)
+    rollback = run.type == RunType.ROLLBACK
     try:
-        engine = load_engine()
-        source = engine.ado_client(
-            str(run.source.get("base_url") or DEFAULT_ADO_BASE_URL),
-            str(run.source.get("org", "")),
-            str(run.source.get("project", "")),
-            pat,
-            pool_size=settings.MIGRATOR_HTTP_POOL_SIZE,
-            timeout=settings.MIGRATOR_HTTP_TIMEOUT,
-            policy=address_policy(),
-        )
+        if rollback and run.rollback_of_id is None:
+            raise RuntimeError("the run to roll back no longer exists")
+        engine = load_engine(rollback=rollback)
         jira_url = str(run.target.get("base_url", ""))
         target = engine.jira_client(
             jira_url,
@@ -131,14 +149,27 @@ def execute_run(run_id: str, owner: str) -> services.Claim:
             timeout=settings.MIGRATOR_HTTP_TIMEOUT,
             policy=address_policy(),
         )
-        outcome = engine.run_migration(
-            build_spec(run),
-            source=source,
-            target=target,
-            store=DjangoCheckpointStore(run, owner, scrubber),
-            events=sink,
-            control=DjangoControlSignal(run.pk),
-        )
+        store = DjangoCheckpointStore(run, owner, scrubber)
+        control = DjangoControlSignal(run.pk)
+        if rollback:
+            outcome = engine.run_rollback(
+                build_rollback_spec(run), target=target, store=store, events=sink,
+                control=control,
+            )
+        else:
+            source = engine.ado_client(
+                str(run.source.get("base_url") or DEFAULT_ADO_BASE_URL),
+                str(run.source.get("org", "")),
+                str(run.source.get("project", "")),
+                pat,
+                pool_size=settings.MIGRATOR_HTTP_POOL_SIZE,
+                timeout=settings.MIGRATOR_HTTP_TIMEOUT,
+                policy=address_policy(),
+            )
+            outcome = engine.run_migration(
+                build_spec(run), source=source, target=target, store=store, events=sink,
+                control=control,
+            )
     except Exception as exc:  # the engine's own failures end the run, never the worker
         reason = scrubber.text(f"{type(exc).__name__}: {exc}")
         logger.exception("run %s failed in the engine", run_id)
@@ -146,7 +177,17 @@ def execute_run(run_id: str, owner: str) -> services.Claim:
             sink.log(f"✗ Run failed: {reason}")
             sink.done(_stats_of(run.pk))
         return claim
+    return _finish(run_id, owner, outcome, scrubber, claimed_at, claim)
 
+
+def _finish(
+    run_id: str,
+    owner: str,
+    outcome: Any,
+    scrubber: Scrubber,
+    claimed_at: Any,
+    claim: services.Claim,
+) -> services.Claim:
     final = services.run_finish(
         run_id,
         owner,
@@ -163,6 +204,9 @@ def execute_run(run_id: str, owner: str) -> services.Claim:
 
 def _stats_of(run_id: uuid.UUID) -> dict[str, int]:
     run = MigrationRun.objects.get(pk=run_id)
+    if run.type == RunType.ROLLBACK:
+        return {"created": 0, "removed": run.success_count, "skipped": run.skipped_count,
+                "failed": run.failure_count}
     return {
         "created": run.success_count - run.updated_count,
         "updated": run.updated_count,

@@ -18,6 +18,7 @@ from migrations_app.models import (
     Project,
     ProjectConnection,
     RunItem,
+    RunType,
     ScheduleStatus,
     ScheduleTick,
     SyncSchedule,
@@ -146,15 +147,28 @@ def run_items(*, run: MigrationRun, status: str | None = None) -> QuerySet[RunIt
     return items.order_by("ado_id")
 
 
+def rollback_preview(*, run: MigrationRun) -> MigrationRun | None:
+    """The latest dry rollback of ``run`` (its report holds what a rollback would remove)."""
+    return run.rollbacks.filter(dry_run=True).order_by("-created_at").first()
+
+
+def rollbacks_of(*, run: MigrationRun) -> list[MigrationRun]:
+    """The rollbacks of ``run`` that remove things (not dry runs), newest first."""
+    return list(run.rollbacks.filter(dry_run=False).order_by("-created_at"))
+
+
 CROSSWALK_COLUMNS = ("ado_id", "ado_type", "ado_url", "jira_key", "jira_url", "status")
 
 
 def crosswalk_rows(*, run: MigrationRun) -> Iterator[tuple[Any, ...]]:
     """Every item the run's project has migrated so far (its ledger), with the
     type, URL and status of the item's latest row in any of the project's runs."""
-    latest = RunItem.objects.filter(
-        run__project_id=run.project_id, ado_id=OuterRef("ado_id")
-    ).order_by("-updated_at", "-pk")
+    # a rollback's rows say what it removed, not what the item is in Jira
+    latest = (
+        RunItem.objects.filter(run__project_id=run.project_id, ado_id=OuterRef("ado_id"))
+        .exclude(run__type=RunType.ROLLBACK)
+        .order_by("-updated_at", "-pk")
+    )
     rows = (
         LedgerEntry.objects.filter(project_id=run.project_id)
         .annotate(

@@ -9,6 +9,9 @@ win. Run states::
     PENDING | RUNNING | PAUSED --cancel--> CANCELLED
     any active state --fail--> FAILED
 
+A rollback (``run_rollback``) is a new run of type ROLLBACK with the same states,
+lease, controls and stream; it takes the project's one active slot like any run.
+
 A worker holds a run through its lease (``lease_owner``, ``lease_expires_at``),
 renewed at every engine checkpoint; a run whose lease expired is taken over.
 """
@@ -152,11 +155,19 @@ def _last_finished_start(project: Project) -> datetime | None:
     """INCREMENTAL's changed_since: start of the last run that finished COMPLETED or PARTIAL.
 
     Dry runs do not count: they wrote nothing to Jira, so nothing is migrated since them.
+    Nor do rollbacks, nor runs a rollback removed (what they migrated is gone again).
     """
+    rolled_back = MigrationRun.objects.filter(
+        rollback_of=OuterRef("pk"),
+        status__in=[RunStatus.COMPLETED, RunStatus.PARTIAL],
+        dry_run=False,
+    )
     last = (
         MigrationRun.objects.filter(
             project=project, status__in=[RunStatus.COMPLETED, RunStatus.PARTIAL], dry_run=False
         )
+        .exclude(type=RunType.ROLLBACK)
+        .filter(~Exists(rolled_back))
         .order_by(F("finished_at").desc(nulls_last=True), "-created_at")
         .values_list("started_at", "created_at")
         .first()
@@ -164,6 +175,66 @@ def _last_finished_start(project: Project) -> datetime | None:
     if last is None:
         return None
     return last[0] or last[1]
+
+
+def run_rollback(*, run: MigrationRun, dry_run: bool) -> MigrationRun:
+    """Start a ROLLBACK run that removes from Jira what ``run`` wrote (engine.rollback).
+
+    Refused (ROLLBACK_NOT_ALLOWED) while ``run`` is active, for a rollback run (roll
+    back the migration run itself again instead) and for a dry run (it wrote
+    nothing). Another active run of the project: MIGRATION_ALREADY_RUNNING.
+    Rolling back a run twice is allowed: the second finds only what the first left.
+    """
+    _check_rollback_allowed(run)
+    try:
+        with transaction.atomic():
+            rollback = MigrationRun.objects.create(
+                tenant_id=run.tenant_id,
+                project_id=run.project_id,
+                type=RunType.ROLLBACK,
+                status=RunStatus.PENDING,
+                dry_run=dry_run,
+                source=run.source,
+                target=run.target,
+                options={"dry_run": dry_run},
+                pat_encrypted=run.pat_encrypted,
+                api_token_encrypted=run.api_token_encrypted,
+                rollback_of=run,
+                dispatched_at=timezone.now(),
+            )
+            events.publish_status(rollback.id, RunStatus.PENDING)
+            _dispatch_on_commit(rollback.id)
+    except IntegrityError as exc:
+        _reload(run)
+        _check_rollback_allowed(run)  # the run itself became active meanwhile
+        raise ApplicationError(
+            ErrorCode.MIGRATION_ALREADY_RUNNING,
+            "Another run of this project is active (PENDING, RUNNING or PAUSED).",
+        ) from exc
+    rollback.refresh_from_db()
+    return rollback
+
+
+def _check_rollback_allowed(run: MigrationRun) -> None:
+    if run.status in ACTIVE_STATUSES:
+        raise ApplicationError(
+            ErrorCode.ROLLBACK_NOT_ALLOWED,
+            f"The run is {run.status}: cancel it or let it finish before rolling it back.",
+            {"runId": str(run.pk), "status": run.status},
+        )
+    if run.type == RunType.ROLLBACK:
+        raise ApplicationError(
+            ErrorCode.ROLLBACK_NOT_ALLOWED,
+            "A rollback cannot be rolled back; run the migration again to recreate what it "
+            "removed.",
+            {"runId": str(run.pk), "type": run.type},
+        )
+    if run.dry_run:
+        raise ApplicationError(
+            ErrorCode.ROLLBACK_NOT_ALLOWED,
+            "A dry run wrote nothing to Jira: there is nothing to roll back.",
+            {"runId": str(run.pk), "dryRun": True},
+        )
 
 
 def run_request_pause(*, run: MigrationRun) -> MigrationRun:
@@ -465,6 +536,7 @@ __all__ = [
     "run_heartbeat",
     "run_request_pause",
     "run_resume",
+    "run_rollback",
     "run_start",
     "sweep_stale_runs",
     "tenant_user_ensure",

@@ -11,7 +11,10 @@ the API user, ``require_story_points`` (makes Story Points required on Story
 only), ``attachments_enabled``, ``comment_properties_in_list``.
 
 Deletes (issue, comment, attachment, issue link, remote link) answer as the
-spec documents; an issue's key is never handed out again. ``updated`` of an
+spec documents; an issue's key is never handed out again. Bulk delete
+(``POST /bulk/issues/delete``, an asynchronous task followed with
+``GET /bulk/queue/{taskId}``) and ``GET /mypermissions`` are in
+:mod:`sandbox.jira_bulk`. ``updated`` of an
 issue moves on (by at least a millisecond, so the change always shows) with
 every change: edit, transition, sprint move, comment add/edit/delete,
 attachment add/delete, link add/delete (on both issues), remote link
@@ -26,7 +29,9 @@ Control and inspection routes (no auth, no faults, no latency):
 * ``GET/PATCH /_sandbox/jira/settings``: ``upload_limit`` (bytes, per file),
   ``attachments_enabled``, ``require_story_points``, ``max_files_per_upload``,
   ``manage_components``, ``scrum_board``, ``delete_permission`` (False: deletes
-  are refused as for a user without the Delete permissions) and
+  are refused as for a user without the Delete permissions),
+  ``bulk_change_permission`` (False: no global Bulk change permission, so bulk
+  delete answers 403), ``bulk_delete_ms_per_issue`` (the bulk task's pace) and
   ``comment_properties_in_list`` (default False, as the spec documents only
   ``renderedBody`` for ``expand`` on ``GET .../comment`` and
   ``GET .../comment/{id}``: ``expand=properties`` is ignored there; True
@@ -39,8 +44,9 @@ Control and inspection routes (no auth, no faults, no latency):
   comments, attachments, links..., and of deletes (``issues_deleted``, which
   counts sub-tasks deleted with their parent; ``comments_deleted``,
   ``attachments_deleted``, ``links_deleted``, ``remote_links_deleted``, which
-  count the delete routes only, not what an issue delete takes with it)
-  (``POST /_sandbox/jira/writes/reset``);
+  count the delete routes only, not what an issue delete takes with it;
+  ``bulk_deletes``, bulk delete tasks submitted, whose issues count in
+  ``issues_deleted``) (``POST /_sandbox/jira/writes/reset``);
 * ``POST /_sandbox/jira/reset`` (or :meth:`JiraApp.reset`): an empty site again,
   with default knobs, settings and counters.
 
@@ -58,7 +64,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sandbox import jira_multipart, jira_search
+from sandbox import jira_bulk, jira_multipart, jira_search
 from sandbox.httpbase import (
     CONTROL_PREFIX,
     BadRequestBody,
@@ -164,7 +170,7 @@ class JiraApp(SandboxApp):
             try:
                 return handler(request)
             except JiraError as exc:
-                return json_response(exc.status, exc.body())
+                return json_response(exc.status, jira_bulk.bulk_error_body(exc) or exc.body())
 
         self.add_route(method, path, guarded, faults=faults)
 
@@ -497,6 +503,22 @@ class JiraApp(SandboxApp):
         ]
         for method, path, handler in routes:
             self.route(method, path, handler)
+        self.route("POST", API + "/bulk/issues/delete", self.bulk_delete)
+        self.route("GET", API + "/bulk/queue/{taskId}", self.bulk_progress)
+        self.route("GET", API + "/mypermissions", self.my_permissions)
+
+    def bulk_delete(self, request: Request) -> Response:
+        task = jira_bulk.submit_bulk_delete(self.state, request.json())
+        return _ok({"taskId": task.id}, 201)
+
+    def bulk_progress(self, request: Request) -> Response:
+        task = jira_bulk.bulk_task(self.state, request.params["taskId"])
+        return _ok(jira_bulk.render_task(task, self.render(request)))
+
+    def my_permissions(self, request: Request) -> Response:
+        project = request.arg("projectId") or request.arg("projectKey")
+        keys = _list_arg(request, "permissions")
+        return _ok(jira_bulk.my_permissions(self.state, keys, project))
 
     def _created(self, request: Request, issue: Issue, transitioned: bool) -> dict[str, Any]:
         """``CreatedIssue``."""

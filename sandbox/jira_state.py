@@ -145,6 +145,9 @@ class Settings:
     # False: the API user lacks the Delete issues, Delete all comments and Delete all
     # attachments permissions (DELETE answers 403, or 400 for a comment, as the spec says).
     delete_permission: bool = True
+    # False: the API user lacks the global Bulk change permission (bulk delete answers 403).
+    bulk_change_permission: bool = True
+    bulk_delete_ms_per_issue: int = 5  # how long the bulk-delete task takes per issue
     # The spec documents only ``renderedBody`` for ``expand`` on the comment GETs, so
     # ``expand=properties`` is ignored there; True honours it (the sandbox's old behaviour).
     comment_properties_in_list: bool = False
@@ -154,7 +157,7 @@ class Settings:
         unknown = [k for k in changes if not hasattr(self, k)]
         checked: dict[str, Any] = {}
         for key, value in changes.items():
-            if key in ("upload_limit", "max_files_per_upload"):
+            if key in ("upload_limit", "max_files_per_upload", "bulk_delete_ms_per_issue"):
                 checked[key] = int(value)
             elif key in unknown:
                 continue
@@ -208,9 +211,10 @@ class JiraState:
         self.sprints: dict[int, Sprint] = {}
         self.board_id = 1
         self.writes: Counter[str] = Counter()
+        self.bulk_tasks: dict[str, Any] = {}  # task id -> sandbox.jira_bulk.BulkTask
         self._next = Counter({"issue": 10000, "comment": 10000, "attachment": 10000,
                               "link": 10000, "remotelink": 10000, "component": 10000,
-                              "sprint": 1, "number": 1})
+                              "sprint": 1, "number": 1, "task": 10600})
 
     def next_id(self, kind: str) -> int:
         value = self._next[kind]

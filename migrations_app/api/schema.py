@@ -21,7 +21,27 @@ except ImportError:  # the engine names them; these are the same names
         "5": "links",
         "6": "verify",
     }
-PHASES_TEXT = "; ".join(f"{number} = {name}" for number, name in PHASES.items())
+try:
+    from engine.rollback import PHASES as _ROLLBACK_PHASES
+
+    ROLLBACK_PHASES: dict[str, str] = {str(n): name for n, name in _ROLLBACK_PHASES.items()}
+except ImportError:
+    ROLLBACK_PHASES = {
+        "1": "plan the rollback",
+        "2": "remove added content",
+        "3": "remove issues",
+        "4": "verify removal",
+    }
+PHASES_TEXT = (
+    "; ".join(f"{number} = {name}" for number, name in PHASES.items())
+    + "; for ROLLBACK runs: "
+    + "; ".join(f"{number} = {name}" for number, name in ROLLBACK_PHASES.items())
+)
+
+
+def phases_of(run_type: str) -> dict[str, str]:
+    """The phase names of a run of ``run_type`` (rollbacks have their own)."""
+    return ROLLBACK_PHASES if run_type == "ROLLBACK" else PHASES
 
 # Statuses every authenticated JSON operation can answer: no or a bad token, a
 # user without tenant, an Accept (or ?format=) that JSON does not satisfy.

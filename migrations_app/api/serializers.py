@@ -16,7 +16,7 @@ from rest_framework import serializers
 
 from migrations_app import netguard
 from migrations_app.api.schema import PHASES_TEXT
-from migrations_app.models import ItemStatus, RunStatus, RunType
+from migrations_app.models import MIGRATION_TYPES, ItemStatus, RunStatus, RunType
 
 DEFAULT_ADO_BASE_URL = "https://dev.azure.com"
 
@@ -236,8 +236,14 @@ class EnginePayloadIn(ClosedSerializer):
 
 
 class StartIn(ClosedSerializer):
-    type = serializers.ChoiceField(choices=RunType.choices)
+    type = serializers.ChoiceField(choices=[(t.value, t.label) for t in MIGRATION_TYPES])
     enginePayload = EnginePayloadIn()
+
+
+class RollbackIn(ClosedSerializer):
+    dry_run = StrictBooleanField(
+        help_text="true: only report what would be removed (counts per kind); false: remove it."
+    )
 
 
 class RunListQueryIn(serializers.Serializer):
@@ -278,8 +284,16 @@ class _RunProgressOut(serializers.Serializer):
 
 class RunOut(_RunProgressOut):
     projectId = serializers.UUIDField(source="project_id")
-    type = serializers.ChoiceField(choices=RunType.choices)
+    type = serializers.ChoiceField(
+        choices=RunType.choices,
+        help_text="ROLLBACK: a rollback run, started by POST /api/migrations/{runId}/rollback.",
+    )
     dryRun = serializers.BooleanField(source="dry_run")
+    rollbackOf = serializers.UUIDField(
+        source="rollback_of_id",
+        allow_null=True,
+        help_text="ROLLBACK runs: the run whose writes it removes; null for the others.",
+    )
     createdAt = serializers.DateTimeField(source="created_at")
 
 
@@ -322,6 +336,7 @@ class ReportOut(serializers.Serializer):
     id = serializers.UUIDField()
     projectId = serializers.UUIDField(source="project_id")
     type = serializers.ChoiceField(choices=RunType.choices)
+    rollbackOf = serializers.UUIDField(source="rollback_of_id", allow_null=True)
     status = serializers.ChoiceField(choices=RunStatus.choices)
     dryRun = serializers.BooleanField(source="dry_run")
     createdAt = serializers.DateTimeField(source="created_at")
@@ -333,7 +348,11 @@ class ReportOut(serializers.Serializer):
     report = serializers.JSONField(
         allow_null=True,
         help_text="The engine's report (mappings with their source, counts per type, "
-        "problems, dry-run payload samples); null until the engine has written it.",
+        "problems, dry-run payload samples); null until the engine has written it. For a "
+        "ROLLBACK run: `counts` (planned, removed, left, alreadyGone, failed; each per kind: "
+        "issues, comments, attachments, links, remoteLinks; a dry run's `wouldRemove`), "
+        "`left` and `failed` (each with its reason), `notReverted` (fields edited, statuses "
+        "moved), `issueRemoval` (bulk delete or one by one, and why), `verification`.",
     )
 
 

@@ -97,6 +97,11 @@ urlpatterns = [
         name="api-migration-cancel",
     ),
     path(
+        "migrations/<str:run_id>/rollback",
+        api_view(views.MigrationRollbackView.as_view()),
+        name="api-migration-rollback",
+    ),
+    path(
         "migrations/<str:run_id>/items",
         api_view(views.MigrationItemsView.as_view()),
         name="api-migration-items",

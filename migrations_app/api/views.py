@@ -20,9 +20,9 @@ from migrations_app.api.negotiation import JsonViewMixin
 from migrations_app.api.schema import (
     AUTHED,
     JSON_BODY,
-    PHASES,
     SIZED_BODY,
     error_responses,
+    phases_of,
     uuid_path,
 )
 from migrations_app.errors import ErrorCode
@@ -276,6 +276,51 @@ class MigrationCancelView(RunView):
         return Response(s.RunControlOut(run).data)
 
 
+class MigrationRollbackView(RunView):
+    @extend_schema(
+        tags=["migrations"],
+        summary="Roll a run back: remove from Jira what it created (or, dry, count it)",
+        description=(
+            "Starts a ROLLBACK run (answered like a start: 200 with the new run, PENDING "
+            "until a worker claims it; status, stream, pause, resume, cancel and report as "
+            "for any run). It removes the issues the run created and, on issues it updated, "
+            "the comments, attachments, links and remote links it added; fields it edited "
+            "are listed, not reverted. Only what the migration account created and nobody "
+            "changed since is removed; the rest is listed in the report with the reason. "
+            "`dry_run: true` removes nothing: its report's `counts.planned` (`wouldRemove`) "
+            "gives what would be removed, per kind. The project's ledger and crosswalk "
+            "forget what was removed, so a later FULL run recreates it. "
+            "ROLLBACK_NOT_ALLOWED while the run is active, for a rollback run and for a dry "
+            "run; MIGRATION_ALREADY_RUNNING while another run of the project is active."
+        ),
+        parameters=[uuid_path("run_id", "Run to roll back")],
+        request=s.RollbackIn,
+        responses={
+            200: s.RunOut,
+            **error_responses(
+                *AUTHED,
+                *JSON_BODY,
+                404,
+                409,
+                502,
+                codes=(
+                    ErrorCode.VALIDATION_ERROR,
+                    ErrorCode.PARSE_ERROR,
+                    ErrorCode.MIGRATION_NOT_FOUND,
+                    ErrorCode.ROLLBACK_NOT_ALLOWED,
+                    ErrorCode.MIGRATION_ALREADY_RUNNING,
+                    ErrorCode.ENGINE_DISPATCH_FAILED,
+                ),
+            ),
+        },
+    )
+    def post(self, request: Request, run_id: str) -> Response:
+        run = self.run(request, run_id)
+        data = _validated(s.RollbackIn, request.data)
+        rollback = services.run_rollback(run=run, dry_run=data["dry_run"])
+        return Response(s.RunOut(rollback).data)
+
+
 class ItemsPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
@@ -348,5 +393,5 @@ class MigrationReportView(RunView):
     )
     def get(self, request: Request, run_id: str) -> Response:
         run = self.run(request, run_id)
-        run.phases = PHASES  # type: ignore[attr-defined]
+        run.phases = phases_of(run.type)  # type: ignore[attr-defined]
         return Response(s.ReportOut(run).data)

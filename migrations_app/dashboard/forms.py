@@ -15,7 +15,14 @@ from migrations_app.api import connection_api, schedule_api
 from migrations_app.api import serializers as api_serializers
 from migrations_app.api.errors import flatten_errors
 from migrations_app.errors import ApplicationError, ErrorCode
-from migrations_app.models import MigrationRun, Project, ProjectConnection, RunType, SyncSchedule
+from migrations_app.models import (
+    MIGRATION_TYPES,
+    MigrationRun,
+    Project,
+    ProjectConnection,
+    RunType,
+    SyncSchedule,
+)
 
 
 class ProjectForm(forms.Form):
@@ -73,7 +80,10 @@ def field_for_path(path: str) -> str | None:
 
 
 class StartRunForm(forms.Form):
-    type = forms.ChoiceField(choices=RunType.choices, initial=RunType.FULL, label="Run type")
+    type = forms.ChoiceField(
+        choices=[(t.value, t.label) for t in MIGRATION_TYPES], initial=RunType.FULL,
+        label="Run type",
+    )  # fmt: skip
     ado_base_url = forms.CharField(
         required=False, label="Azure DevOps URL", initial=api_serializers.DEFAULT_ADO_BASE_URL
     )

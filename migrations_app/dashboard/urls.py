@@ -29,6 +29,8 @@ urlpatterns = [
     path(f"{RUN}/report", views.run_report, name="run-report"),
     path(f"{RUN}/crosswalk.csv", views.run_crosswalk, name="run-crosswalk"),
     path(f"{RUN}/items/<int:ado_id>", views.run_item, name="run-item"),
+    path(f"{RUN}/rollback", views.rollback, name="rollback"),
+    path(f"{RUN}/rollback/preview", views.rollback_preview, name="rollback-preview"),
     re_path(
         r"^projects/(?P<project_id>[^/]+)/runs/(?P<run_id>[^/]+)/(?P<action>pause|resume|cancel)$",
         views.run_control,

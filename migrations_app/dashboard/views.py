@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from migrations_app import connections, schedules, selectors, services
-from migrations_app.api.schema import PHASES
+from migrations_app.api.schema import PHASES, phases_of
 from migrations_app.dashboard.forms import ConnectionForm, ProjectForm, ScheduleForm, StartRunForm
 from migrations_app.errors import ApplicationError, ErrorCode
 from migrations_app.exports import crosswalk_response
@@ -40,6 +40,7 @@ from migrations_app.models import (
     MigrationRun,
     Project,
     RunItem,
+    RunType,
     Tenant,
 )
 
@@ -90,8 +91,9 @@ def _run(request: HttpRequest, project_id: str, run_id: str) -> MigrationRun:
     return run
 
 
-def phase_name(number: int) -> str:
-    return PHASES.get(str(number), "not started" if number == 0 else f"phase {number}")
+def phase_name(number: int, run_type: str = "") -> str:
+    names = phases_of(run_type) if run_type else PHASES
+    return names.get(str(number), "not started" if number == 0 else f"phase {number}")
 
 
 # --------------------------------------------------------------------------- projects
@@ -136,7 +138,8 @@ def _project_page(
     connection = selectors.connection_find(proj)
     schedule = selectors.schedule_find(proj)
     if form is None:
-        initial = StartRunForm.initial_from(runs[0] if runs else None, connection)
+        last = next((r for r in runs if r.type != RunType.ROLLBACK), None)
+        initial = StartRunForm.initial_from(last, connection)
         form = StartRunForm(initial=initial, connection=connection)
     mapped = next((r for r in runs if r.report and r.report.get("typeMappings")), None)
     now = timezone.now()
@@ -248,13 +251,14 @@ def _run_state(run: MigrationRun) -> dict[str, Any]:
         "active": run.status in ACTIVE_STATUSES,
         "totalItems": run.total_count,
         "created": run.success_count - run.updated_count,
+        "removed": run.success_count if run.type == RunType.ROLLBACK else 0,
         "updated": run.updated_count,
         "skipped": run.skipped_count,
         "failed": run.failure_count,
         "progressPercent": run.progress_percent,
         "speed": run.speed,
         "currentPhase": run.current_phase,
-        "phaseName": phase_name(run.current_phase),
+        "phaseName": phase_name(run.current_phase, run.type),
         "startedAt": run.started_at.isoformat() if run.started_at else None,
         "finishedAt": run.finished_at.isoformat() if run.finished_at else None,
     }
@@ -273,16 +277,81 @@ def run_page(request: HttpRequest, project_id: str, run_id: str) -> HttpResponse
         "project": run.project,
         "run": run,
         "state": _run_state(run),
-        "phases": PHASES,
+        "phases": phases_of(run.type),
         "last_progress": last_progress,
         "logs": [e.payload.get("message", "") for e in logs],
         "chart": chart,
         "last_event_id": history.last_event_id(run, upto),
         "stream_token": stream_token_body(_user_id(request), run.pk)["token"],
         "finished": run.status in FINISHED_STATUSES,
+        "can_roll_back": _can_roll_back(run),
+        "rollbacks": selectors.rollbacks_of(run=run),
         **_panels_context(run),
     }
     return render(request, "dashboard/run.html", context)
+
+
+def _can_roll_back(run: MigrationRun) -> bool:
+    return run.type != RunType.ROLLBACK and not run.dry_run and run.status in FINISHED_STATUSES
+
+
+def _rollback_summary(run: MigrationRun | None) -> dict[str, Any] | None:
+    """A rollback run's counts per kind and what it leaves (None until it has a report)."""
+    report = (run.report or {}) if run is not None else {}
+    counts = report.get("counts")
+    if run is None or run.type != RunType.ROLLBACK or not isinstance(counts, dict):
+        return None
+    kinds = [("issues", "Issues"), ("comments", "Comments"), ("attachments", "Attachments"),
+             ("links", "Issue links"), ("remoteLinks", "Remote links")]
+    rows = [{"label": label, **{state: (counts.get(state) or {}).get(kind, 0)
+                                for state in ("planned", "removed", "left", "alreadyGone",
+                                              "failed")}}
+            for kind, label in kinds]
+    return {"rows": rows, "left": report.get("left", []), "failed": report.get("failed", []),
+            "notReverted": report.get("notReverted", []),
+            "method": (report.get("issueRemoval") or {}).get("method", ""),
+            "methodReason": (report.get("issueRemoval") or {}).get("reason", ""),
+            "planned": sum(r["planned"] for r in rows)}
+
+
+# --------------------------------------------------------------------------- rollback
+@tenant_member
+@require_POST
+def rollback_preview(request: HttpRequest, project_id: str, run_id: str) -> HttpResponse:
+    """Start a dry rollback: its report is what the confirmation page shows."""
+    run = _run(request, project_id, run_id)
+    try:
+        services.run_rollback(run=run, dry_run=True)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("dashboard:run", project_id=project_id, run_id=run.pk)
+    return redirect("dashboard:rollback", project_id=project_id, run_id=run.pk)
+
+
+@tenant_member
+@require_http_methods(["GET", "POST"])
+def rollback(request: HttpRequest, project_id: str, run_id: str) -> HttpResponse:
+    """GET: the confirmation, with the dry run's counts. POST: roll back for real."""
+    run = _run(request, project_id, run_id)
+    if request.method == "POST":
+        try:
+            started = services.run_rollback(run=run, dry_run=False)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Rollback started.")
+            return redirect("dashboard:run", project_id=project_id, run_id=started.pk)
+    preview = selectors.rollback_preview(run=run)
+    context = {
+        "project": run.project,
+        "run": run,
+        "preview": preview,
+        "summary": _rollback_summary(preview),
+        "preview_done": preview is not None and preview.status in FINISHED_STATUSES,
+        "can_roll_back": _can_roll_back(run),
+    }
+    return render(request, "dashboard/rollback.html", context,
+                  status=400 if request.method == "POST" else 200)
 
 
 def _panels_context(run: MigrationRun) -> dict[str, Any]:
@@ -294,6 +363,7 @@ def _panels_context(run: MigrationRun) -> dict[str, Any]:
         "failed_more": max(0, run.failure_count - len(failed)),
         "type_mappings": report.get("typeMappings", []),
         "state_mappings": report.get("stateMappings", []),
+        "rollback": _rollback_summary(run),
     }
 
 
@@ -363,7 +433,8 @@ def run_item(request: HttpRequest, project_id: str, run_id: str, ado_id: int) ->
 def run_report(request: HttpRequest, project_id: str, run_id: str) -> HttpResponse:
     run = _run(request, project_id, run_id)
     pretty = json.dumps(run.report, indent=2, ensure_ascii=False) if run.report else ""
-    context = {"project": run.project, "run": run, "report": run.report or {}, "pretty": pretty}
+    context = {"project": run.project, "run": run, "report": run.report or {}, "pretty": pretty,
+               "rollback": _rollback_summary(run)}
     return render(request, "dashboard/report.html", context)
 
 

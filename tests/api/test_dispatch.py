@@ -87,3 +87,15 @@ def test_two_concurrent_starts_give_one_run_and_one_409(api, owner, tenant, allo
             t.join(30)
         assert sorted(results) == [200, 409], results
         assert MigrationRun.objects.filter(project=project).count() == 1
+
+
+def test_a_rollback_the_broker_cannot_take_is_502_and_left_failed(owner_api, make_run,
+                                                                  broker_down):
+    from migrations_app.models import MigrationRun
+
+    run = make_run("COMPLETED")
+    r = owner_api.post(f"/api/migrations/{run.id}/rollback", {"dry_run": False}, format="json")
+    assert r.status_code == 502
+    assert r.json()["code"] == "ENGINE_DISPATCH_FAILED"
+    made = MigrationRun.objects.get(pk=r.json()["details"]["runId"])
+    assert made.type == "ROLLBACK" and made.status == "FAILED"

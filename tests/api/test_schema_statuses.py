@@ -91,6 +91,8 @@ def test_the_operations_with_specific_errors_document_them(schema: dict[str, Any
         assert 400 in statuses(method, path)  # a guarded URL, a short secret
     assert {400, 404} <= statuses("get", hooks + "/{webhook_id}/deliveries")
     assert 202 in statuses("post", hooks + "/{webhook_id}/test")
+    # a bad body; another tenant's run; active / a rollback / a dry run; the broker is down
+    assert {400, 404, 409, 502} <= statuses("post", "/api/migrations/{run_id}/rollback")
 
 
 def test_every_error_response_is_the_error_component(schema: dict[str, Any]) -> None:

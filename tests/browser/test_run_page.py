@@ -165,3 +165,49 @@ def test_a_user_starts_watches_pauses_and_resumes_a_run(
     expect(page.get_by_role("heading", name=f"ADO #{VICTIM}")).to_be_visible()
     expect(page.locator("#item-error")).to_contain_text("Refused by a workflow validator")
     page.screenshot(path=str(ARTIFACTS / "failed-item.png"), full_page=True)
+
+
+@pytest.fixture
+def small_sandboxes(make_sandboxes: Any) -> Any:
+    return make_sandboxes(items=15, seed=1)
+
+
+def test_a_user_rolls_a_run_back_after_seeing_the_dry_runs_counts(
+    login_user: Any, small_sandboxes: Any, web: WebServer, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    sb = small_sandboxes
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("carol")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Name").fill("Rollback project")
+    page.get_by_role("button", name="Create project").click()
+    page.get_by_label("Azure DevOps URL").fill(sb.ado_url)
+    page.get_by_label("Organisation (or collection)").fill(sb.org)
+    page.get_by_label("ADO project").fill(sb.project)
+    page.get_by_label("Personal access token").fill(sb.pat)
+    page.get_by_label("Jira site URL").fill(str(sb.jira_url))
+    page.get_by_label("Jira account email").fill(sb.email)
+    page.get_by_label("Jira API token").fill(sb.api_token)
+    page.get_by_label("Jira project key").fill(sb.project_key)
+    page.get_by_role("button", name="Start run").click()
+    expect(page.locator("#run-status")).to_have_text("COMPLETED", timeout=120_000)
+    created = len(sb.jira.issue_keys())
+    assert created > 0
+
+    page.reload()  # the rollback button is rendered for a finished run
+    page.get_by_role("button", name="Roll back…").click()
+    expect(page.get_by_role("heading", name=re.compile("Roll back the FULL run"))).to_be_visible()
+    issues = page.locator("#rollback-counts tr[data-kind=Issues] td.planned")
+    expect(issues).to_have_text(str(created), timeout=60_000)  # the page refreshes until then
+    assert len(sb.jira.issue_keys()) == created  # the dry run removed nothing
+    page.screenshot(path=str(ARTIFACTS / "rollback-confirm.png"), full_page=True)
+
+    page.get_by_role("button", name="Roll back", exact=True).click()
+    expect(page.get_by_role("heading", name="ROLLBACK run")).to_be_visible()
+    expect(page.locator("#run-status")).to_have_text("COMPLETED", timeout=120_000)
+    expect(page.locator("#count-removed")).to_have_text(str(created), timeout=10_000)
+    assert sb.jira.issue_keys() == []
+    page.screenshot(path=str(ARTIFACTS / "rollback-done.png"), full_page=True)

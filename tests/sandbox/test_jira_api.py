@@ -64,6 +64,11 @@ DOCUMENTED = [
     ("DELETE", ISSUE + "/remotelink/{linkId}"), ("DELETE", ISSUE + "/properties/{propertyKey}"),
     ("GET", A + "/comment/{commentId}/properties"),
     ("GET", A + "/comment/{commentId}/properties/{propertyKey}"),
+    # a rollback's removals and its checks that a removal landed (404 = done)
+    ("POST", A + "/bulk/issues/delete"), ("GET", A + "/bulk/queue/{taskId}"),
+    ("GET", A + "/mypermissions"), ("GET", ISSUE), ("GET", ISSUE + "/comment/{id}"),
+    ("GET", A + "/attachment/{id}"), ("GET", A + "/issueLink/{linkId}"),
+    ("GET", ISSUE + "/remotelink"),
 ]
 
 
@@ -542,3 +547,79 @@ def test_knobs_for_no_board_and_no_component_permission(site: Site) -> None:
     denied = site.http.post(site.api + "/component", json={"name": "Web", "project": "MIG"})
     assert denied.status_code == 403 and denied.json()["errorMessages"]
     assert site.http.get(site.api + "/project/MIG/components").json() == []
+
+
+# ---------------------------------------------------------------------- bulk delete, permissions
+BULK_DELETE = A + "/bulk/issues/delete"
+BULK_QUEUE = A + "/bulk/queue/{taskId}"
+
+
+def _finished_task(site: Site, task_id: str) -> dict[str, Any]:
+    import time
+
+    for _ in range(400):
+        answer = site.http.get(f"{site.api}/bulk/queue/{task_id}")
+        body = assert_matches_spec(answer, "GET", BULK_QUEUE, 200)
+        if body["status"] == "COMPLETE":
+            return dict(body)
+        time.sleep(0.01)
+    raise AssertionError(f"bulk task {task_id} did not complete")
+
+
+def test_bulk_delete_is_a_task_that_deletes_children_first_and_reports_per_issue(
+    site: Site,
+) -> None:
+    epic = site.create("Epic", "epic")
+    story = site.create("Story", "story", parent={"key": epic["key"]})
+    sub = site.create("Sub-task", "sub", parent={"key": story["key"]})
+    keep_parent = site.create("Story", "keeps its sub-task")
+    kept_sub = site.create("Sub-task", "not selected", parent={"key": keep_parent["key"]})
+    body = {"selectedIssueIdsOrKeys": [epic["key"], story["id"], sub["key"], keep_parent["key"],
+                                       "MIG-999"], "sendBulkNotification": False}
+    submitted = assert_matches_spec(site.http.post(site.api + "/bulk/issues/delete", json=body),
+                                    "POST", BULK_DELETE, 201)
+    done = _finished_task(site, submitted["taskId"])
+    assert sorted(done["processedAccessibleIssues"]) == sorted(
+        int(i["id"]) for i in (epic, story, sub))
+    assert list(done["failedAccessibleIssues"]) == [keep_parent["id"]]
+    assert done["invalidOrInaccessibleIssueCount"] == 1
+    assert done["totalIssueCount"] == 5 and done["progressPercent"] == 100
+    assert sorted(site.app.issue_keys()) == sorted([keep_parent["key"], kept_sub["key"]])
+    assert site.app.writes["issues_deleted"] == 3 and site.app.writes["bulk_deletes"] == 1
+
+
+def test_bulk_delete_refuses_bad_bodies_and_users_without_bulk_change(site: Site) -> None:
+    key = site.create()["key"]
+    url = site.api + "/bulk/issues/delete"
+    bad: dict[str, Any]
+    for bad in ({}, {"selectedIssueIdsOrKeys": []}, {"selectedIssueIdsOrKeys": [1]},
+                {"selectedIssueIdsOrKeys": [key], "extra": 1},
+                {"selectedIssueIdsOrKeys": [f"MIG-{i}" for i in range(1001)]}):
+        assert_matches_spec(site.http.post(url, json=bad), "POST", BULK_DELETE, 400)
+    site.http.patch(site.url + CONTROL_PREFIX + "/jira/settings",
+                    json={"bulk_change_permission": False})
+    refused = assert_matches_spec(site.http.post(url, json={"selectedIssueIdsOrKeys": [key]}),
+                                  "POST", BULK_DELETE, 403)
+    assert "Bulk change" in refused["errors"][0]["message"]
+    assert site.app.issue_keys() == [key]
+    unknown = site.http.get(f"{site.api}/bulk/queue/424242")
+    assert_matches_spec(unknown, "GET", BULK_QUEUE, 400)
+
+
+def test_my_permissions_follow_the_permission_settings(site: Site) -> None:
+    url = site.api + "/mypermissions"
+    path = A + "/mypermissions"
+    wanted = {"projectKey": "MIG", "permissions": "BULK_CHANGE,DELETE_ISSUES"}
+    held = assert_matches_spec(site.http.get(url, params=wanted), "GET", path, 200)
+    assert {k: v["havePermission"] for k, v in held["permissions"].items()} == {
+        "BULK_CHANGE": True, "DELETE_ISSUES": True}
+    assert held["permissions"]["BULK_CHANGE"]["type"] == "GLOBAL"
+    site.http.patch(site.url + CONTROL_PREFIX + "/jira/settings",
+                    json={"bulk_change_permission": False, "delete_permission": False})
+    held = site.http.get(url, params=wanted).json()["permissions"]
+    assert not held["BULK_CHANGE"]["havePermission"]
+    assert not held["DELETE_ISSUES"]["havePermission"]
+    assert_matches_spec(site.http.get(url), "GET", path, 400)
+    assert_matches_spec(site.http.get(url, params={"permissions": "NOPE"}), "GET", path, 400)
+    assert_matches_spec(site.http.get(url, params={**wanted, "projectKey": "ZZZ"}),
+                        "GET", path, 404)

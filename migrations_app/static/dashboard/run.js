@@ -103,6 +103,7 @@
           if (!s) return;
           setText("count-created", String(s.created));
           setText("count-updated", String(s.updated));
+          setText("count-removed", String(s.removed));
           setText("count-skipped", String(s.skipped));
           setText("count-failed", String(s.failed));
           setText("phase", (s.currentPhase ? s.currentPhase + " · " : "") + (phaseNames[String(s.currentPhase)] || s.phaseName));

@@ -77,19 +77,39 @@ def minimum_requests(store: MemoryStore, snapshot: dict[str, Any], sb: Any) -> d
     waves: dict[int, int] = {}
     for p in written:
         waves[p["level"]] = waves.get(p["level"], 0) + 1
-    transitions = sum(2 * _steps(issues[store.ledger[p["ado_id"]].jira_key]["issuetype"],
-                                 issues[store.ledger[p["ado_id"]].jira_key]["status"])
-                      for p in written)
-    links = {(*sorted((ln["inward"], ln["outward"])), ln["type"])
-             for i in snapshot["issues"] for ln in i["links"]}
+    transitions = sum(
+        2
+        * _steps(
+            issues[store.ledger[p["ado_id"]].jira_key]["issuetype"],
+            issues[store.ledger[p["ado_id"]].jira_key]["status"],
+        )
+        for p in written
+    )
+    links = {
+        (*sorted((ln["inward"], ln["outward"])), ln["type"])
+        for i in snapshot["issues"]
+        for ln in i["links"]
+    }
     described = sum(1 for p in written if sb.dataset.inline_images(p["ado_id"]))
-    metadata = sum(n for route, n in snapshot["counters"].items()
-                   if route.startswith("GET") and ("createmeta" in route or "/field" in route
-                   or "/myself" in route or "/priority" in route or "issueLinkType" in route
-                   or "/attachment/meta" in route or "/user/search" in route
-                   or route.endswith("/statuses") or route.endswith("{projectIdOrKey}")
-                   or route.endswith("/components") or route.endswith("/agile/1.0/board")
-                   or route.endswith("/board/{boardId}/sprint")))
+    metadata = sum(
+        n
+        for route, n in snapshot["counters"].items()
+        if route.startswith("GET")
+        and (
+            "createmeta" in route
+            or "/field" in route
+            or "/myself" in route
+            or "/priority" in route
+            or "issueLinkType" in route
+            or "/attachment/meta" in route
+            or "/user/search" in route
+            or route.endswith("/statuses")
+            or route.endswith("{projectIdOrKey}")
+            or route.endswith("/components")
+            or route.endswith("/agile/1.0/board")
+            or route.endswith("/board/{boardId}/sprint")
+        )
+    )
     per_sprint: dict[Any, int] = {}
     for issue in snapshot["issues"]:
         sprint = issue["fields"].get(SPRINT)
@@ -118,15 +138,20 @@ def run(items: int, latency_ms: float, limit: float, seed: int) -> dict[str, Any
         sb.ado.knobs.update({"rate_limit_per_sec": 0})  # the limit is Jira's
         conn = sb.connection()
         ado = AdoClient(conn["ado_base_url"], conn["org"], conn["project"], conn["pat"])
-        limiter = AdaptiveRateLimiter(initial_rate=limit * 0.9, max_rate=limit * 0.98,
-                                      increase=0.2, decrease=0.8, max_in_flight=8)
-        jira = JiraClient(conn["jira_base_url"], conn["email"], conn["api_token"],
-                          limiter=limiter)
+        limiter = AdaptiveRateLimiter(
+            initial_rate=limit * 0.9,
+            max_rate=limit * 0.98,
+            increase=0.2,
+            decrease=0.8,
+            max_in_flight=8,
+        )
+        jira = JiraClient(conn["jira_base_url"], conn["email"], conn["api_token"], limiter=limiter)
         store, events = TimedStore(), MemoryEvents()
         spec = RunSpec("FULL", conn["project_key"], ado_web_url=ado.project_url)
         started = time.monotonic()
-        outcome = run_migration(spec, source=ado, target=jira, store=store, events=events,
-                                control=MemoryControl())
+        outcome = run_migration(
+            spec, source=ado, target=jira, store=store, events=events, control=MemoryControl()
+        )
         finished = time.monotonic()
         snapshot = sb.jira.snapshot()  # type: ignore[union-attr]
         return _result(outcome, store, snapshot, sb, started, finished, limit, limiter)
@@ -134,8 +159,16 @@ def run(items: int, latency_ms: float, limit: float, seed: int) -> dict[str, Any
         sb.stop()
 
 
-def _result(outcome: Any, store: TimedStore, snapshot: dict[str, Any], sb: Any,
-            started: float, finished: float, limit: float, limiter: Any) -> dict[str, Any]:
+def _result(
+    outcome: Any,
+    store: TimedStore,
+    snapshot: dict[str, Any],
+    sb: Any,
+    started: float,
+    finished: float,
+    limit: float,
+    limiter: Any,
+) -> dict[str, Any]:
     counters = snapshot["counters"]
     total = sum(counters.values())
     throttled = int(getattr(limiter, "throttles", 0))
@@ -147,14 +180,18 @@ def _result(outcome: Any, store: TimedStore, snapshot: dict[str, Any], sb: Any,
     wall = finished - started
     return {
         "outcome": {"status": outcome.status, "stats": outcome.stats},
-        "items": len(store.items), "issues_created": written,
+        "items": len(store.items),
+        "issues_created": written,
         "seconds": round(wall, 2),
-        "phase_seconds": {str(p): round(t - started, 2)
-                          for p, t in sorted(store.phase_started.items())},
+        "phase_seconds": {
+            str(p): round(t - started, 2) for p, t in sorted(store.phase_started.items())
+        },
         "items_per_second": round(len(store.items) / wall, 2),
-        "jira_requests": total, "jira_requests_throttled_429": throttled,
+        "jira_requests": total,
+        "jira_requests_throttled_429": throttled,
         "jira_requests_per_item": round(total / max(written, 1), 3),
-        "minimum_requests": minimum, "minimum_total": min_total,
+        "minimum_requests": minimum,
+        "minimum_total": min_total,
         "minimum_per_item": round(min_total / max(written, 1), 3),
         "requests_vs_minimum": round(total / min_total, 3),
         "jira_rate_whole_run": round(total / wall, 2),
@@ -173,9 +210,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     result = run(args.items, args.latency_ms, args.limit, args.seed)
-    result["setup"] = {"items": args.items, "latency_ms": args.latency_ms,
-                       "jira_burst_limit_per_second": args.limit, "seed": args.seed,
-                       "python": platform.python_version(), "machine": platform.machine()}
+    result["setup"] = {
+        "items": args.items,
+        "latency_ms": args.latency_ms,
+        "jira_burst_limit_per_second": args.limit,
+        "seed": args.seed,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
     result["targets"] = {"fraction_of_limit_at_least": 0.85, "requests_vs_minimum_at_most": 1.1}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -28,25 +28,67 @@ RESULTS = Path(__file__).resolve().parent / "results" / "jira_sandbox.json"
 
 
 def _description(n: int) -> dict[str, Any]:
-    return {"type": "doc", "version": 1, "content": [
-        {"type": "heading", "attrs": {"level": 2}, "content": [{"type": "text", "text": f"#{n}"}]},
-        {"type": "paragraph", "content": [
-            {"type": "text", "text": "Migrated from Azure DevOps. ", "marks": [{"type": "em"}]},
-            {"type": "text", "text": "link", "marks": [
-                {"type": "link", "attrs": {"href": f"https://dev.azure.com/o/p/{n}"}}]}]},
-        {"type": "bulletList", "content": [
-            {"type": "listItem", "content": [{"type": "paragraph", "content": [
-                {"type": "text", "text": f"point {i}"}]}]} for i in range(3)]},
-    ]}
+    return {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {
+                "type": "heading",
+                "attrs": {"level": 2},
+                "content": [{"type": "text", "text": f"#{n}"}],
+            },
+            {
+                "type": "paragraph",
+                "content": [
+                    {
+                        "type": "text",
+                        "text": "Migrated from Azure DevOps. ",
+                        "marks": [{"type": "em"}],
+                    },
+                    {
+                        "type": "text",
+                        "text": "link",
+                        "marks": [
+                            {"type": "link", "attrs": {"href": f"https://dev.azure.com/o/p/{n}"}}
+                        ],
+                    },
+                ],
+            },
+            {
+                "type": "bulletList",
+                "content": [
+                    {
+                        "type": "listItem",
+                        "content": [
+                            {
+                                "type": "paragraph",
+                                "content": [{"type": "text", "text": f"point {i}"}],
+                            }
+                        ],
+                    }
+                    for i in range(3)
+                ],
+            },
+        ],
+    }
 
 
 def _bulk_body(start: int) -> dict[str, Any]:
-    return {"issueUpdates": [
-        {"fields": {"project": {"key": "MIG"}, "issuetype": {"name": "Task"},
-                    "summary": f"Issue {start + i}", "labels": ["bench"],
-                    "description": _description(start + i)},
-         "properties": [{"key": "ado", "value": {"id": start + i}}]}
-        for i in range(50)]}
+    return {
+        "issueUpdates": [
+            {
+                "fields": {
+                    "project": {"key": "MIG"},
+                    "issuetype": {"name": "Task"},
+                    "summary": f"Issue {start + i}",
+                    "labels": ["bench"],
+                    "description": _description(start + i),
+                },
+                "properties": [{"key": "ado", "value": {"id": start + i}}],
+            }
+            for i in range(50)
+        ]
+    }
 
 
 def _rate(call: Callable[[int], None], seconds: float) -> dict[str, float]:
@@ -55,8 +97,11 @@ def _rate(call: Callable[[int], None], seconds: float) -> dict[str, float]:
         call(count)
         count += 1
     elapsed = time.perf_counter() - started
-    return {"requests": count, "seconds": round(elapsed, 3),
-            "requests_per_second": round(count / elapsed, 1)}
+    return {
+        "requests": count,
+        "seconds": round(elapsed, 3),
+        "requests_per_second": round(count / elapsed, 1),
+    }
 
 
 def run(seconds: float) -> dict[str, Any]:
@@ -77,11 +122,14 @@ def run(seconds: float) -> dict[str, Any]:
         created = _rate(bulk, seconds)
     return {
         "command": f".venv/bin/python -m bench.jira_throughput --seconds {seconds}",
-        "python": platform.python_version(), "machine": platform.machine(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
         "adf_schema_checked": jira_adf.schema_validator() is not None,
         "get_myself": simple,
-        "bulk_create_50": {**created,
-                           "issues_per_second": round(created["requests_per_second"] * 50, 1)},
+        "bulk_create_50": {
+            **created,
+            "issues_per_second": round(created["requests_per_second"] * 50, 1),
+        },
     }
 
 

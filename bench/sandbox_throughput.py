@@ -38,8 +38,11 @@ def rate(call: Callable[[int], requests.Response], seconds: float) -> dict[str, 
     while (elapsed := time.perf_counter() - started) < seconds:
         call(count).raise_for_status()
         count += 1
-    return {"requests": count, "seconds": round(elapsed, 3),
-            "requests_per_second": round(count / elapsed, 1)}
+    return {
+        "requests": count,
+        "seconds": round(elapsed, 3),
+        "requests_per_second": round(count / elapsed, 1),
+    }
 
 
 def throughput(items: int, seconds: float) -> dict[str, Any]:
@@ -63,8 +66,10 @@ def throughput(items: int, seconds: float) -> dict[str, Any]:
             return session.post(f"{api}/wit/workitemsbatch?{V}", json=body)
 
         def wiql(i: int) -> requests.Response:
-            query = ("SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project "
-                     f"AND [System.Id] > {i % items} ORDER BY [System.Id]")
+            query = (
+                "SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project "
+                f"AND [System.Id] > {i % items} ORDER BY [System.Id]"
+            )
             return session.post(f"{api}/wit/wiql?{V}&$top=200", json={"query": query})
 
         return {
@@ -88,9 +93,12 @@ def generation(items: int) -> dict[str, Any]:
     for ident in range(1, min(items, 1000) + 1):
         data.item(ident)
     render = (time.perf_counter() - started) / min(items, 1000)
-    return {"items": items, "seconds": round(elapsed, 3),
-            "peak_mib_tracemalloc": round(peak / 2**20, 2),
-            "render_one_item_ms": round(render * 1000, 3)}
+    return {
+        "items": items,
+        "seconds": round(elapsed, 3),
+        "peak_mib_tracemalloc": round(peak / 2**20, 2),
+        "render_one_item_ms": round(render * 1000, 3),
+    }
 
 
 def main() -> None:
@@ -99,7 +107,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sandbox.json"))
     args = parser.parse_args()
     result = {
-        "python": platform.python_version(), "machine": platform.machine(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
         "throughput": throughput(10_000, args.seconds),
         "generation": [generation(10_000), generation(100_000)],
     }

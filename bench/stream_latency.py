@@ -133,7 +133,12 @@ def publisher(setup: Setup, run_id: str, count: int, interval: float, go: Path) 
 
 
 async def measure(
-    setup: Setup, run: tuple[str, str], url: str, clients: int, events: int, interval: float,
+    setup: Setup,
+    run: tuple[str, str],
+    url: str,
+    clients: int,
+    events: int,
+    interval: float,
     tmp: Path,
 ) -> dict[str, Any]:
     run_id, token = run

@@ -308,8 +308,11 @@ class AdoClient:
                     self._wit("wiql"),
                     # Without timePrecision, ADO compares dates by day: an INCREMENTAL
                     # would take every item changed earlier that day.
-                    params={"api-version": API, "$top": page,
-                            **({"timePrecision": "true"} if changed_since else {})},
+                    params={
+                        "api-version": API,
+                        "$top": page,
+                        **({"timePrecision": "true"} if changed_since else {}),
+                    },
                     json_body={"query": query},
                     idempotent=True,
                     what="WIQL query",
@@ -349,8 +352,12 @@ class AdoClient:
         while True:
             # Oldest first (the service's default is newest first), and the deleted ones
             # too, so that the run can report what it leaves out.
-            params: dict[str, Any] = {"api-version": COMMENTS_API, "$top": COMMENTS_PAGE,
-                                      "order": "asc", "includeDeleted": "true"}
+            params: dict[str, Any] = {
+                "api-version": COMMENTS_API,
+                "$top": COMMENTS_PAGE,
+                "order": "asc",
+                "includeDeleted": "true",
+            }
             if token:
                 params["continuationToken"] = token
             body = (

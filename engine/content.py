@@ -394,13 +394,23 @@ def files_not_uploaded(item: WorkItem, ctx: ContentContext) -> list[dict[str, An
     if ctx.upload_limit is not None:
         for att in item.attachments:
             if att.size is not None and att.size > ctx.upload_limit:
-                out[att.id.lower()] = {"name": att.name, "size": att.size, "adoUrl": att.url,
-                                       "reason": "larger than Jira's upload limit"}
+                out[att.id.lower()] = {
+                    "name": att.name,
+                    "size": att.size,
+                    "adoUrl": att.url,
+                    "reason": "larger than Jira's upload limit",
+                }
     for skipped in ctx.skipped_files:
         key = str(skipped.get("id") or skipped.get("name")).lower()
-        out.setdefault(key, {"name": str(skipped.get("name") or "file"),
-                             "size": skipped.get("size"), "adoUrl": skipped.get("adoUrl"),
-                             "reason": str(skipped.get("reason") or "not uploaded")})
+        out.setdefault(
+            key,
+            {
+                "name": str(skipped.get("name") or "file"),
+                "size": skipped.get("size"),
+                "adoUrl": skipped.get("adoUrl"),
+                "reason": str(skipped.get("reason") or "not uploaded"),
+            },
+        )
     return list(out.values())
 
 
@@ -523,8 +533,10 @@ def _apply_description(
     if files:
         out.rules.add("attachment-listed-not-uploaded")
         names = ", ".join(str(f["name"]) for f in files)
-        out.notes.append(f"attachment-listed-not-uploaded: {names} not uploaded to Jira; "
-                         "listed on the issue with a link to Azure DevOps")
+        out.notes.append(
+            f"attachment-listed-not-uploaded: {names} not uploaded to Jira; "
+            "listed on the issue with a link to Azure DevOps"
+        )
     if cut:
         out.rules.add("description-cut")
         out.notes.append(
@@ -567,8 +579,9 @@ def _iteration_labels(item: WorkItem, ctx: ContentContext, out: IssueContent) ->
     label = iteration_label(path)
     out.rules.add("iteration-label")
     if ctx.iteration_as == "sprint":
-        out.notes.append(f"iteration-label: iteration '{path}' has no open sprint; "
-                         "carried as a label")
+        out.notes.append(
+            f"iteration-label: iteration '{path}' has no open sprint; carried as a label"
+        )
     return [label] if label else []
 
 
@@ -584,8 +597,9 @@ def _apply_labels_and_area(item: WorkItem, ctx: ContentContext, out: IssueConten
         labels += [label] if label else []
         out.rules.add("area-label")
         if ctx.area_as == "component":
-            out.notes.append(f"area-label: area '{item.area_path}' has no component; "
-                             "carried as a label")
+            out.notes.append(
+                f"area-label: area '{item.area_path}' has no component; carried as a label"
+            )
     labels += _iteration_labels(item, ctx, out)
     if item.fields.get(F_TAGS):
         out.rules.add("tags")
@@ -682,8 +696,11 @@ def comment_marker_of(body: Any) -> str | None:
     if not isinstance(first, dict) or first.get("type") != "paragraph":
         return None
     runs = first.get("content")
-    line = "".join(str(n.get("text", "")) for n in runs if isinstance(n, dict)) \
-        if isinstance(runs, list) else ""
+    line = (
+        "".join(str(n.get("text", "")) for n in runs if isinstance(n, dict))
+        if isinstance(runs, list)
+        else ""
+    )
     match = _MARKER_RE.search(line)
     return match.group(1) if match else None
 

@@ -453,8 +453,10 @@ class JiraClient(JiraRemovals):
     def comment_property(self, comment_id: str, prop: str) -> Any | None:
         """``GET /comment/{id}/properties/{key}``: the value, or None when it is not set."""
         try:
-            body = self._get(f"/comment/{_seg(comment_id)}/properties/{_seg(prop)}",
-                             what=f"property {prop} of comment {comment_id}")
+            body = self._get(
+                f"/comment/{_seg(comment_id)}/properties/{_seg(prop)}",
+                what=f"property {prop} of comment {comment_id}",
+            )
         except PermanentError as exc:
             if exc.status == 404:
                 return None

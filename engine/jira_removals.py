@@ -41,8 +41,10 @@ def parse_progress(raw: Any, task_id: str) -> BulkProgress:
     """A ``BulkOperationProgress`` body (ids as numbers or strings)."""
     body = raw if isinstance(raw, dict) else {}
     failed_raw = body.get("failedAccessibleIssues") or {}
-    failed = {str(k): [str(r) for r in (v if isinstance(v, list) else [v])]
-              for k, v in (failed_raw.items() if isinstance(failed_raw, dict) else [])}
+    failed = {
+        str(k): [str(r) for r in (v if isinstance(v, list) else [v])]
+        for k, v in (failed_raw.items() if isinstance(failed_raw, dict) else [])
+    }
     return BulkProgress(
         task_id=str(body.get("taskId") or task_id),
         status=str(body.get("status") or "ENQUEUED"),
@@ -60,11 +62,13 @@ class JiraRemovals:
     _url: Callable[[str], str]
 
     # ------------------------------------------------------------------ deletes
-    def _delete(self, path: str, *, what: str, params: Mapping[str, Any] | None = None,
-                once: bool = False) -> bool:
+    def _delete(
+        self, path: str, *, what: str, params: Mapping[str, Any] | None = None, once: bool = False
+    ) -> bool:
         try:
-            self.http.request("DELETE", self._url(path), params=params, what=what,
-                              idempotent=not once).close()
+            self.http.request(
+                "DELETE", self._url(path), params=params, what=what, idempotent=not once
+            ).close()
         except PermanentError as exc:
             if exc.status != 404 or isinstance(exc, AuthError):
                 raise
@@ -73,24 +77,38 @@ class JiraRemovals:
 
     def delete_issue(self, key: str, *, once: bool = False) -> bool:
         """Sub-tasks are not deleted with it: an issue with sub-tasks answers 400."""
-        return self._delete(f"/issue/{_seg(key)}", params={"deleteSubtasks": "false"},
-                            what=f"delete {key}", once=once)
+        return self._delete(
+            f"/issue/{_seg(key)}",
+            params={"deleteSubtasks": "false"},
+            what=f"delete {key}",
+            once=once,
+        )
 
     def delete_comment(self, key: str, comment_id: str, *, once: bool = False) -> bool:
-        return self._delete(f"/issue/{_seg(key)}/comment/{_seg(comment_id)}",
-                            what=f"delete comment {comment_id} of {key}", once=once)
+        return self._delete(
+            f"/issue/{_seg(key)}/comment/{_seg(comment_id)}",
+            what=f"delete comment {comment_id} of {key}",
+            once=once,
+        )
 
     def delete_attachment(self, attachment_id: str, *, once: bool = False) -> bool:
-        return self._delete(f"/attachment/{_seg(attachment_id)}",
-                            what=f"delete attachment {attachment_id}", once=once)
+        return self._delete(
+            f"/attachment/{_seg(attachment_id)}",
+            what=f"delete attachment {attachment_id}",
+            once=once,
+        )
 
     def delete_issue_link(self, link_id: str, *, once: bool = False) -> bool:
-        return self._delete(f"/issueLink/{_seg(link_id)}", what=f"delete issue link {link_id}",
-                            once=once)
+        return self._delete(
+            f"/issueLink/{_seg(link_id)}", what=f"delete issue link {link_id}", once=once
+        )
 
     def delete_remote_link(self, key: str, link_id: str, *, once: bool = False) -> bool:
-        return self._delete(f"/issue/{_seg(key)}/remotelink/{_seg(link_id)}",
-                            what=f"delete remote link {link_id} of {key}", once=once)
+        return self._delete(
+            f"/issue/{_seg(key)}/remotelink/{_seg(link_id)}",
+            what=f"delete remote link {link_id} of {key}",
+            once=once,
+        )
 
     # ------------------------------------------------------------------ still there?
     def _exists(self, path: str, *, what: str, params: Mapping[str, Any] | None = None) -> bool:
@@ -106,12 +124,14 @@ class JiraRemovals:
         return self._exists(f"/issue/{_seg(key)}", params={"fields": "id"}, what=f"issue {key}")
 
     def comment_exists(self, key: str, comment_id: str) -> bool:
-        return self._exists(f"/issue/{_seg(key)}/comment/{_seg(comment_id)}",
-                            what=f"comment {comment_id} of {key}")
+        return self._exists(
+            f"/issue/{_seg(key)}/comment/{_seg(comment_id)}", what=f"comment {comment_id} of {key}"
+        )
 
     def attachment_exists(self, attachment_id: str) -> bool:
-        return self._exists(f"/attachment/{_seg(attachment_id)}",
-                            what=f"attachment {attachment_id}")
+        return self._exists(
+            f"/attachment/{_seg(attachment_id)}", what=f"attachment {attachment_id}"
+        )
 
     def issue_link_exists(self, link_id: str) -> bool:
         return self._exists(f"/issueLink/{_seg(link_id)}", what=f"issue link {link_id}")
@@ -119,9 +139,12 @@ class JiraRemovals:
     def remote_link_by_global_id(self, key: str, global_id: str) -> dict[str, Any] | None:
         """``GET /issue/{key}/remotelink?globalId=``: the link, or None (404)."""
         try:
-            body = self.http.json("GET", self._url(f"/issue/{_seg(key)}/remotelink"),
-                                  params={"globalId": global_id},
-                                  what=f"remote link {global_id} of {key}")
+            body = self.http.json(
+                "GET",
+                self._url(f"/issue/{_seg(key)}/remotelink"),
+                params={"globalId": global_id},
+                what=f"remote link {global_id} of {key}",
+            )
         except PermanentError as exc:
             if exc.status != 404 or isinstance(exc, AuthError):
                 raise
@@ -131,9 +154,15 @@ class JiraRemovals:
     # ------------------------------------------------------------------ permissions, bulk
     def my_permissions(self, project_key: str, keys: Sequence[str]) -> dict[str, bool]:
         """``GET /mypermissions``: permission key -> held, in the project's context."""
-        body = self.http.json("GET", self._url("/mypermissions"),
-                              params={"projectKey": project_key, "permissions": ",".join(keys)},
-                              what="my permissions") or {}
+        body = (
+            self.http.json(
+                "GET",
+                self._url("/mypermissions"),
+                params={"projectKey": project_key, "permissions": ",".join(keys)},
+                what="my permissions",
+            )
+            or {}
+        )
         held = body.get("permissions") if isinstance(body, dict) else None
         held = held if isinstance(held, dict) else {}
         return {k: bool((held.get(k) or {}).get("havePermission")) for k in keys}
@@ -146,16 +175,22 @@ class JiraRemovals:
         if not ids_or_keys or len(ids_or_keys) > BULK_DELETE_MAX:
             raise ValueError(f"bulk delete takes 1 to {BULK_DELETE_MAX} issues")
         body = self.http.json(
-            "POST", self._url("/bulk/issues/delete"),
-            json_body={"selectedIssueIdsOrKeys": [str(i) for i in ids_or_keys],
-                       "sendBulkNotification": False},
-            ok=(200, 201), what=f"bulk delete {len(ids_or_keys)} issues")
+            "POST",
+            self._url("/bulk/issues/delete"),
+            json_body={
+                "selectedIssueIdsOrKeys": [str(i) for i in ids_or_keys],
+                "sendBulkNotification": False,
+            },
+            ok=(200, 201),
+            what=f"bulk delete {len(ids_or_keys)} issues",
+        )
         task_id = str((body or {}).get("taskId") or "") if isinstance(body, dict) else ""
         if not task_id:
             raise PermanentError("bulk delete answered without a taskId", body=body)
         return task_id
 
     def bulk_progress(self, task_id: str) -> BulkProgress:
-        body = self.http.json("GET", self._url(f"/bulk/queue/{_seg(task_id)}"),
-                              what=f"bulk task {task_id}")
+        body = self.http.json(
+            "GET", self._url(f"/bulk/queue/{_seg(task_id)}"), what=f"bulk task {task_id}"
+        )
         return parse_progress(body, task_id)

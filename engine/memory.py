@@ -107,8 +107,7 @@ class MemoryStore:
     def new_run(self) -> MemoryStore:
         """A fresh run of the same project: same ledger, nothing else."""
         with self._lock:
-            return MemoryStore(ledger=copy.deepcopy(self.ledger),
-                               unsettled=dict(self.unsettled))
+            return MemoryStore(ledger=copy.deepcopy(self.ledger), unsettled=dict(self.unsettled))
 
 
 @dataclass

@@ -242,8 +242,19 @@ OVERFLOW_KEY = "overflow:description"
 WRITE_PHASES = (2, 3, 4, 5)
 ESSENTIAL_FIELDS = {"summary", "project", "issuetype", "labels", "parent"}
 # Required create-screen fields the content rules or the pipeline can fill.
-FILLABLE = {"summary", "issuetype", "project", "description", "labels", "priority", "reporter",
-            "assignee", "parent", "components", "environment"}
+FILLABLE = {
+    "summary",
+    "issuetype",
+    "project",
+    "description",
+    "labels",
+    "priority",
+    "reporter",
+    "assignee",
+    "parent",
+    "components",
+    "environment",
+}
 HIERARCHY_REVERSE = "System.LinkTypes.Hierarchy-Reverse"
 HIERARCHY_FORWARD = "System.LinkTypes.Hierarchy-Forward"
 # ADO relation -> (Jira link type, this item is the outward side, symmetric)
@@ -376,8 +387,9 @@ def _jira_date(value: str | None) -> str | None:
     moment = _when(value)
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
-        f"{moment.microsecond // 1000:03d}Z"
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def _link_rule(link_key: str) -> str:
@@ -464,8 +476,11 @@ class Pipeline:
 
     def _run_phases(self) -> None:
         steps: list[tuple[int, Callable[[], None]]] = [
-            (2, self._phase_create), (3, self._phase_states), (4, self._phase_content),
-            (5, self._phase_links), (6, self._phase_verify),
+            (2, self._phase_create),
+            (3, self._phase_states),
+            (4, self._phase_content),
+            (5, self._phase_links),
+            (6, self._phase_verify),
         ]
         done = set(self.plan.get("phases_done", []))
         for number, phase in steps:
@@ -533,8 +548,9 @@ class Pipeline:
         if self.plan:
             self._save_report("FAILED", reason=reason)
         else:
-            self.store.save_report({"status": "FAILED", "reason": reason,
-                                    "problems": {"validation": [reason]}})
+            self.store.save_report(
+                {"status": "FAILED", "reason": reason, "problems": {"validation": [reason]}}
+            )
         self._flush_logs()
         self.ports.events.log(f"✗ run failed: {reason}")
         self._announce("failed", stats)
@@ -569,8 +585,10 @@ class Pipeline:
 
     def _checkpoint(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        due = self.since_checkpoint >= CHECKPOINT_ITEMS or now - self.last_checkpoint >= \
-            CHECKPOINT_SECONDS
+        due = (
+            self.since_checkpoint >= CHECKPOINT_ITEMS
+            or now - self.last_checkpoint >= CHECKPOINT_SECONDS
+        )
         if not (force or due):
             self._poll()
             return
@@ -578,8 +596,9 @@ class Pipeline:
         if self.stop_reason is not None and self.stop_reason.lease_lost:
             return
         if not self.store.heartbeat():
-            self._request_stop(StopRun("PAUSED", "lease lost: another worker took the run over",
-                                       lease_lost=True))
+            self._request_stop(
+                StopRun("PAUSED", "lease lost: another worker took the run over", lease_lost=True)
+            )
             return
         self._flush_state()
         self._flush_logs()
@@ -604,9 +623,17 @@ class Pipeline:
 
     @staticmethod
     def _copy_entry(entry: LedgerEntry) -> LedgerEntry:
-        return LedgerEntry(entry.ado_id, entry.jira_key, entry.jira_id, entry.ado_rev,
-                           dict(entry.comments), dict(entry.attachments), list(entry.links),
-                           entry.state, json.loads(json.dumps(entry.extra)))
+        return LedgerEntry(
+            entry.ado_id,
+            entry.jira_key,
+            entry.jira_id,
+            entry.ado_rev,
+            dict(entry.comments),
+            dict(entry.attachments),
+            list(entry.links),
+            entry.state,
+            json.loads(json.dumps(entry.extra)),
+        )
 
     def _flush_logs(self) -> None:
         with self.lock:
@@ -622,14 +649,26 @@ class Pipeline:
         done_here = (self.units - self.units_at_start) / len(WRITE_PHASES)
         self.ports.events.progress(current, total, round(done_here / elapsed, 1))
 
-    def _save_report(self, status: str, *, reason: str = "",
-                     samples: Sequence[Mapping[str, Any]] = (),
-                     facts: Mapping[int, Mapping[str, Any]] | None = None) -> None:
+    def _save_report(
+        self,
+        status: str,
+        *,
+        reason: str = "",
+        samples: Sequence[Mapping[str, Any]] = (),
+        facts: Mapping[int, Mapping[str, Any]] | None = None,
+    ) -> None:
         if facts is None:
             with self.lock:
                 facts = {i: dict(self.ledger[i].extra) for i in self.items if i in self.ledger}
-        report = build_report(self.plan, self.records, facts, status=status, phase=self.phase,
-                              verification=self.verification, samples=samples)
+        report = build_report(
+            self.plan,
+            self.records,
+            facts,
+            status=status,
+            phase=self.phase,
+            verification=self.verification,
+            samples=samples,
+        )
         if self.plan:
             report["exactlyOnce"] = self._exactly_once()
         if reason:
@@ -642,15 +681,20 @@ class Pipeline:
         counts: dict[str, dict[str, int]] = {}
         for what, mine in self.settle.snapshot().items():
             before = base.get(what)
-            kinds = Counter({str(k): int(n) for k, n in before.items()}
-                            if isinstance(before, dict) else {})
+            kinds = Counter(
+                {str(k): int(n) for k, n in before.items()} if isinstance(before, dict) else {}
+            )
             kinds.update(mine)
             counts[what] = dict(sorted(kinds.items()))
         self.plan["exactly_once"] = counts
         repairs = list(self.plan.get("repairs_base") or []) + self.repairs
-        return {**counts, "totals": {w: sum(k.values()) for w, k in counts.items()},
-                "settleSeconds": self.spec.settle_seconds,
-                "stillSettling": len(self.settle.keys()), "repairs": repairs}
+        return {
+            **counts,
+            "totals": {w: sum(k.values()) for w, k in counts.items()},
+            "settleSeconds": self.spec.settle_seconds,
+            "stillSettling": len(self.settle.keys()),
+            "repairs": repairs,
+        }
 
     def _settle_bookkeeping(self) -> None:
         """Every item of a finished run ends with a final status, whoever did its work."""
@@ -664,8 +708,11 @@ class Pipeline:
                     record.status = "SKIPPED"
                 elif entry is not None and entry.jira_key:
                     record.jira_key, record.jira_id = entry.jira_key, entry.jira_id
-                    record.status = "UPDATED" if item is not None and \
-                        item.action in ("update", "refresh") else "CREATED"
+                    record.status = (
+                        "UPDATED"
+                        if item is not None and item.action in ("update", "refresh")
+                        else "CREATED"
+                    )
                 else:
                     record.status = "FAILED"
                     record.error = record.error or "no Jira issue after every phase"
@@ -777,7 +824,7 @@ class Pipeline:
                     while later and later[0][0] <= now:
                         ready.appendleft(heapq.heappop(later)[2])
                     if not ready and pos < len(tasks):
-                        batch = list(tasks[pos:pos + group])
+                        batch = list(tasks[pos : pos + group])
                         pos += group
                         if prepare is not None:
                             prepare(batch)
@@ -789,8 +836,7 @@ class Pipeline:
                 if not running and (stopping or (idle and not later)):
                     break
                 if running:
-                    done, _ = wait(list(running), timeout=POLL_SECONDS,
-                                   return_when=FIRST_COMPLETED)
+                    done, _ = wait(list(running), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
                     for future in done:
                         task = running.pop(future)
                         deferred = future.result()  # _guard lets through only crashes
@@ -806,8 +852,9 @@ class Pipeline:
         self._checkpoint(force=True)
         self._raise_if_stopped()
 
-    def _guard(self, work: Callable[[T], None], task: T,
-               ids_of: Callable[[T], Sequence[int]]) -> Deferred | None:
+    def _guard(
+        self, work: Callable[[T], None], task: T, ids_of: Callable[[T], Sequence[int]]
+    ) -> Deferred | None:
         try:
             work(task)
         except Interrupted:
@@ -820,8 +867,12 @@ class Pipeline:
             # every later call would be refused the same way: the run cannot go on
             self._request_stop(StopRun("FAILED", str(exc)))
         except OutcomeUnknown as exc:
-            return self._ambiguous([phase_key(self.phase, i) for i in ids_of(task)],
-                                   ids_of(task), exc, kind=getattr(exc, "write_kind", None))
+            return self._ambiguous(
+                [phase_key(self.phase, i) for i in ids_of(task)],
+                ids_of(task),
+                exc,
+                kind=getattr(exc, "write_kind", None),
+            )
         except TransientError as exc:
             self._fail_all(ids_of(task), f"transient errors exhausted: {exc}")
         except EngineError as exc:
@@ -830,34 +881,45 @@ class Pipeline:
             self._fail_all(ids_of(task), f"internal error: {exc!r}")
         return None
 
-    def _ambiguous(self, keys: Sequence[str], ids: Sequence[int], exc: Exception,
-                   task: Any = None, kind: str | None = None) -> Deferred | None:
+    def _ambiguous(
+        self,
+        keys: Sequence[str],
+        ids: Sequence[int],
+        exc: Exception,
+        task: Any = None,
+        kind: str | None = None,
+    ) -> Deferred | None:
         """A write of ``keys`` may still land: hold them, defer the work (or give up)."""
         until = 0.0
         for key, ado_id in zip(keys, ids, strict=True):
             self.rounds[key] = self.rounds.get(key, 0) + 1
             if self.rounds[key] > AMBIGUOUS_ROUNDS:
-                self._fail_item(ado_id, f"outcome still unknown after {AMBIGUOUS_ROUNDS} "
-                                        f"settle rounds: {exc}")
+                self._fail_item(
+                    ado_id, f"outcome still unknown after {AMBIGUOUS_ROUNDS} settle rounds: {exc}"
+                )
                 continue
             until = max(until, self.settle.mark(key, ado_id, kind=kind))
             self._suspect(ado_id)
         if not until:
             return None
-        self._log(f"… {len(ids)} item(s) settling until Jira shows whether a write landed "
-                  f"({str(exc)[:120]})")
+        self._log(
+            f"… {len(ids)} item(s) settling until Jira shows whether a write landed "
+            f"({str(exc)[:120]})"
+        )
         return Deferred(until, str(exc), task=task)
 
-    def _note_ambiguous(self, entry: LedgerEntry, exc: OutcomeUnknown, kind: str,
-                        ident: str, **what: Any) -> None:
+    def _note_ambiguous(
+        self, entry: LedgerEntry, exc: OutcomeUnknown, kind: str, ident: str, **what: Any
+    ) -> None:
         """Remember which write was ambiguous, to tell after the settle whether it landed."""
         exc.write_kind = kind  # type: ignore[attr-defined]
         with self.lock:
             entry.extra.setdefault("ambiguous", []).append({"kind": kind, "id": ident, **what})
             self.dirty_ledger.add(entry.ado_id)
 
-    def _resolve_ambiguous(self, entry: LedgerEntry,
-                           landed: Callable[[Mapping[str, Any]], bool]) -> None:
+    def _resolve_ambiguous(
+        self, entry: LedgerEntry, landed: Callable[[Mapping[str, Any]], bool]
+    ) -> None:
         """After the look-up: each ambiguous write was adopted, or is to be sent again."""
         with self.lock:
             noted = entry.extra.pop("ambiguous", None) or []
@@ -930,15 +992,20 @@ class Pipeline:
                 marked += 1
         for ado_id, entry in self.ledger.items():
             pending = entry.extra.get("pending")
-            if isinstance(pending, dict) and pending.get("token") != self.token \
-                    and ado_id in self.items:
+            if (
+                isinstance(pending, dict)
+                and pending.get("token") != self.token
+                and ado_id in self.items
+            ):
                 self.settle.mark(phase_key(int(pending.get("phase", 0)), ado_id), ado_id)
                 entry.extra["suspect"] = True
                 self.dirty_ledger.add(ado_id)
                 marked += 1
         if marked:
-            self._log(f"Taking over: {marked} write(s) of the previous worker may still be "
-                      f"in flight; held for {self.spec.settle_seconds:g} s before any re-send")
+            self._log(
+                f"Taking over: {marked} write(s) of the previous worker may still be "
+                f"in flight; held for {self.spec.settle_seconds:g} s before any re-send"
+            )
 
     def _adopt_plan(self, plan: dict[str, Any]) -> None:
         self.plan = plan
@@ -973,22 +1040,28 @@ class Pipeline:
         type_map = self._type_mappings(work_items, meta["jira_types"], meta["statuses"])
         screens = self._screens(type_map, meta["jira_types"])
         self.plan = {
-            "version": PLAN_VERSION, "run_type": spec.run_type, "dry_run": spec.dry_run,
-            "project": meta["project"], "jira_types": [vars(t) for t in meta["jira_types"]],
+            "version": PLAN_VERSION,
+            "run_type": spec.run_type,
+            "dry_run": spec.dry_run,
+            "project": meta["project"],
+            "jira_types": [vars(t) for t in meta["jira_types"]],
             "statuses": {k: [vars(s) for s in v] for k, v in meta["statuses"].items()},
             "screens": {k: sorted(v) for k, v in screens.items()},
             "story_points_field": meta["story_points_field"],
-            "priorities": meta["priorities"], "link_types": meta["link_types"],
+            "priorities": meta["priorities"],
+            "link_types": meta["link_types"],
             "upload_limit": meta["upload_limit"],
             "type_mappings": {k: v.to_dict() for k, v in type_map.items()},
-            "problems": list(meta["problems"]), "phases_done": [],
+            "problems": list(meta["problems"]),
+            "phases_done": [],
             "account_id": meta["account_id"],
         }
         self._plan_items(work_items, ado_types, type_map, meta["jira_types"])
         self._state_mappings(ado_types, type_map, meta["statuses"])
         self._resolve_users(work_items)
-        planned = [wi for wi in work_items
-                   if wi.id in self.items and self.items[wi.id].action != "skip"]
+        planned = [
+            wi for wi in work_items if wi.id in self.items and self.items[wi.id].action != "skip"
+        ]
         self._plan_components(planned)
         self._plan_sprints(planned)
         self.store.save_plan(self.plan)
@@ -999,8 +1072,10 @@ class Pipeline:
         self._checkpoint(force=True)
         self._raise_if_stopped()
         self._save_report("RUNNING")
-        self._log(f"Plan: {len(self.items)} work items "
-                  f"({sum(1 for p in self.items.values() if p.action != 'skip')} to write)")
+        self._log(
+            f"Plan: {len(self.items)} work items "
+            f"({sum(1 for p in self.items.values() if p.action != 'skip')} to write)"
+        )
 
     # ------------------------------------------------------------------ preflight
     def _preflight(self) -> dict[str, Any]:
@@ -1010,12 +1085,18 @@ class Pipeline:
         project = self._guarded_preflight(lambda: self.target.get_project(key), "Jira project")
         jira_types = self.target.issue_types(key)
         if not jira_types:
-            raise RunAborted(f"the Jira user may not create issues in project {key} "
-                             "(no issue types on its create screens)")
+            raise RunAborted(
+                f"the Jira user may not create issues in project {key} "
+                "(no issue types on its create screens)"
+            )
         fields = self.target.fields()
         return {
-            "project": {"id": project.id, "key": project.key, "name": project.name,
-                        "style": project.style},
+            "project": {
+                "id": project.id,
+                "key": project.key,
+                "name": project.name,
+                "style": project.style,
+            },
             "jira_types": jira_types,
             "statuses": self.target.project_statuses(key),
             "story_points_field": self._story_points_field(fields),
@@ -1051,24 +1132,34 @@ class Pipeline:
         spec = self.spec
         types = normalize_type_filter(spec.type_filter)
         since = spec.changed_since if spec.run_type == "INCREMENTAL" else None
-        ids = self.source.query_ids(area_path=spec.area_filter or None, types=types or None,
-                                    changed_since=since)
-        items = [wi for wi in self.source.get_work_items(ids)
-                 if matches_filters(wi, spec.area_filter, types)]
+        ids = self.source.query_ids(
+            area_path=spec.area_filter or None, types=types or None, changed_since=since
+        )
+        items = [
+            wi
+            for wi in self.source.get_work_items(ids)
+            if matches_filters(wi, spec.area_filter, types)
+        ]
         return sorted(items, key=lambda wi: wi.id)
 
-    def _type_mappings(self, items: Sequence[WorkItem], jira_types: Sequence[IssueType],
-                       statuses: Mapping[str, Sequence[Status]]) -> dict[str, TypeMapping]:
+    def _type_mappings(
+        self,
+        items: Sequence[WorkItem],
+        jira_types: Sequence[IssueType],
+        statuses: Mapping[str, Sequence[Status]],
+    ) -> dict[str, TypeMapping]:
         names = sorted({wi.type for wi in items})
-        type_map, errors = suggest_type_mappings(names, jira_types, self.spec.type_overrides,
-                                                 hierarchy_pairs(items))
+        type_map, errors = suggest_type_mappings(
+            names, jira_types, self.spec.type_overrides, hierarchy_pairs(items)
+        )
         errors += check_state_overrides(self.spec.state_overrides, statuses)
         if errors:
             raise RunAborted("preflight: " + "; ".join(errors))
         return type_map
 
-    def _screens(self, type_map: Mapping[str, TypeMapping],
-                 jira_types: Sequence[IssueType]) -> dict[str, set[str]]:
+    def _screens(
+        self, type_map: Mapping[str, TypeMapping], jira_types: Sequence[IssueType]
+    ) -> dict[str, set[str]]:
         wanted = {m.jira_type_id for m in type_map.values()}
         wanted |= {m.standalone_type_id for m in type_map.values() if m.standalone_type_id}
         names = {t.id: t.name for t in jira_types}
@@ -1089,29 +1180,55 @@ class Pipeline:
             "screen with no default value, and nothing in Azure DevOps fills it: make it "
             "optional or give it a default"
             for m in metas
-            if m.required and not m.has_default and m.field_id not in fillable
+            if m.required
+            and not m.has_default
+            and m.field_id not in fillable
             and not m.field_id.startswith("customfield_10016")
         ]
 
     # ------------------------------------------------------------------ planning
-    def _plan_items(self, items: list[WorkItem], ado_types: Mapping[str, WorkItemType],
-                    type_map: Mapping[str, TypeMapping], jira_types: Sequence[IssueType]) -> None:
-        removed = {wi.id for wi in items
-                   if state_category(ado_types.get(wi.type), wi.state) == "Removed"}
+    def _plan_items(
+        self,
+        items: list[WorkItem],
+        ado_types: Mapping[str, WorkItemType],
+        type_map: Mapping[str, TypeMapping],
+        jira_types: Sequence[IssueType],
+    ) -> None:
+        removed = {
+            wi.id for wi in items if state_category(ado_types.get(wi.type), wi.state) == "Removed"
+        }
         if self.spec.run_type == "SAMPLE":
             level = {n: m.ado_level for n, m in type_map.items()}
-            keep = set(select_sample(items, self.spec.sample_size, lambda t: level.get(t, 0),
-                                     lambda wi: wi.id in removed))
+            keep = set(
+                select_sample(
+                    items,
+                    self.spec.sample_size,
+                    lambda t: level.get(t, 0),
+                    lambda wi: wi.id in removed,
+                )
+            )
             items = [wi for wi in items if wi.id in keep]
         planned: dict[int, PlannedItem] = {}
         for wi in items:
             tm = type_map[wi.type]
-            action, reason = decide_action(wi.rev, wi.id in removed, self.ledger.get(wi.id),
-                                           self.spec.run_type)
+            action, reason = decide_action(
+                wi.rev, wi.id in removed, self.ledger.get(wi.id), self.spec.run_type
+            )
             planned[wi.id] = PlannedItem(
-                wi.id, wi.type, wi.rev, wi.title, wi.state,
-                state_category(ado_types.get(wi.type), wi.state), wi.url, wi.parent_id,
-                tm.jira_type_id, tm.jira_type, tm.jira_level, action, reason)
+                wi.id,
+                wi.type,
+                wi.rev,
+                wi.title,
+                wi.state,
+                state_category(ado_types.get(wi.type), wi.state),
+                wi.url,
+                wi.parent_id,
+                tm.jira_type_id,
+                tm.jira_type,
+                tm.jira_level,
+                action,
+                reason,
+            )
         self._assign_parents(planned, type_map, jira_types)
         self.order = creation_order(planned)
         self.items = {i: planned[i] for i in self.order}
@@ -1120,9 +1237,12 @@ class Pipeline:
         if self.spec.dry_run:
             self.wi_cache = {wi.id: wi for wi in items}
 
-    def _assign_parents(self, planned: dict[int, PlannedItem],
-                        type_map: Mapping[str, TypeMapping],
-                        jira_types: Sequence[IssueType]) -> None:
+    def _assign_parents(
+        self,
+        planned: dict[int, PlannedItem],
+        type_map: Mapping[str, TypeMapping],
+        jira_types: Sequence[IssueType],
+    ) -> None:
         levels = {t.id: t.hierarchy_level for t in jira_types}
         ledger_levels: dict[int, int | None] = {
             i: e.extra.get("level", levels.get(str(e.extra.get("type")), None))
@@ -1136,9 +1256,12 @@ class Pipeline:
                 return None
             return tm.standalone_type_id, tm.standalone_type
 
-        assign_parents(planned, ledger_levels=ledger_levels,
-                       parent_on_screen=lambda tid: "parent" in screens.get(tid, []),
-                       standalone=standalone)
+        assign_parents(
+            planned,
+            ledger_levels=ledger_levels,
+            parent_on_screen=lambda tid: "parent" in screens.get(tid, []),
+            standalone=standalone,
+        )
 
     @staticmethod
     def _identity_emails(items: Sequence[WorkItem]) -> dict[str, str]:
@@ -1160,13 +1283,20 @@ class Pipeline:
                     out[str(ref["uniqueName"]).lower()] = str(ref.get("displayName") or "")
         return out
 
-    def _state_mappings(self, ado_types: Mapping[str, WorkItemType],
-                        type_map: Mapping[str, TypeMapping],
-                        statuses: Mapping[str, Sequence[Status]]) -> None:
-        used = [ado_types[n] for n in sorted({p.ado_type for p in self.items.values()})
-                if n in ado_types]
-        mappings, problems = suggest_state_mappings(used, type_map, statuses,
-                                                    self.spec.state_overrides)
+    def _state_mappings(
+        self,
+        ado_types: Mapping[str, WorkItemType],
+        type_map: Mapping[str, TypeMapping],
+        statuses: Mapping[str, Sequence[Status]],
+    ) -> None:
+        used = [
+            ado_types[n]
+            for n in sorted({p.ado_type for p in self.items.values()})
+            if n in ado_types
+        ]
+        mappings, problems = suggest_state_mappings(
+            used, type_map, statuses, self.spec.state_overrides
+        )
         self.plan["state_mappings"] = [m.to_dict() for m in mappings]
         self.plan["problems"].extend(problems)
         for item in self.items.values():
@@ -1186,8 +1316,15 @@ class Pipeline:
     # ------------------------------------------------------------------ components
     def _plan_components(self, items: Sequence[WorkItem]) -> None:
         """Area paths → components (see the module docstring)."""
-        info: dict[str, Any] = {"mode": "label", "byPath": {}, "created": [], "existing": [],
-                                "wouldCreate": [], "notCreated": [], "reason": ""}
+        info: dict[str, Any] = {
+            "mode": "label",
+            "byPath": {},
+            "created": [],
+            "existing": [],
+            "wouldCreate": [],
+            "notCreated": [],
+            "reason": "",
+        }
         self.plan["components"] = info
         types = {self.items[wi.id].jira_type_id for wi in items}
         screens = self.plan.get("screens", {})
@@ -1203,8 +1340,9 @@ class Pipeline:
             info["mode"], info["reason"] = "component", "no item below the project root area"
             return
         key = self.spec.project_key
-        known = {str(c.get("name", "")).lower(): str(c.get("id")) for c in
-                 self.target.components(key)}
+        known = {
+            str(c.get("name", "")).lower(): str(c.get("id")) for c in self.target.components(key)
+        }
         info["mode"] = "component"
         refused = ""
         for path, name in sorted(names.items()):
@@ -1229,18 +1367,24 @@ class Pipeline:
         if refused:
             info["reason"] = refused
             self.plan["problems"].append(
-                f"components: {refused}; {len(info['notCreated'])} area(s) carried as labels")
+                f"components: {refused}; {len(info['notCreated'])} area(s) carried as labels"
+            )
         if info["wouldCreate"]:
             info["reason"] = "dry run: nothing created"
 
-    def _create_component(self, key: str, name: str,
-                          known: dict[str, str]) -> tuple[str | None, str]:
+    def _create_component(
+        self, key: str, name: str, known: dict[str, str]
+    ) -> tuple[str | None, str]:
         """(component id, refusal reason): looks again by name after an unclear answer."""
         mark = f"component:{name.lower()}"
         if self.settle.get(mark) is not None:
             self._wait_settled(mark)
-            known.update({str(c.get("name", "")).lower(): str(c.get("id"))
-                          for c in self.target.components(key)})
+            known.update(
+                {
+                    str(c.get("name", "")).lower(): str(c.get("id"))
+                    for c in self.target.components(key)
+                }
+            )
             if name.lower() in known:
                 self.settle.count("adopted", "component")
                 return known[name.lower()], ""
@@ -1252,12 +1396,19 @@ class Pipeline:
             raise
         except OutcomeUnknown as exc:
             self.settle.mark(mark, None)
-            return self._create_component(key, name, known) if self._rounds_left(mark, exc) \
+            return (
+                self._create_component(key, name, known)
+                if self._rounds_left(mark, exc)
                 else (None, "")
+            )
         except (PermanentError, TransientError) as exc:
             # "already exists" (a race, an earlier attempt) or no answer: read the list
-            known.update({str(c.get("name", "")).lower(): str(c.get("id"))
-                          for c in self.target.components(key)})
+            known.update(
+                {
+                    str(c.get("name", "")).lower(): str(c.get("id"))
+                    for c in self.target.components(key)
+                }
+            )
             if name.lower() in known:
                 return known[name.lower()], ""
             with self.lock:
@@ -1273,8 +1424,9 @@ class Pipeline:
         if self.rounds[key] <= AMBIGUOUS_ROUNDS:
             return True
         with self.lock:
-            self.plan["problems"].append(f"{key}: outcome still unknown after "
-                                         f"{AMBIGUOUS_ROUNDS} settle rounds: {exc}")
+            self.plan["problems"].append(
+                f"{key}: outcome still unknown after {AMBIGUOUS_ROUNDS} settle rounds: {exc}"
+            )
         self.settle.settle(key)
         return False
 
@@ -1292,15 +1444,23 @@ class Pipeline:
     # ------------------------------------------------------------------ sprints
     def _plan_sprints(self, items: Sequence[WorkItem]) -> None:
         """Iteration paths → sprints of the project's scrum board (module docstring)."""
-        info: dict[str, Any] = {"mode": "label", "boardId": None, "byPath": {},
-                                "wouldCreate": [], "reason": ""}
+        info: dict[str, Any] = {
+            "mode": "label",
+            "boardId": None,
+            "byPath": {},
+            "wouldCreate": [],
+            "reason": "",
+        }
         self.plan["sprints"], self.plan["sprint_of"] = info, {}
         paths = sorted({wi.iteration_path for wi in items if below_root(wi.iteration_path)})
         if not paths:
             info["reason"] = "no item is scheduled in an iteration"
             return
-        boards = [b for b in self.target.boards(self.spec.project_key)
-                  if str(b.get("type", "")).lower() == "scrum"]
+        boards = [
+            b
+            for b in self.target.boards(self.spec.project_key)
+            if str(b.get("type", "")).lower() == "scrum"
+        ]
         if not boards:
             info["reason"] = "the project has no scrum board: iterations are labels"
             return
@@ -1315,16 +1475,20 @@ class Pipeline:
         refused = ""
         for path in paths:
             leaf = path.rsplit("\\", 1)[-1].strip()
-            name = (leaf if leaves[leaf.lower()] == 1 else
-                    " / ".join(p.strip() for p in below_root(path).split("\\")))[:255]
+            name = (
+                leaf
+                if leaves[leaf.lower()] == 1
+                else " / ".join(p.strip() for p in below_root(path).split("\\"))
+            )[:255]
             node = nodes.get(path.lower())
             start = node.start_date if node else None
             finish = node.finish_date if node else None
             row = existing.get(name.lower())
             entry: dict[str, Any] = {"name": name, "start": start, "finish": finish}
             if row is not None:
-                entry.update(id=int(row["id"]), state=str(row.get("state") or "future"),
-                             created=False)
+                entry.update(
+                    id=int(row["id"]), state=str(row.get("state") or "future"), created=False
+                )
             elif self.spec.dry_run:
                 info["wouldCreate"].append(name)
                 continue
@@ -1334,8 +1498,9 @@ class Pipeline:
                 sprint, refused = self._create_sprint(board, name, start, finish, existing)
                 if sprint is None:
                     continue
-                entry.update(id=int(sprint["id"]), state=str(sprint.get("state") or "future"),
-                             created=True)
+                entry.update(
+                    id=int(sprint["id"]), state=str(sprint.get("state") or "future"), created=True
+                )
             info["byPath"][path] = entry
         if refused:
             info["reason"] = refused
@@ -1345,19 +1510,18 @@ class Pipeline:
             if wi.iteration_path in usable:
                 self.plan["sprint_of"][str(wi.id)] = usable[wi.iteration_path]
 
-    def _create_sprint(self, board: int, name: str, start: str | None, finish: str | None,
-                       existing: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    def _create_sprint(
+        self, board: int, name: str, start: str | None, finish: str | None, existing: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, str]:
         mark = f"sprint:{board}:{name.lower()}"
         if self.settle.get(mark) is not None:
             self._wait_settled(mark)
-            existing.update({str(s.get("name", "")).lower(): s
-                             for s in self.target.sprints(board)})
+            existing.update({str(s.get("name", "")).lower(): s for s in self.target.sprints(board)})
             if name.lower() in existing:
                 self.settle.count("adopted", "sprint")
                 return existing[name.lower()], ""
         try:
-            sprint = self.target.create_sprint(board, name, _jira_date(start),
-                                               _jira_date(finish))
+            sprint = self.target.create_sprint(board, name, _jira_date(start), _jira_date(finish))
         except AuthError as exc:
             if exc.status == 403:
                 return None, f"the Jira user may not create sprints (403: {exc})"
@@ -1368,8 +1532,7 @@ class Pipeline:
                 return self._create_sprint(board, name, start, finish, existing)
             return None, ""
         except (PermanentError, TransientError) as exc:
-            existing.update({str(s.get("name", "")).lower(): s
-                             for s in self.target.sprints(board)})
+            existing.update({str(s.get("name", "")).lower(): s for s in self.target.sprints(board)})
             if name.lower() in existing:
                 return existing[name.lower()], ""
             with self.lock:
@@ -1388,11 +1551,18 @@ class Pipeline:
         if cache_key in self.statuses_cache:
             return self.statuses_cache[cache_key]
         names = {t["id"]: t["name"] for t in self.plan.get("jira_types", [])}
-        mapping, _ = map_state(item.ado_type, item.state, item.state_category,
-                               names.get(type_id, type_id), self._jira_statuses(type_id),
-                               self.spec.state_overrides)
-        status = next((s for s in self._jira_statuses(type_id)
-                       if mapping and s.id == mapping.jira_status_id), None)
+        mapping, _ = map_state(
+            item.ado_type,
+            item.state,
+            item.state_category,
+            names.get(type_id, type_id),
+            self._jira_statuses(type_id),
+            self.spec.state_overrides,
+        )
+        status = next(
+            (s for s in self._jira_statuses(type_id) if mapping and s.id == mapping.jira_status_id),
+            None,
+        )
         self.statuses_cache[cache_key] = status
         return status
 
@@ -1411,19 +1581,23 @@ class Pipeline:
         return ContentContext(
             components=dict(components.get("byPath") or {}),
             area_as="component" if components.get("mode") == "component" else "label",
-            sprints={p: int(e["id"]) for p, e in (sprints.get("byPath") or {}).items()
-                     if e.get("state") != "closed" or
-                     (entry is not None and entry.extra.get("sprint") == e.get("id"))},
+            sprints={
+                p: int(e["id"])
+                for p, e in (sprints.get("byPath") or {}).items()
+                if e.get("state") != "closed"
+                or (entry is not None and entry.extra.get("sprint") == e.get("id"))
+            },
             iteration_as="sprint" if sprints.get("mode") == "sprint" else "label",
             upload_limit=self.plan.get("upload_limit") if attachments else None,
             skipped_files=list(entry.extra.get("skipped_attachments", []))
-            if entry and attachments else [],
+            if entry and attachments
+            else [],
             ado_web_url=self.ado_web,
             ado_origin=self.ado_origin,
             jira_base_url=str(getattr(self.target, "base_url", "")),
             story_points_field=self.plan.get("story_points_field"),
-            priorities=list(self.plan.get("priorities") or []) or ["Highest", "High", "Medium",
-                                                                    "Low", "Lowest"],
+            priorities=list(self.plan.get("priorities") or [])
+            or ["Highest", "High", "Medium", "Low", "Lowest"],
             screen_fields=set(self.plan.get("screens", {}).get(type_id, [])),
             users=self.users.accounts(),
             crosswalk=self.crosswalk,
@@ -1484,25 +1658,42 @@ class Pipeline:
             ctx = self._context(item.jira_type_id, ado_id)
             for c in list(self.source.iter_comments(ado_id))[:3]:
                 if comment_is_migratable(c):
-                    comments.append({"body": comment_content(c, ctx).body,
-                                     "properties": [self._comment_property(ado_id, c)]})
-        return {"adoId": ado_id, "adoType": item.ado_type, "action": item.action,
-                "create": payload, "comments": comments, "targetStatus": item.target_status,
-                "attachments": [{"name": a.name, "size": a.size} for a in wi.attachments]}
+                    comments.append(
+                        {
+                            "body": comment_content(c, ctx).body,
+                            "properties": [self._comment_property(ado_id, c)],
+                        }
+                    )
+        return {
+            "adoId": ado_id,
+            "adoType": item.ado_type,
+            "action": item.action,
+            "create": payload,
+            "comments": comments,
+            "targetStatus": item.target_status,
+            "attachments": [{"name": a.name, "size": a.size} for a in wi.attachments],
+        }
 
     # ================================================================== phase 2
     def _phase_create(self) -> None:
-        to_create = [i for i in self.order if self._active(i) and self.items[i].action == "create"
-                     and i not in self.ledger]
+        to_create = [
+            i
+            for i in self.order
+            if self._active(i) and self.items[i].action == "create" and i not in self.ledger
+        ]
         self._adopt_existing(to_create)
         for wave in waves(self.items, [i for i in to_create if i not in self.ledger]):
             groups = chunks(wave, BULK_SIZE)
-            self._run_pool(groups, self._create_chunk, ids_of=lambda g: g,
-                           workers=CREATE_WINDOW, prepare=self._mark_create_intent,
-                           group=CREATE_WINDOW)
+            self._run_pool(
+                groups,
+                self._create_chunk,
+                ids_of=lambda g: g,
+                workers=CREATE_WINDOW,
+                prepare=self._mark_create_intent,
+                group=CREATE_WINDOW,
+            )
         updates = [i for i in self.order if self._active(i) and not self._step_done(i, 2)]
-        self._run_pool(updates, self._write_existing, ids_of=lambda i: [i],
-                       prepare=self._prefetch)
+        self._run_pool(updates, self._write_existing, ids_of=lambda i: [i], prepare=self._prefetch)
         self._sprint_moves()
         self._complete_past_sprints()
 
@@ -1519,10 +1710,16 @@ class Pipeline:
                 continue
             if self.ledger[ado_id].extra.get("sprint") != sprint:
                 groups.setdefault(int(sprint), []).append(ado_id)
-        batches = [(sprint, part) for sprint, ids in groups.items()
-                   for part in chunks(ids, SPRINT_MOVE)]
-        self._run_pool(batches, self._move_batch, ids_of=lambda b: b[1], workers=CREATE_WINDOW,
-                       group=CREATE_WINDOW)
+        batches = [
+            (sprint, part) for sprint, ids in groups.items() for part in chunks(ids, SPRINT_MOVE)
+        ]
+        self._run_pool(
+            batches,
+            self._move_batch,
+            ids_of=lambda b: b[1],
+            workers=CREATE_WINDOW,
+            group=CREATE_WINDOW,
+        )
 
     def _move_batch(self, batch: tuple[int, list[int]]) -> None:
         sprint, ids = batch
@@ -1542,9 +1739,11 @@ class Pipeline:
         except (PermanentError, TransientError) as exc:
             # the item is in Jira all the same: say what is missing, do not fail it
             for ado_id in ids:
-                self._write_rule(self.ledger[ado_id], "sprint-membership",
-                                 f"sprint-membership: not moved into sprint {sprint}: "
-                                 f"{str(exc)[:200]}")
+                self._write_rule(
+                    self.ledger[ado_id],
+                    "sprint-membership",
+                    f"sprint-membership: not moved into sprint {sprint}: {str(exc)[:200]}",
+                )
             return
         with self.lock:
             for ado_id in ids:
@@ -1561,9 +1760,14 @@ class Pipeline:
         future → active → closed, one at a time. Recorded in the plan."""
         info = self.plan.get("sprints") or {}
         now = datetime.now(UTC)
-        due = [e for e in (info.get("byPath") or {}).values()
-               if e.get("created") and e.get("state") != "closed"
-               and (_when(e.get("finish")) or now) < now and _when(e.get("start"))]
+        due = [
+            e
+            for e in (info.get("byPath") or {}).values()
+            if e.get("created")
+            and e.get("state") != "closed"
+            and (_when(e.get("finish")) or now) < now
+            and _when(e.get("start"))
+        ]
         due.sort(key=lambda e: str(e.get("finish")))
         for entry in due:
             self._raise_if_stopped()
@@ -1596,8 +1800,10 @@ class Pipeline:
 
     def _sprint_problem(self, entry: dict[str, Any], state: str, exc: Exception) -> None:
         with self.lock:
-            self.plan["problems"].append(f"sprints: '{entry['name']}' left {entry['state']} "
-                                         f"(could not make it {state}: {str(exc)[:200]})")
+            self.plan["problems"].append(
+                f"sprints: '{entry['name']}' left {entry['state']} "
+                f"(could not make it {state}: {str(exc)[:200]})"
+            )
 
     def _mark_create_intent(self, groups: list[list[int]]) -> None:
         """Saved before the bulk requests leave: a restart knows they may be in Jira."""
@@ -1618,9 +1824,11 @@ class Pipeline:
     def _adopt_by_label(self, ids: Sequence[int]) -> set[int]:
         wanted = set(ids)
         found: dict[int, list[dict[str, Any]]] = {}
-        issues = self.target.search(_label_jql(self.spec.project_key, sorted(wanted)),
-                                    fields=("labels", "issuetype", "status"),
-                                    properties=(PROPERTY_KEY,))
+        issues = self.target.search(
+            _label_jql(self.spec.project_key, sorted(wanted)),
+            fields=("labels", "issuetype", "status"),
+            properties=(PROPERTY_KEY,),
+        )
         for issue in issues:
             for ado_id in self._ado_ids_of(issue, wanted):
                 found.setdefault(ado_id, []).append(issue)
@@ -1654,8 +1862,15 @@ class Pipeline:
         self._record_created(ado_id, created, type_id, status=status, facts={"adopted": True})
         self.settle.settle(create_key(ado_id), adopted=True)
 
-    def _record_created(self, ado_id: int, created: CreatedIssue, type_id: str, *,
-                        status: str, facts: dict[str, Any]) -> None:
+    def _record_created(
+        self,
+        ado_id: int,
+        created: CreatedIssue,
+        type_id: str,
+        *,
+        status: str,
+        facts: dict[str, Any],
+    ) -> None:
         item = self.items[ado_id]
         extra = {"level": self._type_level(type_id), "type": type_id, **facts}
         with self.lock:
@@ -1675,8 +1890,9 @@ class Pipeline:
         self._log(f"✓ {self._label(ado_id)} → {created.key}")
 
     # ------------------------------------------------------------------ create payloads
-    def _create_payload(self, wi: WorkItem, item: PlannedItem, *,
-                        placeholder_parents: bool = False) -> tuple[dict[str, Any], IssueContent]:
+    def _create_payload(
+        self, wi: WorkItem, item: PlannedItem, *, placeholder_parents: bool = False
+    ) -> tuple[dict[str, Any], IssueContent]:
         type_id, parent_key = item.jira_type_id, None
         if item.jira_parent is not None:
             parent_key = self.crosswalk.get(item.jira_parent)
@@ -1701,9 +1917,12 @@ class Pipeline:
 
     def _facts(self, wi: WorkItem, content: IssueContent) -> dict[str, Any]:
         emails = user_emails(wi)
-        return {"rules": sorted(content.rules), "notes": list(content.notes)[:20],
-                "unmapped_users": self.users.unmapped(emails),
-                "desc_hash": _digest(content.fields.get("description"))}
+        return {
+            "rules": sorted(content.rules),
+            "notes": list(content.notes)[:20],
+            "unmapped_users": self.users.unmapped(emails),
+            "desc_hash": _digest(content.fields.get("description")),
+        }
 
     # ------------------------------------------------------------------ bulk create
     def _create_chunk(self, ids: list[int]) -> None:
@@ -1729,8 +1948,9 @@ class Pipeline:
         mark = self.settle.get(key)
         return mark.deadline if mark is not None else self.settle.clock()
 
-    def _settling(self, ids: Sequence[int],
-                  key_of: Callable[[int], str]) -> tuple[list[int], list[int]]:
+    def _settling(
+        self, ids: Sequence[int], key_of: Callable[[int], str]
+    ) -> tuple[list[int], list[int]]:
         """(ids whose write is still settling, ids whose settle deadline has passed)."""
         now = self.settle.clock()
         held: list[int] = []
@@ -1761,8 +1981,9 @@ class Pipeline:
                 result = self.target.create_issues([payloads[i][0] for i in pending])
             except OutcomeUnknown as exc:
                 # Never re-sent now: the request may still be running in Jira.
-                deferred = self._ambiguous([create_key(i) for i in pending], pending, exc,
-                                           task=pending)
+                deferred = self._ambiguous(
+                    [create_key(i) for i in pending], pending, exc, task=pending
+                )
                 if deferred is not None:
                     raise deferred from exc
                 return
@@ -1779,8 +2000,9 @@ class Pipeline:
                 later.raise_if_any("create settling")
                 return
             for index, created in result.created.items():
-                self._created_from(pending[index], created, payloads[pending[index]],
-                                   work_items[pending[index]])
+                self._created_from(
+                    pending[index], created, payloads[pending[index]], work_items[pending[index]]
+                )
             later = _Later()
             for index, error in result.errors.items():
                 ado_id = pending[index]
@@ -1790,8 +2012,13 @@ class Pipeline:
             return
         self._fail_all(pending, f"create failed after {WRITE_TRIES} tries: {last_error}")
 
-    def _created_from(self, ado_id: int, created: CreatedIssue,
-                      payload: tuple[dict[str, Any], IssueContent], wi: WorkItem) -> None:
+    def _created_from(
+        self,
+        ado_id: int,
+        created: CreatedIssue,
+        payload: tuple[dict[str, Any], IssueContent],
+        wi: WorkItem,
+    ) -> None:
         body, content = payload
         type_id = str(body["fields"]["issuetype"]["id"])
         status = self._initial_status(type_id, created.key)
@@ -1817,17 +2044,22 @@ class Pipeline:
             self.initial_status[type_id] = name
         return name
 
-    def _create_one(self, ado_id: int, payload: tuple[dict[str, Any], IssueContent],
-                    bulk_error: str, wi: WorkItem) -> None:
+    def _create_one(
+        self,
+        ado_id: int,
+        payload: tuple[dict[str, Any], IssueContent],
+        bulk_error: str,
+        wi: WorkItem,
+    ) -> None:
         """One element of a bulk failed: retry alone without the optional fields it names."""
         body, content = payload
         body = {**body, "fields": dict(body["fields"])}
-        dropped = [f for f in list(body["fields"])
-                   if f not in ESSENTIAL_FIELDS and f in bulk_error]
+        dropped = [f for f in list(body["fields"]) if f not in ESSENTIAL_FIELDS and f in bulk_error]
         for name in dropped:
             body["fields"].pop(name)
-            content.notes.append(f"create: field '{name}' refused by Jira and left unset "
-                                 f"({bulk_error[:200]})")
+            content.notes.append(
+                f"create: field '{name}' refused by Jira and left unset ({bulk_error[:200]})"
+            )
         if not dropped and "parent" not in bulk_error:
             self._fail_item(ado_id, f"create refused: {bulk_error}")
             return
@@ -1889,8 +2121,11 @@ class Pipeline:
             with self.lock:
                 # an earlier run finished it: new content only; else it finishes a create
                 # (a rollback of a later run took content off it: "resync")
-                finished_before = item.action == "refresh" or bool(entry.extra.get("resync")) \
+                finished_before = (
+                    item.action == "refresh"
+                    or bool(entry.extra.get("resync"))
                     or (item.action == "update" and "synced_rev" in entry.extra)
+                )
                 self.records[ado_id].status = "UPDATED" if finished_before else "CREATED"
                 self.dirty_records.add(ado_id)
         self._mark_step(ado_id, 2)
@@ -1914,10 +2149,17 @@ class Pipeline:
 
     # ================================================================== phase 3
     def _phase_states(self) -> None:
-        todo = [i for i in self.order
-                if self._active(i) and i in self.ledger and not self._step_done(i, 3)]
-        self._run_pool(todo, self._reach_state, ids_of=lambda i: [i],
-                       prepare=lambda ids: self._save_intents(ids, 3))
+        todo = [
+            i
+            for i in self.order
+            if self._active(i) and i in self.ledger and not self._step_done(i, 3)
+        ]
+        self._run_pool(
+            todo,
+            self._reach_state,
+            ids_of=lambda i: [i],
+            prepare=lambda ids: self._save_intents(ids, 3),
+        )
 
     def _save_intents(self, ids: Sequence[int], phase: int) -> None:
         """Saved before a group's writes leave: a process taking over after a crash
@@ -1978,8 +2220,11 @@ class Pipeline:
             self._check_stop()
             available = self.target.transitions(entry.jira_key)
             known = self.graph.edges(type_id, current)
-            if not checked and known is not None and \
-                    {t.id for t in known} != {t.id for t in available}:
+            if (
+                not checked
+                and known is not None
+                and {t.id for t in known} != {t.id for t in available}
+            ):
                 # maybe not where the ledger says (moved by hand, a step lost): look once
                 checked, actual = True, self._current_status(entry.jira_key)
                 if actual.lower() != current.lower():
@@ -2009,31 +2254,42 @@ class Pipeline:
             with self.lock:
                 provenance.note(entry, self.spec.run_id, transitioned=True)
             self._set_state(entry, current)
-        raise PermanentError(f"could not reach status '{goal.name}' in {limit} steps "
-                             f"(stuck at '{current}')")
+        raise PermanentError(
+            f"could not reach status '{goal.name}' in {limit} steps (stuck at '{current}')"
+        )
 
-    def _fallback(self, entry: LedgerEntry, type_id: str, current: str,
-                  goal: Status) -> Status | None:
+    def _fallback(
+        self, entry: LedgerEntry, type_id: str, current: str, goal: Status
+    ) -> Status | None:
         reachable = {s.lower() for s in self.graph.reachable(type_id, current)}
         candidates = [s for s in self._jira_statuses(type_id) if s.name.lower() in reachable]
         nearest = nearest_status(candidates, goal)
         left_at = nearest.name if nearest else current
         names = {t["id"]: t["name"] for t in self.plan.get("jira_types", [])}
         with self.lock:
-            entry.extra["unreachable"] = {"jiraType": names.get(type_id, type_id),
-                                          "status": goal.name, "leftAt": left_at}
+            entry.extra["unreachable"] = {
+                "jiraType": names.get(type_id, type_id),
+                "status": goal.name,
+                "leftAt": left_at,
+            }
             notes = entry.extra.setdefault("notes", [])
-            notes.append(f"unreachable status: '{goal.name}' cannot be reached from "
-                         f"'{current}'; left at '{left_at}'")
+            notes.append(
+                f"unreachable status: '{goal.name}' cannot be reached from "
+                f"'{current}'; left at '{left_at}'"
+            )
             self.dirty_ledger.add(entry.ado_id)
         return nearest
 
     # ================================================================== phase 4
     def _phase_content(self) -> None:
-        todo = [i for i in self.order
-                if self._active(i) and i in self.ledger and not self._step_done(i, 4)]
-        self._run_pool(todo, self._content_item, ids_of=lambda i: [i],
-                       prepare=self._prepare_content)
+        todo = [
+            i
+            for i in self.order
+            if self._active(i) and i in self.ledger and not self._step_done(i, 4)
+        ]
+        self._run_pool(
+            todo, self._content_item, ids_of=lambda i: [i], prepare=self._prepare_content
+        )
 
     def _prepare_content(self, ids: list[int]) -> None:
         """Read the work items, and save the intent to write before any write leaves."""
@@ -2064,11 +2320,18 @@ class Pipeline:
         existing = self._existing_in_jira(entry, looked or ado_id in self.reconcile)
         self.reconcile.discard(ado_id)
         if looked:
-            files = {(str(a.get("filename")), int(a.get("size") or -1))
-                     for a in (existing or {}).get("attachments", [])}
-            self._resolve_ambiguous(entry, lambda row: (
-                str(row.get("id")) in entry.comments if row.get("kind") == "comment" else
-                (str(row.get("name")), int(row.get("size") or -2)) in files))
+            files = {
+                (str(a.get("filename")), int(a.get("size") or -1))
+                for a in (existing or {}).get("attachments", [])
+            }
+            self._resolve_ambiguous(
+                entry,
+                lambda row: (
+                    str(row.get("id")) in entry.comments
+                    if row.get("kind") == "comment"
+                    else (str(row.get("name")), int(row.get("size") or -2)) in files
+                ),
+            )
         if self.spec.migrate_attachments:
             self._upload_all(wi, entry, comments, existing)
         self._refresh_description(wi, entry)
@@ -2083,9 +2346,12 @@ class Pipeline:
         deleted = [c for c in every if not comment_is_migratable(c)]
         entry = self.ledger.get(ado_id)
         if deleted and entry is not None:
-            self._write_rule(entry, "comment-deleted-skipped",
-                             f"comment-deleted-skipped: {len(deleted)} comment(s) deleted in "
-                             "Azure DevOps not carried")
+            self._write_rule(
+                entry,
+                "comment-deleted-skipped",
+                f"comment-deleted-skipped: {len(deleted)} comment(s) deleted in "
+                "Azure DevOps not carried",
+            )
         return [c for c in every if comment_is_migratable(c)]
 
     def _existing_in_jira(self, entry: LedgerEntry, reconcile: bool) -> dict[str, Any] | None:
@@ -2145,17 +2411,23 @@ class Pipeline:
         """The ADO client decides: its credential goes to its own origin only."""
         return self.source.is_own_origin(url)
 
-    def _note_foreign_images(self, wi: WorkItem, entry: LedgerEntry,
-                             comments: Sequence[Comment]) -> None:
+    def _note_foreign_images(
+        self, wi: WorkItem, entry: LedgerEntry, comments: Sequence[Comment]
+    ) -> None:
         """Images on another origin are never fetched (no credential, no request from
         the worker): they stay links to where they are, and the report lists them."""
         html = [v for v in wi.fields.values() if isinstance(v, str) and "<img" in v]
         html += [c.text for c in comments if "<img" in (c.text or "")]
-        foreign = [src for fragment in html for src in image_sources(fragment)
-                   if src.lower().startswith(("http://", "https://")) and not self._own_origin(src)]
+        foreign = [
+            src
+            for fragment in html
+            for src in image_sources(fragment)
+            if src.lower().startswith(("http://", "https://")) and not self._own_origin(src)
+        ]
         for src in dict.fromkeys(foreign):
-            self._not_fetched(entry, src, "on another origin than Azure DevOps: not fetched, "
-                              "kept as a link")
+            self._not_fetched(
+                entry, src, "on another origin than Azure DevOps: not fetched, kept as a link"
+            )
 
     def _not_fetched(self, entry: LedgerEntry, url: str, reason: str) -> None:
         with self.lock:
@@ -2163,18 +2435,32 @@ class Pipeline:
             if len(rows) < 50 and all(r.get("url") != url[:500] for r in rows):
                 rows.append({"url": url[:500], "reason": reason})
             self.dirty_ledger.add(entry.ado_id)
-        self._write_rule(entry, "inline-image-not-fetched",
-                         f"inline-image-not-fetched: {url[:120]} ({reason})")
+        self._write_rule(
+            entry, "inline-image-not-fetched", f"inline-image-not-fetched: {url[:120]} ({reason})"
+        )
 
     def _oversized(self, wi: WorkItem, limit: int | None) -> list[dict[str, Any]]:
         if limit is None:
             return []
-        return [{"name": a.name, "size": a.size, "limit": limit, "adoUrl": a.url,
-                 "itemUrl": _web_url(self.ado_web, wi.id)}
-                for a in wi.attachments if a.size is not None and a.size > limit]
+        return [
+            {
+                "name": a.name,
+                "size": a.size,
+                "limit": limit,
+                "adoUrl": a.url,
+                "itemUrl": _web_url(self.ado_web, wi.id),
+            }
+            for a in wi.attachments
+            if a.size is not None and a.size > limit
+        ]
 
-    def _upload_all(self, wi: WorkItem, entry: LedgerEntry, comments: Sequence[Comment],
-                    existing: dict[str, Any] | None) -> None:
+    def _upload_all(
+        self,
+        wi: WorkItem,
+        entry: LedgerEntry,
+        comments: Sequence[Comment],
+        existing: dict[str, Any] | None,
+    ) -> None:
         limit = self.plan.get("upload_limit")
         self._note_foreign_images(wi, entry, comments)
         for ref in self._wanted_files(wi, comments):
@@ -2188,8 +2474,11 @@ class Pipeline:
                 self._skip_file(entry, wi, ref, limit, "larger than Jira's upload limit")
                 continue
             if not self._own_origin(ref.url):
-                self._not_fetched(entry, ref.url, f"attachment {ref.name!r} on another origin "
-                                  "than Azure DevOps: not fetched")
+                self._not_fetched(
+                    entry,
+                    ref.url,
+                    f"attachment {ref.name!r} on another origin than Azure DevOps: not fetched",
+                )
                 continue
             try:
                 spooled = self._download(ref)
@@ -2211,23 +2500,36 @@ class Pipeline:
             with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spooled:
                 spooled.write(data)
                 spooled.seek(0)
-                self._upload(entry, OVERFLOW_KEY, overflow_file_name(wi.id), len(data),
-                             spooled, existing)
+                self._upload(
+                    entry, OVERFLOW_KEY, overflow_file_name(wi.id), len(data), spooled, existing
+                )
 
     @staticmethod
     def _skipped_ids(entry: LedgerEntry) -> set[str]:
         return {str(s.get("id")) for s in entry.extra.get("skipped_attachments", [])}
 
-    def _skip_file(self, entry: LedgerEntry, wi: WorkItem, ref: AttachmentRef,
-                   limit: int | None, why: str) -> None:
+    def _skip_file(
+        self, entry: LedgerEntry, wi: WorkItem, ref: AttachmentRef, limit: int | None, why: str
+    ) -> None:
         size = f"{ref.size} bytes" if ref.size is not None else "size unknown"
-        self._write_rule(entry, "attachment-not-uploaded",
-                         f"attachment-not-uploaded: {ref.name} ({size}) {why}; listed on the "
-                         "issue with its Azure DevOps link")
+        self._write_rule(
+            entry,
+            "attachment-not-uploaded",
+            f"attachment-not-uploaded: {ref.name} ({size}) {why}; listed on the "
+            "issue with its Azure DevOps link",
+        )
         with self.lock:
-            entry.extra.setdefault("skipped_attachments", []).append({
-                "id": ref.id.lower(), "name": ref.name, "size": ref.size, "limit": limit,
-                "reason": why, "adoUrl": ref.url, "itemUrl": _web_url(self.ado_web, wi.id)})
+            entry.extra.setdefault("skipped_attachments", []).append(
+                {
+                    "id": ref.id.lower(),
+                    "name": ref.name,
+                    "size": ref.size,
+                    "limit": limit,
+                    "reason": why,
+                    "adoUrl": ref.url,
+                    "itemUrl": _web_url(self.ado_web, wi.id),
+                }
+            )
             self.dirty_ledger.add(entry.ado_id)
 
     def _download(self, ref: AttachmentRef) -> IO[bytes]:
@@ -2247,8 +2549,15 @@ class Pipeline:
         spooled.seek(0)
         return cast(IO[bytes], spooled)
 
-    def _upload(self, entry: LedgerEntry, key: str, name: str, size: int, data: IO[bytes],
-                existing: dict[str, Any] | None) -> None:
+    def _upload(
+        self,
+        entry: LedgerEntry,
+        key: str,
+        name: str,
+        size: int,
+        data: IO[bytes],
+        existing: dict[str, Any] | None,
+    ) -> None:
         if existing is not None and self._adopt_file(entry, key, name, size, existing):
             return
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -2263,14 +2572,18 @@ class Pipeline:
             raise
         self._record_file(entry, key, answer[0] if answer else {})
 
-    def _adopt_file(self, entry: LedgerEntry, key: str, name: str, size: int,
-                    existing: dict[str, Any]) -> bool:
+    def _adopt_file(
+        self, entry: LedgerEntry, key: str, name: str, size: int, existing: dict[str, Any]
+    ) -> bool:
         with self.lock:
             used = set(entry.attachments.values())
             for att in existing.get("attachments", []):
                 att_id = str(att.get("id"))
-                if att.get("filename") == name and int(att.get("size") or -1) == size \
-                        and att_id not in used:
+                if (
+                    att.get("filename") == name
+                    and int(att.get("size") or -1) == size
+                    and att_id not in used
+                ):
                     self._record_file(entry, key, att)
                     return True
         return False
@@ -2323,7 +2636,8 @@ class Pipeline:
             self._note_ambiguous(entry, exc, "comment", cid)
             raise
         edited = comment.version > 1 or bool(
-            comment.modified_date and comment.modified_date != comment.created_date)
+            comment.modified_date and comment.modified_date != comment.created_date
+        )
         with self.lock:
             entry.comments[cid] = jira_id
             provenance.note(entry, self.spec.run_id, comment=cid)
@@ -2335,8 +2649,11 @@ class Pipeline:
 
     # ================================================================== phase 5
     def _phase_links(self) -> None:
-        todo = [i for i in self.order
-                if self._active(i) and i in self.ledger and not self._step_done(i, 5)]
+        todo = [
+            i
+            for i in self.order
+            if self._active(i) and i in self.ledger and not self._step_done(i, 5)
+        ]
         # the remote link back to ADO is a field rule: written with or without links
         self._run_pool(todo, self._link_item, ids_of=lambda i: [i], prepare=self._prefetch)
 
@@ -2386,14 +2703,19 @@ class Pipeline:
     def _in_run(self, ado_id: int) -> bool:
         return ado_id in self.items and self._active(ado_id)
 
-    def _links_of(self, wi: WorkItem,
-                  entry: LedgerEntry) -> list[tuple[str, Callable[[], None]]]:
+    def _links_of(self, wi: WorkItem, entry: LedgerEntry) -> list[tuple[str, Callable[[], None]]]:
         out: list[tuple[str, Callable[[], None]]] = []
         for rel in wi.relations:
             other = rel.target_id
             if rel.rel == "Hyperlink":
-                out.append(self._remote(entry, rel.url, rel.attributes.get("comment") or rel.url,
-                                        f"hyperlink:{_digest(rel.url)}"))
+                out.append(
+                    self._remote(
+                        entry,
+                        rel.url,
+                        rel.attributes.get("comment") or rel.url,
+                        f"hyperlink:{_digest(rel.url)}",
+                    )
+                )
             elif other is None:
                 continue
             elif rel.rel == HIERARCHY_REVERSE:
@@ -2405,8 +2727,9 @@ class Pipeline:
                 out += self._work_item_link(wi, entry, rel, other)
         return out
 
-    def _parent_link(self, wi: WorkItem, entry: LedgerEntry,
-                     parent: int) -> list[tuple[str, Callable[[], None]]]:
+    def _parent_link(
+        self, wi: WorkItem, entry: LedgerEntry, parent: int
+    ) -> list[tuple[str, Callable[[], None]]]:
         if entry.extra.get("parent_set") == parent:
             return []
         parent_key = self.crosswalk.get(parent)
@@ -2415,11 +2738,16 @@ class Pipeline:
                 return []  # its creation failed or it was skipped; nothing to point at
             return [self._remote_item(entry, parent, "parent")]
         link_type = self._link_type("Relates")
-        return [(f"parent:{parent}:{wi.id}",
-                 lambda: self.target.link_issues(link_type, entry.jira_key, parent_key))]
+        return [
+            (
+                f"parent:{parent}:{wi.id}",
+                lambda: self.target.link_issues(link_type, entry.jira_key, parent_key),
+            )
+        ]
 
-    def _work_item_link(self, wi: WorkItem, entry: LedgerEntry, rel: Relation,
-                        other: int) -> list[tuple[str, Callable[[], None]]]:
+    def _work_item_link(
+        self, wi: WorkItem, entry: LedgerEntry, rel: Relation, other: int
+    ) -> list[tuple[str, Callable[[], None]]]:
         name, outward, symmetric = LINK_RULES[rel.rel]
         other_key = self.crosswalk.get(other)
         if other_key is None:
@@ -2434,8 +2762,12 @@ class Pipeline:
         if symmetric:
             out_id, in_id = min(wi.id, other), max(wi.id, other)
         out_key, in_key = self.crosswalk[out_id], self.crosswalk[in_id]
-        return [(f"{name}:{out_id}:{in_id}",
-                 lambda: self.target.link_issues(link_type, in_key, out_key))]
+        return [
+            (
+                f"{name}:{out_id}:{in_id}",
+                lambda: self.target.link_issues(link_type, in_key, out_key),
+            )
+        ]
 
     def _link_type(self, wanted: str) -> str:
         names = self.plan.get("link_types") or []
@@ -2443,23 +2775,28 @@ class Pipeline:
             return wanted
         return "Relates" if "Relates" in names else str(names[0])
 
-    def _remote_item(self, entry: LedgerEntry, other: int,
-                     relation: str) -> tuple[str, Callable[[], None]]:
+    def _remote_item(
+        self, entry: LedgerEntry, other: int, relation: str
+    ) -> tuple[str, Callable[[], None]]:
         url = _web_url(self.ado_web, other)
         return self._remote(entry, url, f"ADO #{other} ({relation})", f"ado-workitem-{other}")
 
-    def _remote(self, entry: LedgerEntry, url: str, title: str,
-                global_id: str) -> tuple[str, Callable[[], None]]:
-        return (f"remote:{global_id}",
-                lambda: self.target.remote_link(entry.jira_key, url, str(title)[:255], global_id))
+    def _remote(
+        self, entry: LedgerEntry, url: str, title: str, global_id: str
+    ) -> tuple[str, Callable[[], None]]:
+        return (
+            f"remote:{global_id}",
+            lambda: self.target.remote_link(entry.jira_key, url, str(title)[:255], global_id),
+        )
 
     # ================================================================== phase 6
     def _phase_verify(self) -> None:
         expected = {i: self.ledger[i].jira_key for i in self.order if i in self.ledger}
         found: dict[int, list[dict[str, Any]]] = {}
         for part in chunks(sorted(expected), SEARCH_CHUNK):
-            for issue in self.target.search(_label_jql(self.spec.project_key, part),
-                                            fields=VERIFY_FIELDS):
+            for issue in self.target.search(
+                _label_jql(self.spec.project_key, part), fields=VERIFY_FIELDS
+            ):
                 for ado_id in self._ado_ids_of(issue, set(part)):
                     found.setdefault(ado_id, []).append(issue)
             self._checkpoint()
@@ -2487,29 +2824,42 @@ class Pipeline:
         left = {i: [k for k in ks if k not in removed] for i, ks in keys.items()}
         missing = sorted(i for i in expected if i not in found)
         duplicates = {str(i): ks for i, ks in left.items() if len(ks) > 1}
-        moved = {str(i): {"ledger": expected[i], "jira": ks} for i, ks in left.items()
-                 if expected[i] not in ks}
+        moved = {
+            str(i): {"ledger": expected[i], "jira": ks}
+            for i, ks in left.items()
+            if expected[i] not in ks
+        }
         failed = [i for i in self.order if self.records[i].status == "FAILED"]
         self.verification = {
             "method": "search/jql on the ado-{id} labels; comments, files and links of the "
-                      "items an ambiguous write touched",
-            "planned": len(self.items), "expectedInJira": len(expected),
-            "foundInJira": len(found), "missing": missing, "duplicates": duplicates,
-            "keyMismatches": moved, "failedItems": len(failed),
+            "items an ambiguous write touched",
+            "planned": len(self.items),
+            "expectedInJira": len(expected),
+            "foundInJira": len(found),
+            "missing": missing,
+            "duplicates": duplicates,
+            "keyMismatches": moved,
+            "failedItems": len(failed),
             "itemsChecked": len(suspects),
             "repaired": sum(1 for r in self.repairs if r["removed"]),
             "leftForReview": sum(1 for r in self.repairs if not r["removed"]),
             "ok": not missing and not duplicates and not moved,
         }
         for ado_id in missing:
-            self.plan["problems"].append(f"verify: ADO #{ado_id} ({expected[ado_id]}) "
-                                         "not found in Jira")
+            self.plan["problems"].append(
+                f"verify: ADO #{ado_id} ({expected[ado_id]}) not found in Jira"
+            )
         for dup_id, dup_keys in duplicates.items():
             self.plan["problems"].append(f"verify: ADO #{dup_id} has several issues: {dup_keys}")
-        self._log(f"Verify: {len(found)} of {len(expected)} issues found in Jira"
-                  + (f"; {self.verification['repaired']} duplicate(s) removed"
-                     if self.verification["repaired"] else "")
-                  + ("" if self.verification["ok"] else " (see the report)"))
+        self._log(
+            f"Verify: {len(found)} of {len(expected)} issues found in Jira"
+            + (
+                f"; {self.verification['repaired']} duplicate(s) removed"
+                if self.verification["repaired"]
+                else ""
+            )
+            + ("" if self.verification["ok"] else " (see the report)")
+        )
 
     def _stamp(self, ado_id: int, hits: Sequence[Mapping[str, Any]]) -> None:
         """Jira's ``updated`` after the run's last write (engine.provenance)."""
@@ -2544,8 +2894,9 @@ class Pipeline:
         fields = issue.get("fields") or {}
         return [
             *comment_copies(entry.ado_id, entry.jira_key, by_marker, entry.comments, me),
-            *attachment_copies(entry.ado_id, entry.jira_key, fields.get("attachment") or [],
-                               entry.attachments, me),
+            *attachment_copies(
+                entry.ado_id, entry.jira_key, fields.get("attachment") or [], entry.attachments, me
+            ),
             *link_copies(entry.ado_id, entry.jira_key, fields.get("issuelinks") or []),
         ]
 
@@ -2572,5 +2923,7 @@ class Pipeline:
                 continue
             self.repairs.append(copy.to_dict(removed=True))
             self.settle.count("repaired", copy.kind)
-            self._log(f"✓ repaired: duplicate {copy.kind} {copy.copy_id} of ADO #{copy.ado_id} "
-                      f"removed (kept {copy.kept})")
+            self._log(
+                f"✓ repaired: duplicate {copy.kind} {copy.copy_id} of ADO #{copy.ado_id} "
+                f"removed (kept {copy.kept})"
+            )

@@ -117,8 +117,11 @@ def note(
         return
     writes = writes_of(entry, run_id) or RunWrites()
     writes.created = writes.created or created
-    for value, bucket in ((comment, writes.comments), (attachment, writes.attachments),
-                          (link, writes.links)):
+    for value, bucket in (
+        (comment, writes.comments),
+        (attachment, writes.attachments),
+        (link, writes.links),
+    ):
         if value is not None and value not in bucket:
             bucket.append(value)
     writes.edited = writes.edited or edited

@@ -129,7 +129,6 @@ def split_refs(
     return [seg for seg in out if seg.text]
 
 
-
 def same_origin(url: str, base: str) -> bool:
     """True when ``url`` is on the origin of ``base`` (scheme, host and port)."""
     try:

@@ -44,8 +44,14 @@ class Copy:
         return not self.why_left
 
     def to_dict(self, *, removed: bool, error: str = "") -> dict[str, Any]:
-        out = {"kind": self.kind, "adoId": self.ado_id, "issue": self.jira_key,
-               "duplicate": self.copy_id, "kept": self.kept, "removed": removed}
+        out = {
+            "kind": self.kind,
+            "adoId": self.ado_id,
+            "issue": self.jira_key,
+            "duplicate": self.copy_id,
+            "kept": self.kept,
+            "removed": removed,
+        }
         if self.why_left or error:
             out["reason"] = self.why_left or error
         return out
@@ -86,8 +92,7 @@ def _why_not_ours(author: Any, me: str) -> str:
     return ""
 
 
-def issue_copies(ado_id: int, kept: str, hits: Sequence[Mapping[str, Any]],
-                 me: str) -> list[Copy]:
+def issue_copies(ado_id: int, kept: str, hits: Sequence[Mapping[str, Any]], me: str) -> list[Copy]:
     """Issues with the item's marker other than ``kept`` (the ledger's)."""
     out = []
     for hit in hits:
@@ -102,8 +107,13 @@ def issue_copies(ado_id: int, kept: str, hits: Sequence[Mapping[str, Any]],
     return out
 
 
-def comment_copies(ado_id: int, key: str, by_marker: Mapping[str, Sequence[Mapping[str, Any]]],
-                   ledger: Mapping[str, str], me: str) -> list[Copy]:
+def comment_copies(
+    ado_id: int,
+    key: str,
+    by_marker: Mapping[str, Sequence[Mapping[str, Any]]],
+    ledger: Mapping[str, str],
+    me: str,
+) -> list[Copy]:
     """Comments carrying the same ADO comment marker, beyond the ledger's one."""
     out = []
     for ado_comment, comments in by_marker.items():
@@ -122,8 +132,13 @@ def comment_copies(ado_id: int, key: str, by_marker: Mapping[str, Sequence[Mappi
     return out
 
 
-def attachment_copies(ado_id: int, key: str, attachments: Sequence[Mapping[str, Any]],
-                      ledger: Mapping[str, str], me: str) -> list[Copy]:
+def attachment_copies(
+    ado_id: int,
+    key: str,
+    attachments: Sequence[Mapping[str, Any]],
+    ledger: Mapping[str, str],
+    me: str,
+) -> list[Copy]:
     """The same file (name and size) more than once, where the ledger knows one of them."""
     known = set(ledger.values())
     groups: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
@@ -141,8 +156,11 @@ def attachment_copies(ado_id: int, key: str, attachments: Sequence[Mapping[str, 
             att_id = str(att.get("id"))
             if att_id == ours[0]:
                 continue
-            out.append(Copy("attachment", ado_id, key, att_id, ours[0],
-                            _why_not_ours(att.get("author"), me)))
+            out.append(
+                Copy(
+                    "attachment", ado_id, key, att_id, ours[0], _why_not_ours(att.get("author"), me)
+                )
+            )
     return out
 
 

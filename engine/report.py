@@ -159,9 +159,15 @@ def _components(plan: Mapping[str, Any]) -> dict[str, Any]:
 def _sprints(plan: Mapping[str, Any]) -> dict[str, Any]:
     info = plan.get("sprints") or {}
     rows = [
-        {"iterationPath": path, "sprint": e.get("name"), "sprintId": e.get("id"),
-         "state": e.get("state"), "created": bool(e.get("created")),
-         "start": e.get("start"), "finish": e.get("finish")}
+        {
+            "iterationPath": path,
+            "sprint": e.get("name"),
+            "sprintId": e.get("id"),
+            "state": e.get("state"),
+            "created": bool(e.get("created")),
+            "start": e.get("start"),
+            "finish": e.get("finish"),
+        }
         for path, e in sorted((info.get("byPath") or {}).items())
     ]
     return {

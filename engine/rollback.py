@@ -97,8 +97,14 @@ class RollbackPorts:
     control: ControlSignal
 
 
-def run_rollback(spec: RollbackSpec, *, target: JiraTarget, store: CheckpointStore,
-                 events: EventSink, control: ControlSignal) -> RunOutcome:
+def run_rollback(
+    spec: RollbackSpec,
+    *,
+    target: JiraTarget,
+    store: CheckpointStore,
+    events: EventSink,
+    control: ControlSignal,
+) -> RunOutcome:
     """Run (or resume) one rollback run; see the module docstring."""
     return Rollback(spec, RollbackPorts(target, store, events, control)).execute()
 
@@ -143,8 +149,11 @@ class Rollback:
             self._load_or_plan()
             if self.spec.dry_run:
                 return self._finish(dry=True)
-            for number, phase in ((2, self._remove_content), (3, self._remove_issues),
-                                  (4, self._verify)):
+            for number, phase in (
+                (2, self._remove_content),
+                (3, self._remove_issues),
+                (4, self._verify),
+            ):
                 if number in self.plan.phases_done:
                     continue
                 self._enter(number)
@@ -208,11 +217,13 @@ class Rollback:
         else:
             self.save_now()
         counts = self.plan.counts()["remove"]
-        self.log(f"Plan: {counts['issue']} issues, {counts['comment']} comments, "
-                 f"{counts['attachment']} attachments, {counts['link']} links, "
-                 f"{counts['remote_link']} remote links "
-                 + ("would be removed" if self.spec.dry_run else "to remove")
-                 + f"; {sum(1 for t in self.plan.targets if t.state == 'left')} left")
+        self.log(
+            f"Plan: {counts['issue']} issues, {counts['comment']} comments, "
+            f"{counts['attachment']} attachments, {counts['link']} links, "
+            f"{counts['remote_link']} remote links "
+            + ("would be removed" if self.spec.dry_run else "to remove")
+            + f"; {sum(1 for t in self.plan.targets if t.state == 'left')} left"
+        )
         self._save_report("RUNNING")
 
     def _wait_for_earlier_writes(self) -> None:
@@ -220,8 +231,10 @@ class Rollback:
         marks = [m for k in self.settle.keys(prefix="") if (m := self.settle.get(k)) is not None]
         until = max((m.deadline for m in marks), default=0.0)
         if until > self.settle.clock():
-            self.log(f"Waiting {until - self.settle.clock():.0f} s for earlier writes whose "
-                     "outcome is unknown to settle")
+            self.log(
+                f"Waiting {until - self.settle.clock():.0f} s for earlier writes whose "
+                "outcome is unknown to settle"
+            )
         while until > self.settle.clock():
             self.stop.wait(min(POLL_SECONDS, until - self.settle.clock()))
             self.checkpoint()
@@ -235,8 +248,11 @@ class Rollback:
             return
         missing = [k for k in BULK_PERMISSIONS if not held.get(k)]
         self.plan.bulk = not missing
-        self.plan.bulk_reason = (f"the account lacks {', '.join(missing)}" if missing
-                                 else "the account holds BULK_CHANGE and DELETE_ISSUES")
+        self.plan.bulk_reason = (
+            f"the account lacks {', '.join(missing)}"
+            if missing
+            else "the account holds BULK_CHANGE and DELETE_ISSUES"
+        )
 
     def _go_live(self) -> None:
         self.plan.live = self.token
@@ -250,8 +266,10 @@ class Rollback:
                 self.settle.mark(t.settle_key, t.ado_id)
                 marked += 1
         if marked:
-            self.log(f"Taking over: {marked} removal(s) of the previous worker may still be in "
-                     f"flight; held for {self.spec.settle_seconds:g} s, then looked up")
+            self.log(
+                f"Taking over: {marked} removal(s) of the previous worker may still be in "
+                f"flight; held for {self.spec.settle_seconds:g} s, then looked up"
+            )
 
     # ------------------------------------------------------------------ phases 2 to 4
     def _remove_content(self) -> None:
@@ -270,13 +288,17 @@ class Rollback:
         counts = self.plan.counts()
         self.verification = {
             "method": "search/jql on the ado-{id} labels of the removed issues",
-            "issuesRemoved": len(removed), "stillInJira": still,
-            "failed": sum(counts["failed"].values()), "ok": not still,
+            "issuesRemoved": len(removed),
+            "stillInJira": still,
+            "failed": sum(counts["failed"].values()),
+            "ok": not still,
         }
         for key in still:
             self.plan.problems.append(f"verify: {key} was removed but is still in Jira")
-        self.log(f"Verify: {len(removed) - len(still)} of {len(removed)} removed issues are "
-                 "gone from Jira" + ("" if not still else f"; still there: {', '.join(still)}"))
+        self.log(
+            f"Verify: {len(removed) - len(still)} of {len(removed)} removed issues are "
+            "gone from Jira" + ("" if not still else f"; still there: {', '.join(still)}")
+        )
 
     # ------------------------------------------------------------------ host for the remover
     def raise_if_stopped(self) -> None:
@@ -355,8 +377,9 @@ class Rollback:
             entry = self.ledger.get(other)
             if entry is None:
                 continue
-            gone = [k for k in entry.links if (ends := link_ends(k)) is not None
-                    and ado_id in ends[1:]]
+            gone = [
+                k for k in entry.links if (ends := link_ends(k)) is not None and ado_id in ends[1:]
+            ]
             for key in gone:
                 entry.links.remove(key)
                 self._reopen(entry, 5, key)
@@ -390,8 +413,10 @@ class Rollback:
 
     def checkpoint(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        due = self.since_checkpoint >= CHECKPOINT_ITEMS or \
-            now - self.last_checkpoint >= CHECKPOINT_SECONDS
+        due = (
+            self.since_checkpoint >= CHECKPOINT_ITEMS
+            or now - self.last_checkpoint >= CHECKPOINT_SECONDS
+        )
         if not (force or due):
             self._poll()
             return
@@ -399,8 +424,9 @@ class Rollback:
         if self.stop_reason is not None and self.stop_reason.lease_lost:
             return
         if not self.store.heartbeat():
-            self._request_stop(StopRun("PAUSED", "lease lost: another worker took the run over",
-                                       lease_lost=True))
+            self._request_stop(
+                StopRun("PAUSED", "lease lost: another worker took the run over", lease_lost=True)
+            )
             return
         self._flush()
         self._flush_logs()
@@ -418,8 +444,7 @@ class Rollback:
             entries = [_copy(self.ledger[i]) for i in sorted(self.dirty) if i in self.ledger]
             forgotten, self.forgotten = sorted(self.forgotten), set()
             self.dirty.clear()
-            saved_plan = self.plan.to_dict() if self.planned and (
-                plan or self.plan_dirty) else None
+            saved_plan = self.plan.to_dict() if self.planned and (plan or self.plan_dirty) else None
             self.plan_dirty = False
             records = self._changed_records() if self.planned else []
         if entries:
@@ -450,8 +475,9 @@ class Rollback:
     # ------------------------------------------------------------------ items
     def _record(self, ado_id: int) -> ItemRecord:
         source = self.items.get(ado_id)
-        record = ItemRecord(ado_id, source.ado_type if source else "",
-                            source.ado_url if source else "")
+        record = ItemRecord(
+            ado_id, source.ado_type if source else "", source.ado_url if source else ""
+        )
         return self._update(record)
 
     def _index(self) -> None:
@@ -472,10 +498,14 @@ class Rollback:
         mine = self.by_ado.get(record.ado_id, [])
         issue = next((t for t in mine if t.kind == "issue"), None)
         entry = self.ledger.get(record.ado_id)
-        record.jira_key = issue.issue_key if issue else (entry.jira_key if entry else
-                                                         record.jira_key)
-        reasons = [f"{t.kind} {t.jira_id or t.issue_key}: {t.reason}" for t in mine
-                   if t.state in ("left", "failed") and t.reason]
+        record.jira_key = (
+            issue.issue_key if issue else (entry.jira_key if entry else record.jira_key)
+        )
+        reasons = [
+            f"{t.kind} {t.jira_id or t.issue_key}: {t.reason}"
+            for t in mine
+            if t.state in ("left", "failed") and t.reason
+        ]
         reasons += self.listed_by_ado.get(record.ado_id, [])
         if any(t.open for t in mine):
             record.status = "PENDING"
@@ -486,8 +516,9 @@ class Rollback:
         else:
             record.status = "SKIPPED"
             if not reasons:
-                reasons = ["already gone from Jira" if mine else
-                           "nothing this run added can be removed"]
+                reasons = [
+                    "already gone from Jira" if mine else "nothing this run added can be removed"
+                ]
         if self.spec.dry_run and record.status == "PENDING":
             record.status = "SKIPPED"
             reasons.insert(0, "dry run: nothing removed")
@@ -506,8 +537,12 @@ class Rollback:
 
     def _stats(self) -> dict[str, int]:
         statuses = [r.status for r in self.records.values()]
-        return {"created": 0, "removed": statuses.count("REMOVED"),
-                "skipped": statuses.count("SKIPPED"), "failed": statuses.count("FAILED")}
+        return {
+            "created": 0,
+            "removed": statuses.count("REMOVED"),
+            "skipped": statuses.count("SKIPPED"),
+            "failed": statuses.count("FAILED"),
+        }
 
     # ------------------------------------------------------------------ outcomes
     def _tallies(self) -> dict[str, dict[str, int]]:
@@ -522,9 +557,15 @@ class Rollback:
         with self.lock:
             self.plan.tallies = self._tallies()
             self.plan_dirty = True
-        report = build_rollback_report(self.plan, self.spec, status=status, phase=self.phase,
-                                       phases=PHASES, verification=self.verification,
-                                       exactly_once=self.plan.tallies)
+        report = build_rollback_report(
+            self.plan,
+            self.spec,
+            status=status,
+            phase=self.phase,
+            phases=PHASES,
+            verification=self.verification,
+            exactly_once=self.plan.tallies,
+        )
         if reason:
             report["reason"] = reason
         self.store.save_report(report)
@@ -573,6 +614,14 @@ class Rollback:
 
 
 def _copy(entry: LedgerEntry) -> LedgerEntry:
-    return LedgerEntry(entry.ado_id, entry.jira_key, entry.jira_id, entry.ado_rev,
-                       dict(entry.comments), dict(entry.attachments), list(entry.links),
-                       entry.state, json.loads(json.dumps(entry.extra)))
+    return LedgerEntry(
+        entry.ado_id,
+        entry.jira_key,
+        entry.jira_id,
+        entry.ado_rev,
+        dict(entry.comments),
+        dict(entry.attachments),
+        list(entry.links),
+        entry.state,
+        json.loads(json.dumps(entry.extra)),
+    )

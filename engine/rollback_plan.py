@@ -74,10 +74,16 @@ class Target:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Target:
-        return cls(kind=raw["kind"], ado_id=int(raw["ado_id"]), issue_key=str(raw["issue_key"]),
-                   jira_id=str(raw["jira_id"]), ledger_key=str(raw.get("ledger_key") or ""),
-                   level=int(raw.get("level") or 0), state=raw.get("state") or "todo",
-                   reason=str(raw.get("reason") or ""))
+        return cls(
+            kind=raw["kind"],
+            ado_id=int(raw["ado_id"]),
+            issue_key=str(raw["issue_key"]),
+            jira_id=str(raw["jira_id"]),
+            ledger_key=str(raw.get("ledger_key") or ""),
+            level=int(raw.get("level") or 0),
+            state=raw.get("state") or "todo",
+            reason=str(raw.get("reason") or ""),
+        )
 
 
 @dataclass
@@ -126,28 +132,42 @@ class RollbackPlan:
     def from_dict(cls, raw: Mapping[str, Any]) -> RollbackPlan:
         task = raw.get("bulk_task")
         return cls(
-            of_run=str(raw["of_run"]), account_id=str(raw.get("account_id") or ""),
+            of_run=str(raw["of_run"]),
+            account_id=str(raw.get("account_id") or ""),
             targets=[Target.from_dict(t) for t in raw.get("targets") or []],
-            with_issue={str(k): {str(a): int(b) for a, b in v.items()}
-                        for k, v in (raw.get("with_issue") or {}).items()},
+            with_issue={
+                str(k): {str(a): int(b) for a, b in v.items()}
+                for k, v in (raw.get("with_issue") or {}).items()
+            },
             listed=[Listed(**x) for x in raw.get("listed") or []],
             items=[int(i) for i in raw.get("items") or []],
-            bulk=bool(raw.get("bulk")), bulk_reason=str(raw.get("bulk_reason") or ""),
+            bulk=bool(raw.get("bulk")),
+            bulk_reason=str(raw.get("bulk_reason") or ""),
             bulk_task=BulkIntent(**task) if isinstance(task, dict) else None,
             phases_done=[int(p) for p in raw.get("phases_done") or []],
-            problems=list(raw.get("problems") or []), live=str(raw.get("live") or ""),
-            tallies={str(k): {str(a): int(b) for a, b in v.items()}
-                     for k, v in (raw.get("tallies") or {}).items()},
-            version=int(raw.get("version") or 0))
+            problems=list(raw.get("problems") or []),
+            live=str(raw.get("live") or ""),
+            tallies={
+                str(k): {str(a): int(b) for a, b in v.items()}
+                for k, v in (raw.get("tallies") or {}).items()
+            },
+            version=int(raw.get("version") or 0),
+        )
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per state (remove = still to do or done), per kind; content going with an issue
         counts under its own kind."""
-        out = {s: dict.fromkeys(KINDS, 0) for s in ("remove", "removed", "left", "gone",
-                                                    "failed")}
+        out = {s: dict.fromkeys(KINDS, 0) for s in ("remove", "removed", "left", "gone", "failed")}
         for t in self.targets:
-            bucket = "left" if t.state == "left" else "gone" if t.state == "gone" else \
-                "failed" if t.state == "failed" else "remove"
+            bucket = (
+                "left"
+                if t.state == "left"
+                else "gone"
+                if t.state == "gone"
+                else "failed"
+                if t.state == "failed"
+                else "remove"
+            )
             out[bucket][t.kind] += 1
             if t.state == "done":
                 out["removed"][t.kind] += 1
@@ -175,7 +195,7 @@ def label_jql(project_key: str, ids: Iterable[int]) -> str:
 
 
 def _chunks(values: Sequence[Any], size: int) -> list[list[Any]]:
-    return [list(values[i:i + size]) for i in range(0, len(values), size)]
+    return [list(values[i : i + size]) for i in range(0, len(values), size)]
 
 
 def _moment(value: str) -> datetime | None:
@@ -202,13 +222,20 @@ def _account(person: Any) -> str:
 class Planner:
     """Builds the plan; every Jira read of a rollback happens here."""
 
-    def __init__(self, spec: RollbackSpec, target: JiraTarget, ledger: Mapping[int, LedgerEntry],
-                 me: str, checkpoint: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        spec: RollbackSpec,
+        target: JiraTarget,
+        ledger: Mapping[int, LedgerEntry],
+        me: str,
+        checkpoint: Callable[[], None],
+    ) -> None:
         self.spec, self.target, self.ledger, self.me = spec, target, ledger, me
         self.checkpoint = checkpoint  # heartbeat and stop checks between Jira reads
         self.plan = RollbackPlan(of_run=spec.of_run, account_id=me)
-        self.writes = {i: w for i, e in ledger.items()
-                       if (w := writes_of(e, spec.of_run)) is not None}
+        self.writes = {
+            i: w for i, e in ledger.items() if (w := writes_of(e, spec.of_run)) is not None
+        }
         self.link_names: list[str] = []
 
     def build(self) -> RollbackPlan:
@@ -229,7 +256,8 @@ class Planner:
         if not self.writes:
             self.plan.problems.append(
                 "the ledger records no write of this run: it wrote nothing, its issues are "
-                "gone already, or it ran before the ledger recorded which run wrote what")
+                "gone already, or it ran before the ledger recorded which run wrote what"
+            )
         return self.plan
 
     # ------------------------------------------------------------------ issues
@@ -237,8 +265,9 @@ class Planner:
         found: dict[int, list[dict[str, Any]]] = {}
         for part in _chunks(sorted(ids), SEARCH_CHUNK):
             wanted = set(part)
-            for hit in self.target.search(label_jql(self.spec.project_key, part),
-                                          fields=SEARCH_FIELDS):
+            for hit in self.target.search(
+                label_jql(self.spec.project_key, part), fields=SEARCH_FIELDS
+            ):
                 for label in (hit.get("fields") or {}).get("labels") or []:
                     tail = str(label).removeprefix("ado-")
                     if str(label).startswith("ado-") and tail.isdigit() and int(tail) in wanted:
@@ -278,8 +307,10 @@ class Planner:
                 return f"changed since it was created (updated {updated}): left alone"
             return ""
         if changed_since(updated, writes):
-            return (f"changed after this run's last write to it (updated {updated}), by a "
-                    "person or a later run: left alone")
+            return (
+                f"changed after this run's last write to it (updated {updated}), by a "
+                "person or a later run: left alone"
+            )
         return ""
 
     def _orphans(self) -> list[Target]:
@@ -289,12 +320,21 @@ class Planner:
         for ado_id, hits in self._search(unknown).items():
             for hit in hits:
                 reason = self._why_left(hit, None)
-                level = int(((hit.get("fields") or {}).get("issuetype") or {})
-                            .get("hierarchyLevel") or 0)
-                out.append(Target("issue", ado_id, str(hit.get("key")), str(hit.get("id")),
-                                  level=level, state="left" if reason else "todo",
-                                  reason=reason or "created by this run, never recorded "
-                                                   "(its answer was lost)"))
+                level = int(
+                    ((hit.get("fields") or {}).get("issuetype") or {}).get("hierarchyLevel") or 0
+                )
+                out.append(
+                    Target(
+                        "issue",
+                        ado_id,
+                        str(hit.get("key")),
+                        str(hit.get("id")),
+                        level=level,
+                        state="left" if reason else "todo",
+                        reason=reason
+                        or "created by this run, never recorded (its answer was lost)",
+                    )
+                )
         for t in out:
             if t.state == "todo":
                 self.plan.problems.append(f"ADO #{t.ado_id}: {t.issue_key} {t.reason}")
@@ -363,11 +403,19 @@ class Planner:
 
     @staticmethod
     def _gone(entry: LedgerEntry, kind: TargetKind, ledger_key: str) -> Target:
-        return Target(kind, entry.ado_id, entry.jira_key, "", ledger_key, state="gone",
-                      reason="the issue is not in Jira any more")
+        return Target(
+            kind,
+            entry.ado_id,
+            entry.jira_key,
+            "",
+            ledger_key,
+            state="gone",
+            reason="the issue is not in Jira any more",
+        )
 
-    def _comment(self, entry: LedgerEntry, cid: str, jira_id: str,
-                 found: Mapping[str, Any] | None) -> Target:
+    def _comment(
+        self, entry: LedgerEntry, cid: str, jira_id: str, found: Mapping[str, Any] | None
+    ) -> Target:
         t = Target("comment", entry.ado_id, entry.jira_key, jira_id, cid)
         if found is None:
             t.state, t.reason = "gone", "not on the issue any more"
@@ -384,13 +432,23 @@ class Planner:
             return wanted
         return "Relates" if "Relates" in names else names[0]
 
-    def _link(self, entry: LedgerEntry, link_key: str, links: Sequence[Mapping[str, Any]],
-              removed: set[int]) -> Target | None:
+    def _link(
+        self,
+        entry: LedgerEntry,
+        link_key: str,
+        links: Sequence[Mapping[str, Any]],
+        removed: set[int],
+    ) -> Target | None:
         if link_key.startswith("remote:"):
             global_id = link_key.removeprefix("remote:")
             found = self.target.remote_link_by_global_id(entry.jira_key, global_id)
-            t = Target("remote_link", entry.ado_id, entry.jira_key,
-                       str((found or {}).get("id") or ""), link_key)
+            t = Target(
+                "remote_link",
+                entry.ado_id,
+                entry.jira_key,
+                str((found or {}).get("id") or ""),
+                link_key,
+            )
             if found is None:
                 t.state, t.reason = "gone", "not on the issue any more"
             return t
@@ -405,10 +463,19 @@ class Planner:
             return None  # goes with that issue
         other_key = self.ledger[other].jira_key if other in self.ledger else ""
         type_name = self._link_type("Relates" if name == "parent" else name)
-        link_id = next((str(ln.get("id")) for ln in links
-                        if (ln.get("type") or {}).get("name") == type_name
-                        and other_key in ((ln.get("inwardIssue") or {}).get("key"),
-                                          (ln.get("outwardIssue") or {}).get("key"))), "")
+        link_id = next(
+            (
+                str(ln.get("id"))
+                for ln in links
+                if (ln.get("type") or {}).get("name") == type_name
+                and other_key
+                in (
+                    (ln.get("inwardIssue") or {}).get("key"),
+                    (ln.get("outwardIssue") or {}).get("key"),
+                )
+            ),
+            "",
+        )
         t = Target("link", entry.ado_id, entry.jira_key, link_id, link_key)
         if not link_id:
             t.state, t.reason = "gone", "not on the issue any more"
@@ -418,11 +485,14 @@ class Planner:
     def _list_unreverted(self, entry: LedgerEntry, writes: RunWrites) -> None:
         if writes.created:
             return  # the issue itself is removed or left as a whole
-        for flag, what in ((writes.edited, "fields edited by the run are not reverted"),
-                           (writes.transitioned, "status moved by the run is not reverted "
-                                                 f"(now {entry.state or 'unknown'})"),
-                           (writes.sprint, "sprint membership set by the run is not "
-                                           "reverted")):
+        for flag, what in (
+            (writes.edited, "fields edited by the run are not reverted"),
+            (
+                writes.transitioned,
+                f"status moved by the run is not reverted (now {entry.state or 'unknown'})",
+            ),
+            (writes.sprint, "sprint membership set by the run is not reverted"),
+        ):
             if flag:
                 self.plan.listed.append(Listed(entry.ado_id, entry.jira_key, what))
 
@@ -438,4 +508,5 @@ class Planner:
             counts["remote_link"] = sum(1 for k in writes.links if k.startswith("remote:"))
             # a link is recorded on the one entry that wrote it: no link counts twice
             counts["link"] = counts.get("link", 0) + sum(
-                1 for k in writes.links if link_ends(k) is not None)
+                1 for k in writes.links if link_ends(k) is not None
+            )

@@ -108,10 +108,10 @@ class Remover:
                 group = [queue.popleft() for _ in range(min(GROUP, len(queue)))]
                 host.save_intents(group)
                 running: dict[Future[float | None], Target] = {
-                    pool.submit(self._guard, t): t for t in group}
+                    pool.submit(self._guard, t): t for t in group
+                }
                 while running:
-                    done, _ = wait(list(running), timeout=POLL_SECONDS,
-                                   return_when=FIRST_COMPLETED)
+                    done, _ = wait(list(running), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
                     for future in done:
                         target = running.pop(future)
                         until = future.result()
@@ -166,12 +166,18 @@ class Remover:
             self.fresh.discard(key)
             self.rounds[key] += 1
             if self.rounds[key] > AMBIGUOUS_ROUNDS:
-                host.finish(target, "failed", f"outcome still unknown after {AMBIGUOUS_ROUNDS} "
-                                              f"settle rounds: {str(exc)[:200]}")
+                host.finish(
+                    target,
+                    "failed",
+                    f"outcome still unknown after {AMBIGUOUS_ROUNDS} "
+                    f"settle rounds: {str(exc)[:200]}",
+                )
                 return
             until = host.settle.mark(key, target.ado_id)
-            host.log(f"… {target.kind} {target.jira_id or target.issue_key}: answer lost; "
-                     "settling before a look")
+            host.log(
+                f"… {target.kind} {target.jira_id or target.issue_key}: answer lost; "
+                "settling before a look"
+            )
             raise Deferred(until, str(exc)) from exc
         host.finish(target, "done" if removed else "gone", "" if removed else "already gone")
 
@@ -226,8 +232,10 @@ class Remover:
                     host.settle.mark(t.settle_key, t.ado_id)
                 if self.bulk_losses > AMBIGUOUS_ROUNDS:
                     self._no_bulk([], f"{self.bulk_losses} bulk answers lost")
-                host.log(f"… bulk delete of {len(chunk)} issues: answer lost; settling before "
-                         f"a look ({str(exc)[:120]})")
+                host.log(
+                    f"… bulk delete of {len(chunk)} issues: answer lost; settling before "
+                    f"a look ({str(exc)[:120]})"
+                )
                 continue
             except (AuthError, PermanentError) as exc:
                 self._no_bulk(chunk, f"Jira refused the bulk delete: {str(exc)[:200]}")
@@ -336,7 +344,7 @@ class Remover:
         wanted = {t.issue_key for t in targets}
         try:
             for i in range(0, len(ids), SEARCH_CHUNK):
-                jql = label_jql(self.host.project_key, ids[i:i + SEARCH_CHUNK])
+                jql = label_jql(self.host.project_key, ids[i : i + SEARCH_CHUNK])
                 hits = self.host.target.search(jql, fields=("labels",))
                 found |= {str(h.get("key")) for h in hits} & wanted
             if confirm:

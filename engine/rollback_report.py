@@ -17,8 +17,13 @@ from typing import Any
 from engine.ports import RollbackSpec
 from engine.rollback_plan import RollbackPlan, Target
 
-KIND_NAMES = {"issue": "issues", "comment": "comments", "attachment": "attachments",
-              "link": "links", "remote_link": "remoteLinks"}
+KIND_NAMES = {
+    "issue": "issues",
+    "comment": "comments",
+    "attachment": "attachments",
+    "link": "links",
+    "remote_link": "remoteLinks",
+}
 LISTED_ROWS = 500
 
 
@@ -27,8 +32,13 @@ def _named(counts: Mapping[str, int]) -> dict[str, int]:
 
 
 def _row(t: Target) -> dict[str, Any]:
-    row: dict[str, Any] = {"kind": KIND_NAMES[t.kind], "adoId": t.ado_id, "issue": t.issue_key,
-                           "id": t.jira_id, "state": t.state}
+    row: dict[str, Any] = {
+        "kind": KIND_NAMES[t.kind],
+        "adoId": t.ado_id,
+        "issue": t.issue_key,
+        "id": t.jira_id,
+        "state": t.state,
+    }
     if t.reason:
         row["reason"] = t.reason
     return row
@@ -60,14 +70,19 @@ def build_rollback_report(
             "alreadyGone": _named(counts["gone"]),
             "failed": _named(counts["failed"]),
         },
-        "issueRemoval": {"method": "bulk delete" if plan.bulk else "one by one",
-                         "reason": plan.bulk_reason},
+        "issueRemoval": {
+            "method": "bulk delete" if plan.bulk else "one by one",
+            "reason": plan.bulk_reason,
+        },
         "left": [_row(t) for t in plan.targets if t.state == "left"][:LISTED_ROWS],
         "failed": [_row(t) for t in plan.targets if t.state == "failed"][:LISTED_ROWS],
-        "notReverted": [{"adoId": x.ado_id, "issue": x.issue_key, "what": x.what}
-                        for x in plan.listed][:LISTED_ROWS],
-        "notRemoved": ["components and sprints the run created",
-                       "issue properties and labels of issues that stay"],
+        "notReverted": [
+            {"adoId": x.ado_id, "issue": x.issue_key, "what": x.what} for x in plan.listed
+        ][:LISTED_ROWS],
+        "notRemoved": [
+            "components and sprints the run created",
+            "issue properties and labels of issues that stay",
+        ],
         "problems": {"validation": list(dict.fromkeys(plan.problems))},
     }
     if spec.dry_run:

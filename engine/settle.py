@@ -86,8 +86,9 @@ class SettleBook:
         self.tally: dict[str, Counter[str]] = {what: Counter() for what in TALLIES}
 
     # ------------------------------------------------------------------ marks
-    def mark(self, key: str, ado_id: int | None, *, since: float | None = None,
-             kind: str | None = None) -> float:
+    def mark(
+        self, key: str, ado_id: int | None, *, since: float | None = None, kind: str | None = None
+    ) -> float:
         """The write behind ``key`` may still land: hold it for ``settle_seconds``."""
         now = self.clock() if since is None else since
         with self._lock:

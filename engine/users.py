@@ -34,8 +34,13 @@ def pick_account(email: str, users: Iterable[Mapping[str, Any]]) -> str | None:
 def pick_by_name(display_name: str, users: Iterable[Mapping[str, Any]]) -> str | None:
     """A single active user with exactly this display name and a hidden address."""
     wanted = display_name.strip().lower()
-    same = [u for u in users if u.get("active", True) and u.get("accountId")
-            and str(u.get("displayName") or "").strip().lower() == wanted]
+    same = [
+        u
+        for u in users
+        if u.get("active", True)
+        and u.get("accountId")
+        and str(u.get("displayName") or "").strip().lower() == wanted
+    ]
     if len(same) == 1 and not same[0].get("emailAddress"):
         return str(same[0]["accountId"])
     return None

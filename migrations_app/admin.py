@@ -111,14 +111,24 @@ def cancel_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, runs: QueryS
 
 @admin.action(description="Roll back selected runs: dry run (count what would be removed)")
 def rollback_runs_dry(modeladmin: admin.ModelAdmin, request: HttpRequest, runs: QuerySet) -> None:
-    _apply(modeladmin, request, runs, partial(services.run_rollback, dry_run=True),
-           "Started a dry rollback of")
+    _apply(
+        modeladmin,
+        request,
+        runs,
+        partial(services.run_rollback, dry_run=True),
+        "Started a dry rollback of",
+    )
 
 
 @admin.action(description="Roll back selected runs: remove what they created in Jira")
 def rollback_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, runs: QuerySet) -> None:
-    _apply(modeladmin, request, runs, partial(services.run_rollback, dry_run=False),
-           "Started a rollback of")
+    _apply(
+        modeladmin,
+        request,
+        runs,
+        partial(services.run_rollback, dry_run=False),
+        "Started a rollback of",
+    )
 
 
 @admin.register(MigrationRun)
@@ -219,9 +229,7 @@ class WebhookAttemptInline(admin.TabularInline):
 class WebhookDeliveryAdmin(admin.ModelAdmin):
     """The delivery log (read-only): the body sent, the state, every attempt."""
 
-    list_display = (
-        "id", "type", "state", "attempts", "last_status_code", "webhook", "created_at"
-    )
+    list_display = ("id", "type", "state", "attempts", "last_status_code", "webhook", "created_at")
     list_filter = ("state", "type", "webhook__project__tenant")
     search_fields = ("=id", "webhook__url", "last_error")
     list_select_related = ("webhook",)

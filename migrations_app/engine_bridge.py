@@ -258,15 +258,26 @@ class DjangoCheckpointStore:
 
     def save_unsettled(self, marks: Iterable[Unsettled], cleared: Iterable[str]) -> None:
         gone = list(cleared)
-        rows = [PendingWrite(project_id=self.project_id, key=m.key, ado_id=m.ado_id,
-                             since=m.since, deadline=m.deadline) for m in marks]
+        rows = [
+            PendingWrite(
+                project_id=self.project_id,
+                key=m.key,
+                ado_id=m.ado_id,
+                since=m.since,
+                deadline=m.deadline,
+            )
+            for m in marks
+        ]
         with transaction.atomic():
             if gone:
                 PendingWrite.objects.filter(project_id=self.project_id, key__in=gone).delete()
             if rows:
                 PendingWrite.objects.bulk_create(
-                    rows, update_conflicts=True, unique_fields=["project", "key"],
-                    update_fields=["ado_id", "since", "deadline", "updated_at"])
+                    rows,
+                    update_conflicts=True,
+                    unique_fields=["project", "key"],
+                    update_fields=["ado_id", "since", "deadline", "updated_at"],
+                )
 
 
 class DjangoEventSink:

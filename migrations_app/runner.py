@@ -153,7 +153,10 @@ def execute_run(run_id: str, owner: str) -> services.Claim:
         control = DjangoControlSignal(run.pk)
         if rollback:
             outcome = engine.run_rollback(
-                build_rollback_spec(run), target=target, store=store, events=sink,
+                build_rollback_spec(run),
+                target=target,
+                store=store,
+                events=sink,
                 control=control,
             )
         else:
@@ -167,7 +170,11 @@ def execute_run(run_id: str, owner: str) -> services.Claim:
                 policy=address_policy(),
             )
             outcome = engine.run_migration(
-                build_spec(run), source=source, target=target, store=store, events=sink,
+                build_spec(run),
+                source=source,
+                target=target,
+                store=store,
+                events=sink,
                 control=control,
             )
     except Exception as exc:  # the engine's own failures end the run, never the worker
@@ -205,8 +212,12 @@ def _finish(
 def _stats_of(run_id: uuid.UUID) -> dict[str, int]:
     run = MigrationRun.objects.get(pk=run_id)
     if run.type == RunType.ROLLBACK:
-        return {"created": 0, "removed": run.success_count, "skipped": run.skipped_count,
-                "failed": run.failure_count}
+        return {
+            "created": 0,
+            "removed": run.success_count,
+            "skipped": run.skipped_count,
+            "failed": run.failure_count,
+        }
     return {
         "created": run.success_count - run.updated_count,
         "updated": run.updated_count,

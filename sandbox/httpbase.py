@@ -132,8 +132,11 @@ _Checker = Callable[[str, Any], Any]
 def _number(low: float = 0.0, high: float | None = None) -> _Checker:
     def check(name: str, value: Any) -> float:
         # bool is an int to Python, but ``true`` for a latency is a caller's mistake.
-        if isinstance(value, bool) or not isinstance(value, int | float) \
-                or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             raise KnobError(name, f"expected a number, got {value!r}")
         if value < low or (high is not None and value > high):
             bound = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
@@ -165,8 +168,11 @@ def _one_of(choices: tuple[str, ...]) -> _Checker:
 
 def _selector(name: str, value: Any) -> str:
     if not isinstance(value, str) or not (value in (WRITES, ALL) or _SELECTOR.match(value)):
-        raise KnobError(name, f"expected a route selector ('writes', 'all' or "
-                              f"'METHOD /route/{{pattern}}'), got {value!r}")
+        raise KnobError(
+            name,
+            f"expected a route selector ('writes', 'all' or "
+            f"'METHOD /route/{{pattern}}'), got {value!r}",
+        )
     return value
 
 
@@ -178,8 +184,7 @@ def _selectors(name: str, value: Any) -> list[str]:
 
 def _late_writes(name: str, value: Any) -> dict[str, LateWrite]:
     if not isinstance(value, dict):
-        raise KnobError(name, f'expected {{selector: {{"count": N, "seconds": S}}}}, '
-                              f"got {value!r}")
+        raise KnobError(name, f'expected {{selector: {{"count": N, "seconds": S}}}}, got {value!r}')
     out: dict[str, LateWrite] = {}
     for selector, entry in value.items():
         where = f"{name}[{selector!r}]"
@@ -317,8 +322,11 @@ def _check_routes(checked: dict[str, Any], routes: Collection[str]) -> None:
     named += [("late_writes", s) for s in checked.get("late_writes", {})]
     for knob, selector in named:
         if selector not in (WRITES, ALL) and selector not in routes:
-            raise KnobError(knob, f"{selector!r} is not a route of this sandbox that takes "
-                                  "faults (give METHOD and pattern exactly as registered)")
+            raise KnobError(
+                knob,
+                f"{selector!r} is not a route of this sandbox that takes "
+                "faults (give METHOD and pattern exactly as registered)",
+            )
 
 
 class TokenBucket:
@@ -412,8 +420,11 @@ class SandboxApp:
         return None
 
     def throttled(self, request: Request, reason: str) -> Response:
-        return json_response(429, {"message": "Too many requests"},
-                             {"Retry-After": str(int(self.knobs.retry_after_sec))})
+        return json_response(
+            429,
+            {"message": "Too many requests"},
+            {"Retry-After": str(int(self.knobs.retry_after_sec))},
+        )
 
     def server_error(self, request: Request, status: int) -> Response:
         return json_response(status, {"message": "Internal server error"})
@@ -555,8 +566,7 @@ class SandboxApp:
     def _get_counters(self, request: Request) -> Response:
         with self._counter_lock:
             snapshot = dict(self.counters)
-        served = sum(n for key, n in snapshot.items()
-                     if not key.startswith(FAULT_COUNTER_PREFIXES))
+        served = sum(n for key, n in snapshot.items() if not key.startswith(FAULT_COUNTER_PREFIXES))
         return json_response(200, {"total": served, "routes": snapshot})
 
     def _reset_counters(self, request: Request) -> Response:
@@ -671,7 +681,9 @@ class SandboxServer:
         self.app = app
         self._server = _Server((host, port), app)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"{app.name}-http", daemon=True,
+            target=self._server.serve_forever,
+            name=f"{app.name}-http",
+            daemon=True,
             kwargs={"poll_interval": 0.05},  # so that stop() returns promptly
         )
 

@@ -133,29 +133,46 @@ def _list_arg(request: Request, name: str) -> list[str]:
 
 def _page(values: list[Any], start: int, size: int, url: str) -> dict[str, Any]:
     """A ``PageBean*`` object."""
-    chunk = values[start:start + size]
-    return {"self": url, "maxResults": size, "startAt": start, "total": len(values),
-            "isLast": start + size >= len(values), "values": chunk}
+    chunk = values[start : start + size]
+    return {
+        "self": url,
+        "maxResults": size,
+        "startAt": start,
+        "total": len(values),
+        "isLast": start + size >= len(values),
+        "values": chunk,
+    }
 
 
 class JiraApp(SandboxApp):
     name = "jira"
 
-    def __init__(self, *, email: str, api_token: str, project_key: str = "MIG",
-                 users: Sequence[Person] = (), upload_limit: int = 10 * 1024 * 1024,
-                 knobs: Knobs | None = None, display_name: str | None = None,
-                 require_story_points: bool = False, attachments_enabled: bool = True,
-                 comment_properties_in_list: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        email: str,
+        api_token: str,
+        project_key: str = "MIG",
+        users: Sequence[Person] = (),
+        upload_limit: int = 10 * 1024 * 1024,
+        knobs: Knobs | None = None,
+        display_name: str | None = None,
+        require_story_points: bool = False,
+        attachments_enabled: bool = True,
+        comment_properties_in_list: bool = False,
+    ) -> None:
         super().__init__(knobs)
         self.email = email
         self.api_token = api_token
         me = next((p for p in users if p.email.lower() == email.lower() and p.in_jira), None)
         self._me = me or Person(display_name or "Migration Bot", email)
         self._users, self._project_key = tuple(users), project_key
-        self._initial_settings = Settings(upload_limit=upload_limit,
-                                          attachments_enabled=attachments_enabled,
-                                          require_story_points=require_story_points,
-                                          comment_properties_in_list=comment_properties_in_list)
+        self._initial_settings = Settings(
+            upload_limit=upload_limit,
+            attachments_enabled=attachments_enabled,
+            require_story_points=require_story_points,
+            comment_properties_in_list=comment_properties_in_list,
+        )
         self.settings, self.state = self._fresh_state()
         self._register_platform()
         self._register_issue_routes()
@@ -176,8 +193,9 @@ class JiraApp(SandboxApp):
 
     def _fresh_state(self) -> tuple[Settings, JiraState]:
         settings = Settings(**asdict(self._initial_settings))
-        state = JiraState(project_key=self._project_key, me=self._me, users=self._users,
-                          settings=settings)
+        state = JiraState(
+            project_key=self._project_key, me=self._me, users=self._users, settings=settings
+        )
         return settings, state
 
     def reset(self) -> None:
@@ -218,8 +236,10 @@ class JiraApp(SandboxApp):
     def _unauthorised(self, *, anonymous: bool) -> Response:
         # Jira Cloud's gateway answers plain text; failed credentials also carry
         # X-Seraph-LoginReason, which clients use to tell "bad token" from "no token".
-        headers = {"Content-Type": "text/plain;charset=UTF-8",
-                   "WWW-Authenticate": 'Basic realm="protected-area"'}
+        headers = {
+            "Content-Type": "text/plain;charset=UTF-8",
+            "WWW-Authenticate": 'Basic realm="protected-area"',
+        }
         if not anonymous:
             headers["X-Seraph-LoginReason"] = "AUTHENTICATED_FAILED"
         return Response(401, NOT_AUTHENTICATED.encode(), headers)
@@ -228,34 +248,45 @@ class JiraApp(SandboxApp):
         retry = max(1, math.ceil(self.knobs.retry_after_sec))
         reset = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=retry + 59)
         writes_issue = request.method != "GET" and "{issueIdOrKey}" in request.route
-        why = "jira-per-issue-on-write" if reason == "random" and writes_issue else \
-            "jira-burst-based"
+        why = (
+            "jira-per-issue-on-write" if reason == "random" and writes_issue else "jira-burst-based"
+        )
         limit = int(self.knobs.rate_limit_per_sec) or 100
         headers = {
-            "Retry-After": str(retry), "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Remaining": "0", "X-RateLimit-NearLimit": "true",
+            "Retry-After": str(retry),
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-NearLimit": "true",
             # Jira documents minute precision (yyyy-MM-ddTHH:mmZ); rounded up, never early.
-            "X-RateLimit-Reset": reset.strftime("%Y-%m-%dT%H:%MZ"), "RateLimit-Reason": why,
+            "X-RateLimit-Reset": reset.strftime("%Y-%m-%dT%H:%MZ"),
+            "RateLimit-Reason": why,
         }
-        return json_response(429, {"errorMessages": ["Rate limit exceeded."], "errors": {}},
-                             headers)
+        return json_response(
+            429, {"errorMessages": ["Rate limit exceeded."], "errors": {}}, headers
+        )
 
     def server_error(self, request: Request, status: int) -> Response:
-        headers = {"Retry-After": str(max(1, math.ceil(self.knobs.retry_after_sec)))} \
-            if status == 503 else {}
+        headers = (
+            {"Retry-After": str(max(1, math.ceil(self.knobs.retry_after_sec)))}
+            if status == 503
+            else {}
+        )
         message = "Service Unavailable" if status == 503 else "Internal server error"
         return json_response(status, {"errorMessages": [message], "errors": {}}, headers)
 
     def not_found(self, request: Request) -> Response:
-        return json_response(404, {"errorMessages": ["null for uri: " + request.path],
-                                   "errors": {}})
+        return json_response(
+            404, {"errorMessages": ["null for uri: " + request.path], "errors": {}}
+        )
 
     def method_not_allowed(self, request: Request) -> Response:
         return json_response(405, {"errorMessages": ["Method Not Allowed"], "errors": {}})
 
     def bad_body(self, request: Request, exc: BadRequestBody) -> Response:
-        return json_response(400, {"errorMessages": [f"Unexpected character in the request "
-                                                     f"body: {exc}"], "errors": {}})
+        return json_response(
+            400,
+            {"errorMessages": [f"Unexpected character in the request body: {exc}"], "errors": {}},
+        )
 
     def bulk_size(self, request: Request) -> int:
         """Issues in a bulk create, for the ``slow_bulk_ms_per_issue`` knob."""
@@ -271,21 +302,30 @@ class JiraApp(SandboxApp):
     # ------------------------------------------------------------------ platform: metadata
     def _register_platform(self) -> None:
         get = [
-            ("/myself", self.get_myself), ("/serverInfo", self.get_server_info),
+            ("/myself", self.get_myself),
+            ("/serverInfo", self.get_server_info),
             ("/project/{projectIdOrKey}", self.get_project),
             ("/project/{projectIdOrKey}/statuses", self.get_project_statuses),
             ("/project/{projectIdOrKey}/components", self.get_components),
             ("/project/{projectIdOrKey}/versions", self.get_versions),
-            ("/issuetype", self.get_issue_types), ("/issuetype/project", self.get_project_types),
+            ("/issuetype", self.get_issue_types),
+            ("/issuetype/project", self.get_project_types),
             ("/issue/createmeta/{projectIdOrKey}/issuetypes", self.get_createmeta_types),
-            ("/issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}",
-             self.get_createmeta_fields),
-            ("/field", self.get_fields), ("/priority", self.get_priorities),
-            ("/priority/search", self.search_priorities), ("/resolution", self.get_resolutions),
-            ("/status", self.get_statuses), ("/statuscategory", self.get_status_categories),
-            ("/issueLinkType", self.get_link_types), ("/label", self.get_labels),
+            (
+                "/issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}",
+                self.get_createmeta_fields,
+            ),
+            ("/field", self.get_fields),
+            ("/priority", self.get_priorities),
+            ("/priority/search", self.search_priorities),
+            ("/resolution", self.get_resolutions),
+            ("/status", self.get_statuses),
+            ("/statuscategory", self.get_status_categories),
+            ("/issueLinkType", self.get_link_types),
+            ("/label", self.get_labels),
             ("/attachment/meta", self.get_attachment_meta),
-            ("/user/search", self.find_users), ("/user/bulk", self.bulk_users),
+            ("/user/search", self.find_users),
+            ("/user/bulk", self.bulk_users),
             ("/user", self.get_user),
         ]
         for path, handler in get:
@@ -301,11 +341,20 @@ class JiraApp(SandboxApp):
     def get_server_info(self, request: Request) -> Response:
         base = self.render(request).base
         now = dt.datetime.now(dt.UTC)
-        return _ok({"baseUrl": base, "displayUrl": base, "version": "1001.0.0-SNAPSHOT",
-                    "versionNumbers": [1001, 0, 0], "deploymentType": "Cloud",
-                    "buildNumber": 100280, "buildDate": "2026-01-01T00:00:00.000+0000",
-                    "serverTime": now.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
-                    "scmInfo": "sandbox", "serverTitle": "Jira (sandbox)"})
+        return _ok(
+            {
+                "baseUrl": base,
+                "displayUrl": base,
+                "version": "1001.0.0-SNAPSHOT",
+                "versionNumbers": [1001, 0, 0],
+                "deploymentType": "Cloud",
+                "buildNumber": 100280,
+                "buildDate": "2026-01-01T00:00:00.000+0000",
+                "serverTime": now.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+                "scmInfo": "sandbox",
+                "serverTitle": "Jira (sandbox)",
+            }
+        )
 
     def _project_or_404(self, ref: str) -> None:
         if not self.state.project_matches(ref):
@@ -319,10 +368,18 @@ class JiraApp(SandboxApp):
     def get_project_statuses(self, request: Request) -> Response:
         self._project_or_404(request.params["projectIdOrKey"])
         r = self.render(request)
-        return _ok([{"self": f"{r.api}/issuetype/{t.id}", "id": t.id, "name": t.name,
-                     "subtask": t.subtask,
-                     "statuses": [r.status(STATUSES[s]) for s in t.workflow.statuses()]}
-                    for t in ISSUE_TYPES.values()])
+        return _ok(
+            [
+                {
+                    "self": f"{r.api}/issuetype/{t.id}",
+                    "id": t.id,
+                    "name": t.name,
+                    "subtask": t.subtask,
+                    "statuses": [r.status(STATUSES[s]) for s in t.workflow.statuses()],
+                }
+                for t in ISSUE_TYPES.values()
+            ]
+        )
 
     def get_components(self, request: Request) -> Response:
         self._project_or_404(request.params["projectIdOrKey"])
@@ -348,8 +405,9 @@ class JiraApp(SandboxApp):
         if not project_id:
             raise JiraError(400, ["The projectId parameter is required."])
         if project_id != self.state.project_id:
-            raise JiraError(404, ["The project is not found or the user does not have "
-                                  "permission to view it."])
+            raise JiraError(
+                404, ["The project is not found or the user does not have permission to view it."]
+            )
         return self.get_issue_types(request)
 
     def get_createmeta_types(self, request: Request) -> Response:
@@ -358,8 +416,14 @@ class JiraApp(SandboxApp):
         size = _int_arg(request, "maxResults", 50, cap=200)
         r = self.render(request)
         types = [r.meta_issue_type(t) for t in ISSUE_TYPES.values()]
-        return _ok({"issueTypes": types[start:start + size], "maxResults": size,
-                    "startAt": start, "total": len(types)})
+        return _ok(
+            {
+                "issueTypes": types[start : start + size],
+                "maxResults": size,
+                "startAt": start,
+                "total": len(types),
+            }
+        )
 
     def get_createmeta_fields(self, request: Request) -> Response:
         self._project_or_404(request.params["projectIdOrKey"])
@@ -371,8 +435,14 @@ class JiraApp(SandboxApp):
         r = self.render(request)
         with self.state.lock:
             fields = [r.meta_field(FIELDS[f], itype) for f in itype.screen]
-        return _ok({"fields": fields[start:start + size], "maxResults": size, "startAt": start,
-                    "total": len(fields)})
+        return _ok(
+            {
+                "fields": fields[start : start + size],
+                "maxResults": size,
+                "startAt": start,
+                "total": len(fields),
+            }
+        )
 
     def get_fields(self, request: Request) -> Response:
         r = self.render(request)
@@ -398,8 +468,9 @@ class JiraApp(SandboxApp):
 
     def get_status_categories(self, request: Request) -> Response:
         r = self.render(request)
-        return _ok([{"self": f"{r.api}/statuscategory/{c['id']}", **c}
-                    for c in STATUS_CATEGORIES.values()])
+        return _ok(
+            [{"self": f"{r.api}/statuscategory/{c['id']}", **c} for c in STATUS_CATEGORIES.values()]
+        )
 
     def get_link_types(self, request: Request) -> Response:
         r = self.render(request)
@@ -407,14 +478,19 @@ class JiraApp(SandboxApp):
 
     def get_labels(self, request: Request) -> Response:
         with self.state.lock:
-            labels = sorted({lb for i in self.state.issues.values()
-                             for lb in i.fields.get("labels", [])})
+            labels = sorted(
+                {lb for i in self.state.issues.values() for lb in i.fields.get("labels", [])}
+            )
         start, size = _int_arg(request, "startAt", 0), _int_arg(request, "maxResults", 1000)
         return _ok(_page(labels, start, size, self.render(request).api + "/label"))
 
     def get_attachment_meta(self, request: Request) -> Response:
-        return _ok({"enabled": self.settings.attachments_enabled,
-                    "uploadLimit": self.settings.upload_limit})
+        return _ok(
+            {
+                "enabled": self.settings.attachments_enabled,
+                "uploadLimit": self.settings.upload_limit,
+            }
+        )
 
     # ------------------------------------------------------------------ platform: users
     def _visible_users(self) -> list[Person]:
@@ -424,21 +500,24 @@ class JiraApp(SandboxApp):
         query = (request.arg("query") or "").strip().lower()
         account = request.arg("accountId")
         if not query and not account:
-            raise JiraError(400, ["The query parameter or the accountId parameter is "
-                                  "required."])
+            raise JiraError(400, ["The query parameter or the accountId parameter is required."])
         start = _int_arg(request, "startAt", 0)
         size = _int_arg(request, "maxResults", 50, cap=1000)
-        found = [p for p in self._visible_users()
-                 if (not account or p.jira_account_id == account)
-                 and (not query or _user_matches(p, query))]
+        found = [
+            p
+            for p in self._visible_users()
+            if (not account or p.jira_account_id == account)
+            and (not query or _user_matches(p, query))
+        ]
         r = self.render(request)
-        return _ok([r.user(p) for p in found[start:start + size]])
+        return _ok([r.user(p) for p in found[start : start + size]])
 
     def get_user(self, request: Request) -> Response:
         person = self.state.user(request.arg("accountId"))
         if person is None:
-            raise JiraError(404, ["Specified user does not exist or you do not have required "
-                                  "permissions"])
+            raise JiraError(
+                404, ["Specified user does not exist or you do not have required permissions"]
+            )
         return _ok(self.render(request).user(person, full=True))
 
     def bulk_users(self, request: Request) -> Response:
@@ -452,19 +531,30 @@ class JiraApp(SandboxApp):
 
     # ------------------------------------------------------------------ platform: search
     def old_search_gone(self, request: Request) -> Response:
-        return json_response(410, {"errorMessages": [
-            "The requested API has been removed. Please migrate to the /rest/api/3/search/jql "
-            "API. A full migration guideline is available at "
-            "https://developer.atlassian.com/changelog/#CHANGE-2046"], "errors": {}})
+        return json_response(
+            410,
+            {
+                "errorMessages": [
+                    "The requested API has been removed. Please migrate to the "
+                    "/rest/api/3/search/jql API. A full migration guideline is available at "
+                    "https://developer.atlassian.com/changelog/#CHANGE-2046"
+                ],
+                "errors": {},
+            },
+        )
 
     def search_jql(self, request: Request) -> Response:
         if request.method == "POST":
             req = jira_search.parse_request(request.json())
         else:
-            req = {"jql": request.arg("jql"), "nextPageToken": request.arg("nextPageToken"),
-                   "maxResults": request.arg("maxResults"), "fields": _list_arg(request, "fields"),
-                   "expand": request.arg("expand"),
-                   "properties": _list_arg(request, "properties")}
+            req = {
+                "jql": request.arg("jql"),
+                "nextPageToken": request.arg("nextPageToken"),
+                "maxResults": request.arg("maxResults"),
+                "fields": _list_arg(request, "fields"),
+                "expand": request.arg("expand"),
+                "properties": _list_arg(request, "properties"),
+            }
         return _ok(jira_search.search(self.state, self.render(request), req))
 
     # ------------------------------------------------------------------ issues
@@ -474,7 +564,8 @@ class JiraApp(SandboxApp):
             ("POST", API + "/issue", self.create_issue),
             ("POST", API + "/issue/bulk", self.create_issues),
             ("POST", API + "/issue/bulkfetch", self.bulk_fetch),
-            ("GET", issue, self.get_issue), ("PUT", issue, self.edit_issue),
+            ("GET", issue, self.get_issue),
+            ("PUT", issue, self.edit_issue),
             ("DELETE", issue, self.delete_issue),
             ("GET", issue + "/transitions", self.get_transitions),
             ("POST", issue + "/transitions", self.do_transition),
@@ -484,8 +575,11 @@ class JiraApp(SandboxApp):
             ("PUT", issue + "/comment/{id}", self.update_comment),
             ("DELETE", issue + "/comment/{id}", self.delete_comment),
             ("GET", API + "/comment/{commentId}/properties", self.get_comment_property_keys),
-            ("GET", API + "/comment/{commentId}/properties/{propertyKey}",
-             self.get_comment_property),
+            (
+                "GET",
+                API + "/comment/{commentId}/properties/{propertyKey}",
+                self.get_comment_property,
+            ),
             ("POST", issue + "/attachments", self.add_attachments),
             ("GET", API + "/attachment/{id}", self.get_attachment),
             ("DELETE", API + "/attachment/{id}", self.delete_attachment),
@@ -522,11 +616,16 @@ class JiraApp(SandboxApp):
 
     def _created(self, request: Request, issue: Issue, transitioned: bool) -> dict[str, Any]:
         """``CreatedIssue``."""
-        out: dict[str, Any] = {"id": str(issue.id), "key": issue.key,
-                               "self": self.render(request).issue_url(issue)}
+        out: dict[str, Any] = {
+            "id": str(issue.id),
+            "key": issue.key,
+            "self": self.render(request).issue_url(issue),
+        }
         if transitioned:
-            out["transition"] = {"status": 204,
-                                 "errorCollection": {"errorMessages": [], "errors": {}}}
+            out["transition"] = {
+                "status": 204,
+                "errorCollection": {"errorMessages": [], "errors": {}},
+            }
         return out
 
     def create_issue(self, request: Request) -> Response:
@@ -537,8 +636,7 @@ class JiraApp(SandboxApp):
         body = request.json()
         updates = body.get("issueUpdates") if isinstance(body, dict) else None
         if not isinstance(updates, list) or not updates:
-            raise JiraError(400, ["Nothing to create. Specify at least one issue in "
-                                  "issueUpdates."])
+            raise JiraError(400, ["Nothing to create. Specify at least one issue in issueUpdates."])
         if len(updates) > BULK_LIMIT:
             raise JiraError(400, [f"You can create at most {BULK_LIMIT} issues in one request."])
         created, errors = [], []
@@ -546,8 +644,13 @@ class JiraApp(SandboxApp):
             try:
                 issue, transition = self.state.create_issue(update)
             except JiraError as exc:
-                errors.append({"status": exc.status, "failedElementNumber": number,
-                               "elementErrors": {**exc.body(), "status": exc.status}})
+                errors.append(
+                    {
+                        "status": exc.status,
+                        "failedElementNumber": number,
+                        "elementErrors": {**exc.body(), "status": exc.status},
+                    }
+                )
                 continue
             created.append(self._created(request, issue, transition is not None))
         return _ok({"issues": created, "errors": errors}, 201 if created else 400)
@@ -568,13 +671,13 @@ class JiraApp(SandboxApp):
         if request.arg("returnIssue") == "true":
             sel, expand, props = self._selection(request)
             with self.state.lock:
-                return _ok(self.render(request).issue(issue, sel, expand=expand,
-                                                      properties=props))
+                return _ok(self.render(request).issue(issue, sel, expand=expand, properties=props))
         return empty_response(204)
 
     def delete_issue(self, request: Request) -> Response:
-        self.state.delete_issue(request.params["issueIdOrKey"],
-                                _bool_arg(request, "deleteSubtasks", False))
+        self.state.delete_issue(
+            request.params["issueIdOrKey"], _bool_arg(request, "deleteSubtasks", False)
+        )
         return empty_response(204)
 
     def bulk_fetch(self, request: Request) -> Response:
@@ -591,8 +694,13 @@ class JiraApp(SandboxApp):
             for ref in refs:
                 issue = self.state.find_issue(ref)
                 if issue is None:
-                    errors.append({"id": str(ref), "errorMessage": "Issue does not exist or you "
-                                   "do not have permission to see it."})
+                    errors.append(
+                        {
+                            "id": str(ref),
+                            "errorMessage": "Issue does not exist or you "
+                            "do not have permission to see it.",
+                        }
+                    )
                 else:
                     issues.append(r.issue(issue, sel, expand=expand, properties=props))
         return _ok({"issues": issues, "issueErrors": errors})
@@ -602,8 +710,11 @@ class JiraApp(SandboxApp):
         r = self.render(request)
         with self.state.lock:
             issue = self.state.issue(request.params["issueIdOrKey"])
-            found = [r.transition(t) for t in self.state.transitions_for(issue)
-                     if wanted in (None, "", t.id)]
+            found = [
+                r.transition(t)
+                for t in self.state.transitions_for(issue)
+                if wanted in (None, "", t.id)
+            ]
         return _ok({"expand": "transitions", "transitions": found})
 
     def do_transition(self, request: Request) -> Response:
@@ -634,11 +745,11 @@ class JiraApp(SandboxApp):
         r = self.render(request)
         with self.state.lock:
             issue = self.state.issue(request.params["issueIdOrKey"])
-            comments = sorted(issue.comments, key=lambda c: (c.created, c.id),
-                              reverse=order.startswith("-"))
-            page = [r.comment(issue, c, expand) for c in comments[start:start + size]]
-        return _ok({"comments": page, "maxResults": size, "startAt": start,
-                    "total": len(comments)})
+            comments = sorted(
+                issue.comments, key=lambda c: (c.created, c.id), reverse=order.startswith("-")
+            )
+            page = [r.comment(issue, c, expand) for c in comments[start : start + size]]
+        return _ok({"comments": page, "maxResults": size, "startAt": start, "total": len(comments)})
 
     def get_comment(self, request: Request) -> Response:
         expand = self._comment_expand(request)
@@ -651,8 +762,9 @@ class JiraApp(SandboxApp):
     def update_comment(self, request: Request) -> Response:
         _bool_arg(request, "notifyUsers", True)  # checked; the sandbox notifies no one
         _bool_arg(request, "overrideEditableFlag", False)
-        issue, comment = self.state.update_comment(request.params["issueIdOrKey"],
-                                                   request.params["id"], request.json())
+        issue, comment = self.state.update_comment(
+            request.params["issueIdOrKey"], request.params["id"], request.json()
+        )
         expand = set(_list_arg(request, "expand")) | {"properties"}  # as the create answers
         with self.state.lock:
             return _ok(self.render(request).comment(issue, comment, expand))
@@ -685,8 +797,9 @@ class JiraApp(SandboxApp):
             parts = jira_multipart.parse(request.body, request.headers)
         except jira_multipart.MultipartError as exc:
             raise JiraError(400, [f"Invalid multipart request: {exc}"]) from exc
-        files = [(p.filename or "attachment", p.content_type, p.data)
-                 for p in parts if p.name == "file"]
+        files = [
+            (p.filename or "attachment", p.content_type, p.data) for p in parts if p.name == "file"
+        ]
         if not files:
             raise JiraError(400, ["No file was attached: send multipart parts named 'file'."])
         created = self.state.add_attachments(request.params["issueIdOrKey"], files)
@@ -707,8 +820,9 @@ class JiraApp(SandboxApp):
     def get_attachment_content(self, request: Request) -> Response:
         att = self.state.attachment(request.params["id"])
         disposition = f'attachment; filename="{att.filename}"'
-        return Response(200, att.data, {"Content-Type": att.mime_type,
-                                        "Content-Disposition": disposition})
+        return Response(
+            200, att.data, {"Content-Type": att.mime_type, "Content-Disposition": disposition}
+        )
 
     # ------------------------------------------------------------------ links, remote links
     def link_issues(self, request: Request) -> Response:
@@ -732,8 +846,11 @@ class JiraApp(SandboxApp):
         r = self.render(request)
         with self.state.lock:
             issue = self.state.issue(request.params["issueIdOrKey"])
-            links = [r.remote_link(issue, rl) for rl in issue.remote_links
-                     if wanted is None or rl.global_id == wanted]
+            links = [
+                r.remote_link(issue, rl)
+                for rl in issue.remote_links
+                if wanted is None or rl.global_id == wanted
+            ]
         if wanted is None:
             return _ok(links)
         if not links:
@@ -768,8 +885,9 @@ class JiraApp(SandboxApp):
             return _ok({"key": key, "value": issue.properties[key]})
 
     def set_property(self, request: Request) -> Response:
-        created = self.state.set_property(request.params["issueIdOrKey"],
-                                          request.params["propertyKey"], request.body)
+        created = self.state.set_property(
+            request.params["issueIdOrKey"], request.params["propertyKey"], request.body
+        )
         return empty_response(201 if created else 200)
 
     def delete_property(self, request: Request) -> Response:
@@ -793,13 +911,19 @@ class JiraApp(SandboxApp):
     def get_boards(self, request: Request) -> Response:
         wanted = request.arg("projectKeyOrId")
         r = self.render(request)
-        board = {"id": self.state.board_id, "name": f"{self.state.project_key} board",
-                 "type": "scrum", "self": f"{r.base}{AGILE}/board/{self.state.board_id}",
-                 "location": {"projectId": int(self.state.project_id),
-                              "projectKey": self.state.project_key,
-                              "projectName": self.state.project_name,
-                              "projectTypeKey": "software", "displayName":
-                              f"{self.state.project_name} ({self.state.project_key})"}}
+        board = {
+            "id": self.state.board_id,
+            "name": f"{self.state.project_key} board",
+            "type": "scrum",
+            "self": f"{r.base}{AGILE}/board/{self.state.board_id}",
+            "location": {
+                "projectId": int(self.state.project_id),
+                "projectKey": self.state.project_key,
+                "projectName": self.state.project_name,
+                "projectTypeKey": "software",
+                "displayName": f"{self.state.project_name} ({self.state.project_key})",
+            },
+        }
         boards = [board] if wanted is None or self.state.project_matches(wanted) else []
         if not self.settings.scrum_board:
             boards = []
@@ -809,15 +933,14 @@ class JiraApp(SandboxApp):
         return _ok(page)
 
     def get_sprints(self, request: Request) -> Response:
-        if request.params["boardId"] != str(self.state.board_id) or \
-                not self.settings.scrum_board:
-            raise JiraError(404, ["Board does not exist or you do not have permission to "
-                                  "see it."])
+        if request.params["boardId"] != str(self.state.board_id) or not self.settings.scrum_board:
+            raise JiraError(404, ["Board does not exist or you do not have permission to see it."])
         states = set(_list_arg(request, "state"))
         r = self.render(request)
         with self.state.lock:
-            sprints = [r.sprint(s) for s in self.state.sprints.values()
-                       if not states or s.state in states]
+            sprints = [
+                r.sprint(s) for s in self.state.sprints.values() if not states or s.state in states
+            ]
         start, size = _int_arg(request, "startAt", 0), _int_arg(request, "maxResults", 50)
         page = _page(sprints, start, size, "")
         page.pop("self")
@@ -907,9 +1030,12 @@ class JiraApp(SandboxApp):
     def snapshot(self) -> dict[str, Any]:
         with self.state.lock:
             issues = [_dump(self.state, i) for i in self.state.issues.values()]
-            return {"issues": issues, "writes": dict(self.state.writes),
-                    "counters": dict(self.counters),
-                    "components": list(self.state.components.values())}
+            return {
+                "issues": issues,
+                "writes": dict(self.state.writes),
+                "counters": dict(self.counters),
+                "components": list(self.state.components.values()),
+            }
 
     def issue_keys(self) -> list[str]:
         with self.state.lock:
@@ -933,8 +1059,12 @@ def _update_sprint(sprint: Any, body: dict[str, Any]) -> None:
     allowed = {("future", "active"), ("active", "closed")}
     if state != sprint.state and (sprint.state, state) not in allowed:
         raise JiraError(400, [f"A sprint cannot move from {sprint.state} to {state}."])
-    for key, attr in (("name", "name"), ("goal", "goal"), ("startDate", "start_date"),
-                      ("endDate", "end_date")):
+    for key, attr in (
+        ("name", "name"),
+        ("goal", "goal"),
+        ("startDate", "start_date"),
+        ("endDate", "end_date"),
+    ):
         if key in body and (sprint.state != "closed" or key in ("name", "goal")):
             setattr(sprint, attr, body[key])
     if state == "active" and not (sprint.start_date and sprint.end_date):
@@ -945,23 +1075,49 @@ def _update_sprint(sprint: Any, body: dict[str, Any]) -> None:
 def _dump(state: JiraState, issue: Issue) -> dict[str, Any]:
     status = STATUSES[issue.status_id]
     return {
-        "id": str(issue.id), "key": issue.key, "issuetype": issue.type.name,
-        "status": status.name, "statusCategory": status.category,
+        "id": str(issue.id),
+        "key": issue.key,
+        "issuetype": issue.type.name,
+        "status": status.name,
+        "statusCategory": status.category,
         "resolution": RESOLUTIONS[issue.resolution_id]["name"] if issue.resolution_id else None,
-        "fields": dict(issue.fields), "creator": issue.creator,
-        "created": jira_time(issue.created), "updated": jira_time(issue.updated),
+        "fields": dict(issue.fields),
+        "creator": issue.creator,
+        "created": jira_time(issue.created),
+        "updated": jira_time(issue.updated),
         "properties": dict(issue.properties),
-        "comments": [{"id": str(c.id), "body": c.body, "properties": dict(c.properties),
-                      "author": c.author, "created": jira_time(c.created),
-                      "updated": jira_time(c.updated)} for c in issue.comments],
-        "attachments": [{"id": str(a.id), "filename": a.filename, "size": a.size,
-                         "sha256": a.sha256, "mimeType": a.mime_type}
-                        for a in (state.attachments[x] for x in issue.attachment_ids)],
-        "links": [{"id": str(ln.id), "type": LINK_TYPES[ln.type_id]["name"],
-                   "inward": state.issues[ln.inward_id].key,
-                   "outward": state.issues[ln.outward_id].key}
-                  for ln in state.links_of(issue)],
-        "remoteLinks": [{"id": rl.id, "globalId": rl.global_id, **rl.body}
-                        for rl in issue.remote_links],
+        "comments": [
+            {
+                "id": str(c.id),
+                "body": c.body,
+                "properties": dict(c.properties),
+                "author": c.author,
+                "created": jira_time(c.created),
+                "updated": jira_time(c.updated),
+            }
+            for c in issue.comments
+        ],
+        "attachments": [
+            {
+                "id": str(a.id),
+                "filename": a.filename,
+                "size": a.size,
+                "sha256": a.sha256,
+                "mimeType": a.mime_type,
+            }
+            for a in (state.attachments[x] for x in issue.attachment_ids)
+        ],
+        "links": [
+            {
+                "id": str(ln.id),
+                "type": LINK_TYPES[ln.type_id]["name"],
+                "inward": state.issues[ln.inward_id].key,
+                "outward": state.issues[ln.outward_id].key,
+            }
+            for ln in state.links_of(issue)
+        ],
+        "remoteLinks": [
+            {"id": rl.id, "globalId": rl.global_id, **rl.body} for rl in issue.remote_links
+        ],
         "history": list(issue.history),
     }

@@ -26,21 +26,60 @@ SCHEMA_FILE = "adf-v1-full.schema.json"
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 _INLINE = frozenset({"text", "hardBreak", "mention", "emoji", "inlineCard"})
-_LIST_ITEM_CHILDREN = frozenset({"paragraph", "bulletList", "orderedList", "codeBlock",
-                                 "mediaSingle"})
-_BLOCKQUOTE_CHILDREN = frozenset({"paragraph", "bulletList", "orderedList", "codeBlock",
-                                  "mediaSingle", "mediaGroup"})
-_PANEL_CHILDREN = frozenset({"paragraph", "heading", "bulletList", "orderedList", "codeBlock",
-                             "mediaGroup", "mediaSingle", "rule"})
-_CELL_CHILDREN = frozenset({"paragraph", "panel", "blockquote", "orderedList", "bulletList",
-                            "rule", "heading", "codeBlock", "mediaSingle", "mediaGroup"})
-_TOP_LEVEL = frozenset({"paragraph", "heading", "bulletList", "orderedList", "codeBlock",
-                        "blockquote", "rule", "table", "mediaSingle", "mediaGroup", "panel"})
-_FORMAT_MARKS = frozenset({"strong", "em", "underline", "strike", "link", "subsup",
-                           "textColor", "backgroundColor"})
+_LIST_ITEM_CHILDREN = frozenset(
+    {"paragraph", "bulletList", "orderedList", "codeBlock", "mediaSingle"}
+)
+_BLOCKQUOTE_CHILDREN = frozenset(
+    {"paragraph", "bulletList", "orderedList", "codeBlock", "mediaSingle", "mediaGroup"}
+)
+_PANEL_CHILDREN = frozenset(
+    {
+        "paragraph",
+        "heading",
+        "bulletList",
+        "orderedList",
+        "codeBlock",
+        "mediaGroup",
+        "mediaSingle",
+        "rule",
+    }
+)
+_CELL_CHILDREN = frozenset(
+    {
+        "paragraph",
+        "panel",
+        "blockquote",
+        "orderedList",
+        "bulletList",
+        "rule",
+        "heading",
+        "codeBlock",
+        "mediaSingle",
+        "mediaGroup",
+    }
+)
+_TOP_LEVEL = frozenset(
+    {
+        "paragraph",
+        "heading",
+        "bulletList",
+        "orderedList",
+        "codeBlock",
+        "blockquote",
+        "rule",
+        "table",
+        "mediaSingle",
+        "mediaGroup",
+        "panel",
+    }
+)
+_FORMAT_MARKS = frozenset(
+    {"strong", "em", "underline", "strike", "link", "subsup", "textColor", "backgroundColor"}
+)
 _PANEL_TYPES = frozenset({"info", "note", "tip", "warning", "error", "success"})
-_MEDIA_LAYOUTS = frozenset({"wide", "full-width", "center", "wrap-right", "wrap-left",
-                            "align-end", "align-start"})
+_MEDIA_LAYOUTS = frozenset(
+    {"wide", "full-width", "center", "wrap-right", "wrap-left", "align-end", "align-start"}
+)
 
 
 class AdfError(ValueError):
@@ -57,8 +96,9 @@ def _keys(node: dict[str, Any], path: str, allowed: frozenset[str] | set[str]) -
         raise _fail(path, f"unexpected properties {sorted(extra)}")
 
 
-def _attrs(node: dict[str, Any], path: str, allowed: set[str],
-           required: tuple[str, ...] = ()) -> dict[str, Any]:
+def _attrs(
+    node: dict[str, Any], path: str, allowed: set[str], required: tuple[str, ...] = ()
+) -> dict[str, Any]:
     attrs = node.get("attrs", {})
     if not isinstance(attrs, dict):
         raise _fail(path, "attrs must be an object")
@@ -69,8 +109,9 @@ def _attrs(node: dict[str, Any], path: str, allowed: set[str],
     return attrs
 
 
-def _content(node: dict[str, Any], path: str, *, required: bool = True,
-             min_items: int = 1) -> list[Any]:
+def _content(
+    node: dict[str, Any], path: str, *, required: bool = True, min_items: int = 1
+) -> list[Any]:
     if "content" not in node:
         if required:
             raise _fail(path, "content is required")
@@ -237,8 +278,12 @@ def _rule(node: dict[str, Any], path: str) -> None:
 
 def _panel(node: dict[str, Any], path: str) -> None:
     _keys(node, path, {"type", "content", "attrs"})
-    attrs = _attrs(node, path, {"panelType", "panelIcon", "panelIconId", "panelIconText",
-                                "panelColor"}, ("panelType",))
+    attrs = _attrs(
+        node,
+        path,
+        {"panelType", "panelIcon", "panelIconId", "panelIconText", "panelColor"},
+        ("panelType",),
+    )
     if attrs["panelType"] not in _PANEL_TYPES:
         raise _fail(path, f"unknown panelType {attrs['panelType']!r}")
     _children(node, path, _PANEL_CHILDREN)
@@ -249,8 +294,14 @@ def _table(node: dict[str, Any], path: str) -> None:
     attrs = _attrs(node, path, {"isNumberColumnEnabled", "layout", "width", "displayMode"})
     if "isNumberColumnEnabled" in attrs and not isinstance(attrs["isNumberColumnEnabled"], bool):
         raise _fail(path, "isNumberColumnEnabled must be a boolean")
-    if attrs.get("layout", "default") not in ("wide", "full-width", "center", "align-end",
-                                              "align-start", "default"):
+    if attrs.get("layout", "default") not in (
+        "wide",
+        "full-width",
+        "center",
+        "align-end",
+        "align-start",
+        "default",
+    ):
         raise _fail(path, "unknown table layout")
     _children(node, path, frozenset({"tableRow"}))
 
@@ -301,8 +352,12 @@ def _media(node: dict[str, Any], path: str) -> None:
         raise _fail(path, "media needs attrs")
     kind = raw.get("type")
     if kind in ("file", "link"):
-        attrs = _attrs(node, path, {"type", "id", "collection", "alt", "width", "height",
-                                    "occurrenceKey"}, ("type", "id", "collection"))
+        attrs = _attrs(
+            node,
+            path,
+            {"type", "id", "collection", "alt", "width", "height", "occurrenceKey"},
+            ("type", "id", "collection"),
+        )
         if not isinstance(attrs["id"], str) or not attrs["id"]:
             raise _fail(path, "media attrs.id must be a non-empty string")
         if not isinstance(attrs["collection"], str):
@@ -350,12 +405,27 @@ def _inline_card(node: dict[str, Any], path: str) -> None:
 
 
 _CHECKS: dict[str, Callable[[dict[str, Any], str], None]] = {
-    "paragraph": _paragraph, "heading": _heading, "bulletList": _list, "orderedList": _list,
-    "listItem": _list_item, "codeBlock": _code_block, "blockquote": _blockquote,
-    "rule": _rule, "panel": _panel, "table": _table, "tableRow": _table_row,
-    "tableHeader": _table_cell, "tableCell": _table_cell, "mediaSingle": _media_single,
-    "mediaGroup": _media_group, "media": _media, "text": _text, "hardBreak": _hard_break,
-    "mention": _mention, "emoji": _emoji, "inlineCard": _inline_card,
+    "paragraph": _paragraph,
+    "heading": _heading,
+    "bulletList": _list,
+    "orderedList": _list,
+    "listItem": _list_item,
+    "codeBlock": _code_block,
+    "blockquote": _blockquote,
+    "rule": _rule,
+    "panel": _panel,
+    "table": _table,
+    "tableRow": _table_row,
+    "tableHeader": _table_cell,
+    "tableCell": _table_cell,
+    "mediaSingle": _media_single,
+    "mediaGroup": _media_group,
+    "media": _media,
+    "text": _text,
+    "hardBreak": _hard_break,
+    "mention": _mention,
+    "emoji": _emoji,
+    "inlineCard": _inline_card,
 }
 
 
@@ -430,8 +500,9 @@ def _discriminating_any_of(types: dict[str, set[str] | None]) -> Callable[..., A
             if not errors:
                 return
             all_errors.extend(errors)
-        yield ValidationError(f"{instance!r} is not valid under any of the given schemas",
-                              context=all_errors)
+        yield ValidationError(
+            f"{instance!r} is not valid under any of the given schemas", context=all_errors
+        )
 
     return any_of
 

@@ -36,19 +36,35 @@ BULK_DELETE_LIMIT = 1000
 TERMINAL = ("COMPLETE", "FAILED", "CANCELLED", "DEAD")
 # key -> (id, name, type, description)
 PERMISSIONS: dict[str, tuple[str, str, str, str]] = {
-    "BULK_CHANGE": ("33", "Bulk Change", "GLOBAL",
-                    "Ability to modify a collection of issues at once."),
+    "BULK_CHANGE": (
+        "33",
+        "Bulk Change",
+        "GLOBAL",
+        "Ability to modify a collection of issues at once.",
+    ),
     "BROWSE_PROJECTS": ("10", "Browse Projects", "PROJECT", "Ability to browse projects."),
     "CREATE_ISSUES": ("11", "Create Issues", "PROJECT", "Ability to create issues."),
     "EDIT_ISSUES": ("12", "Edit Issues", "PROJECT", "Ability to edit issues."),
     "DELETE_ISSUES": ("16", "Delete Issues", "PROJECT", "Ability to delete issues."),
-    "DELETE_ALL_COMMENTS": ("36", "Delete All Comments", "PROJECT",
-                            "Ability to delete all comments made on issues."),
-    "DELETE_ALL_ATTACHMENTS": ("38", "Delete All Attachments", "PROJECT",
-                               "Users with this permission may delete all attachments."),
+    "DELETE_ALL_COMMENTS": (
+        "36",
+        "Delete All Comments",
+        "PROJECT",
+        "Ability to delete all comments made on issues.",
+    ),
+    "DELETE_ALL_ATTACHMENTS": (
+        "38",
+        "Delete All Attachments",
+        "PROJECT",
+        "Users with this permission may delete all attachments.",
+    ),
     "LINK_ISSUES": ("21", "Link Issues", "PROJECT", "Ability to link issues."),
-    "ADMINISTER_PROJECTS": ("23", "Administer Projects", "PROJECT",
-                            "Ability to administer a project in Jira."),
+    "ADMINISTER_PROJECTS": (
+        "23",
+        "Administer Projects",
+        "PROJECT",
+        "Ability to administer a project in Jira.",
+    ),
 }
 
 
@@ -98,12 +114,14 @@ def submit_bulk_delete(state: JiraState, body: Any) -> BulkTask:
         raise _bulk_error(403, "You don't have the Delete issues permission in this project.")
     with state.lock:
         now = now_ms()
-        task = BulkTask(str(state.next_id("task")), state.me.jira_account_id, refs, now,
-                        updated=now)
+        task = BulkTask(
+            str(state.next_id("task")), state.me.jira_account_id, refs, now, updated=now
+        )
         state.bulk_tasks[task.id] = task
         state.writes["bulk_deletes"] += 1
-    threading.Thread(target=_work, args=(state, task), name=f"bulk-delete-{task.id}",
-                     daemon=True).start()
+    threading.Thread(
+        target=_work, args=(state, task), name=f"bulk-delete-{task.id}", daemon=True
+    ).start()
     return task
 
 
@@ -118,11 +136,13 @@ def _selected(body: Any) -> list[str]:
         raise _bulk_error(400, "sendBulkNotification must be a boolean.")
     refs = body.get("selectedIssueIdsOrKeys")
     if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
-        raise _bulk_error(400, "selectedIssueIdsOrKeys must list the ids or keys of the issues "
-                               "to delete.")
+        raise _bulk_error(
+            400, "selectedIssueIdsOrKeys must list the ids or keys of the issues to delete."
+        )
     if len(refs) > BULK_DELETE_LIMIT:
-        raise _bulk_error(400, f"You can delete at most {BULK_DELETE_LIMIT} issues in one "
-                               "operation.")
+        raise _bulk_error(
+            400, f"You can delete at most {BULK_DELETE_LIMIT} issues in one operation."
+        )
     return list(dict.fromkeys(refs))
 
 
@@ -146,10 +166,13 @@ def _work(state: JiraState, task: BulkTask) -> None:
         with state.lock:
             if issue.id not in state.issues:
                 task.invalid += 1
-            elif any(i.type.subtask and i.fields.get("parent") == issue.id and i.id not in chosen
-                     for i in state.issues.values()):
-                task.failed[str(issue.id)] = ["The issue has sub-tasks that are not selected "
-                                              "for deletion."]
+            elif any(
+                i.type.subtask and i.fields.get("parent") == issue.id and i.id not in chosen
+                for i in state.issues.values()
+            ):
+                task.failed[str(issue.id)] = [
+                    "The issue has sub-tasks that are not selected for deletion."
+                ]
             else:
                 try:
                     state.delete_issue(str(issue.id), False)
@@ -165,8 +188,7 @@ def bulk_task(state: JiraState, task_id: str) -> BulkTask:
     with state.lock:
         task = state.bulk_tasks.get(task_id)
     if task is None:
-        raise _bulk_error(400, "The task associated with this taskId is not a bulk operation "
-                               "task")
+        raise _bulk_error(400, "The task associated with this taskId is not a bulk operation task")
     return task
 
 
@@ -176,10 +198,12 @@ def render_task(task: BulkTask, r: Renderer) -> dict[str, Any]:
         total = len(task.selected)
         done = len(task.processed) + len(task.failed) + task.invalid
         out: dict[str, Any] = {
-            "taskId": task.id, "status": task.status,
+            "taskId": task.id,
+            "status": task.status,
             "progressPercent": 100 if task.status in TERMINAL else int(done * 100 / total),
             "submittedBy": {"accountId": task.submitted_by},
-            "created": jira_time(task.created), "updated": jira_time(task.updated),
+            "created": jira_time(task.created),
+            "updated": jira_time(task.updated),
             "totalIssueCount": total,
         }
         if task.started is not None:
@@ -199,10 +223,16 @@ def my_permissions(state: JiraState, keys: list[str], project: str | None) -> di
     if unknown:
         raise JiraError(400, [f"Unrecognized permission keys: {', '.join(unknown)}"])
     if project is not None and not state.project_matches(project):
-        raise JiraError(404, ["No project could be found with key or id " f"'{project}'."])
+        raise JiraError(404, [f"No project could be found with key or id '{project}'."])
     out = {}
     for key in keys:
         pid, name, kind, description = PERMISSIONS[key]
-        out[key] = {"id": pid, "key": key, "name": name, "type": kind,
-                    "description": description, "havePermission": _held(key, state.settings)}
+        out[key] = {
+            "id": pid,
+            "key": key,
+            "name": name,
+            "type": kind,
+            "description": description,
+            "havePermission": _held(key, state.settings),
+        }
     return {"permissions": out}

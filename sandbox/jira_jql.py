@@ -28,13 +28,30 @@ Row = dict[str, Any]  # the view of one issue that clauses read (see JiraState.j
 Predicate = Callable[[Row], bool]
 
 FIELD_ALIASES = {
-    "project": "project", "key": "key", "issuekey": "key", "id": "id", "labels": "labels",
-    "issuetype": "issuetype", "type": "issuetype", "status": "status",
-    "statuscategory": "statusCategory", "parent": "parent", "assignee": "assignee",
-    "reporter": "reporter", "summary": "summary", "text": "summary",
+    "project": "project",
+    "key": "key",
+    "issuekey": "key",
+    "id": "id",
+    "labels": "labels",
+    "issuetype": "issuetype",
+    "type": "issuetype",
+    "status": "status",
+    "statuscategory": "statusCategory",
+    "parent": "parent",
+    "assignee": "assignee",
+    "reporter": "reporter",
+    "summary": "summary",
+    "text": "summary",
 }
-ORDER_FIELDS = {"key": "key", "issuekey": "key", "id": "id", "created": "created",
-                "updated": "updated", "summary": "summary", "status": "status"}
+ORDER_FIELDS = {
+    "key": "key",
+    "issuekey": "key",
+    "id": "id",
+    "created": "created",
+    "updated": "updated",
+    "summary": "summary",
+    "status": "status",
+}
 _TOKEN = re.compile(
     r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\')|(?P<op>!=|!~|=|~|\(|\)|,)'
     r"|(?P<word>[^\s=!~(),\"']+))"
@@ -69,8 +86,10 @@ def _tokenize(jql: str) -> list[_Tok]:
             break
         m = _TOKEN.match(jql, pos)
         if not m or m.end() == pos:
-            raise JqlError(f"Error in the JQL Query: The character '{jql[pos]}' is a reserved "
-                           f"JQL character (at position {pos}).")
+            raise JqlError(
+                f"Error in the JQL Query: The character '{jql[pos]}' is a reserved "
+                f"JQL character (at position {pos})."
+            )
         pos = m.end()
         if m.group("str") is not None:
             raw = m.group("str")[1:-1]
@@ -114,8 +133,10 @@ class _Parser:
             predicate = self.expr()
         order = self.order_by()
         if self.i < len(self.toks):
-            raise JqlError(f"Error in the JQL Query: Expecting either 'OR' or 'AND' but got "
-                           f"'{self.toks[self.i].text}'.")
+            raise JqlError(
+                f"Error in the JQL Query: Expecting either 'OR' or 'AND' but got "
+                f"'{self.toks[self.i].text}'."
+            )
         return Query(predicate, order)
 
     def expr(self) -> Predicate:
@@ -148,8 +169,9 @@ class _Parser:
         tok = self.take()
         field = FIELD_ALIASES.get(tok.text.lower())
         if field is None:
-            raise JqlError(f"Field '{tok.text}' does not exist or you do not have permission "
-                           "to view it.")
+            raise JqlError(
+                f"Field '{tok.text}' does not exist or you do not have permission to view it."
+            )
         if self.peek_word("is"):
             return self.is_empty(field)
         if self.peek_word("in", "not"):

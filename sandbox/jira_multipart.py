@@ -52,8 +52,12 @@ def _parse_part(raw: bytes) -> Part:
         from urllib.parse import unquote
 
         filename = unquote(params["filename*"].split("''", 1)[1])
-    return Part(params.get("name", ""), filename,
-                headers.get("content-type", "application/octet-stream"), data)
+    return Part(
+        params.get("name", ""),
+        filename,
+        headers.get("content-type", "application/octet-stream"),
+        data,
+    )
 
 
 def parse(body: bytes, headers: Message) -> list[Part]:

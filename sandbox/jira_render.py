@@ -110,9 +110,13 @@ class Renderer:
     def issue_type(self, itype: IssueType) -> dict[str, Any]:
         """``IssueTypeDetails``."""
         return {
-            "self": f"{self.api}/issuetype/{itype.id}", "id": itype.id,
-            "description": itype.description, "name": itype.name, "subtask": itype.subtask,
-            "avatarId": 10300 + int(itype.id) % 100, "hierarchyLevel": itype.level,
+            "self": f"{self.api}/issuetype/{itype.id}",
+            "id": itype.id,
+            "description": itype.description,
+            "name": itype.name,
+            "subtask": itype.subtask,
+            "avatarId": 10300 + int(itype.id) % 100,
+            "hierarchyLevel": itype.level,
             "iconUrl": f"{self.base}/images/icons/issuetypes/{itype.name.lower()}.svg",
         }
 
@@ -120,17 +124,23 @@ class Renderer:
         """``StatusDetails``."""
         cat = STATUS_CATEGORIES[status.category]
         return {
-            "self": f"{self.api}/status/{status.id}", "id": status.id, "name": status.name,
-            "description": "", "iconUrl": f"{self.base}/images/icons/status_generic.gif",
+            "self": f"{self.api}/status/{status.id}",
+            "id": status.id,
+            "name": status.name,
+            "description": "",
+            "iconUrl": f"{self.base}/images/icons/status_generic.gif",
             "statusCategory": {"self": f"{self.api}/statuscategory/{cat['id']}", **cat},
         }
 
     def priority(self, pid: str) -> dict[str, Any]:
         """``Priority``."""
         row = PRIORITIES[pid]
-        return {"self": f"{self.api}/priority/{pid}", "iconUrl":
-                f"{self.base}/images/icons/priorities/{row['name'].lower()}.svg",
-                "isDefault": pid == "3", **row}
+        return {
+            "self": f"{self.api}/priority/{pid}",
+            "iconUrl": f"{self.base}/images/icons/priorities/{row['name'].lower()}.svg",
+            "isDefault": pid == "3",
+            **row,
+        }
 
     def resolution(self, rid: str) -> dict[str, Any]:
         return {"self": f"{self.api}/resolution/{rid}", **RESOLUTIONS[rid]}
@@ -140,17 +150,28 @@ class Renderer:
         return {"self": f"{self.api}/issueLinkType/{lid}", **LINK_TYPES[lid]}
 
     def version(self, vid: str) -> dict[str, Any]:
-        return {"self": f"{self.api}/version/{vid}", "projectId": int(self.state.project_id),
-                **VERSIONS[vid]}
+        return {
+            "self": f"{self.api}/version/{vid}",
+            "projectId": int(self.state.project_id),
+            **VERSIONS[vid],
+        }
 
     def component(self, row: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
         """``ProjectComponent``."""
-        out: dict[str, Any] = {"self": f"{self.api}/component/{row['id']}", "id": row["id"],
-                               "name": row["name"]}
+        out: dict[str, Any] = {
+            "self": f"{self.api}/component/{row['id']}",
+            "id": row["id"],
+            "name": row["name"],
+        }
         if full:
-            out.update(description=row["description"], project=self.state.project_key,
-                       projectId=int(self.state.project_id), assigneeType="PROJECT_DEFAULT",
-                       realAssigneeType="PROJECT_DEFAULT", isAssigneeTypeValid=False)
+            out.update(
+                description=row["description"],
+                project=self.state.project_key,
+                projectId=int(self.state.project_id),
+                assigneeType="PROJECT_DEFAULT",
+                realAssigneeType="PROJECT_DEFAULT",
+                isAssigneeTypeValid=False,
+            )
             lead = self.user_ref(row.get("leadAccountId"))
             if lead:
                 out.update(lead=lead, leadAccountId=lead["accountId"])
@@ -158,28 +179,46 @@ class Renderer:
 
     def project_ref(self) -> dict[str, Any]:
         st = self.state
-        return {"self": f"{self.api}/project/{st.project_id}", "id": st.project_id,
-                "key": st.project_key, "name": st.project_name, "projectTypeKey": "software",
-                "simplified": False, "avatarUrls": self.avatars("project")}
+        return {
+            "self": f"{self.api}/project/{st.project_id}",
+            "id": st.project_id,
+            "key": st.project_key,
+            "name": st.project_name,
+            "projectTypeKey": "software",
+            "simplified": False,
+            "avatarUrls": self.avatars("project"),
+        }
 
     def project(self) -> dict[str, Any]:
         """``Project`` (company-managed, so ``simplified`` is false and style classic)."""
         st = self.state
         return {
-            **self.project_ref(), "expand": "description,lead,issueTypes,url,projectKeys",
-            "description": "Target of the Azure DevOps migration.", "style": "classic",
-            "lead": self.user(st.me), "assigneeType": "UNASSIGNED", "isPrivate": False,
+            **self.project_ref(),
+            "expand": "description,lead,issueTypes,url,projectKeys",
+            "description": "Target of the Azure DevOps migration.",
+            "style": "classic",
+            "lead": self.user(st.me),
+            "assigneeType": "UNASSIGNED",
+            "isPrivate": False,
             "components": [self.component(c, full=True) for c in st.components.values()],
             "issueTypes": [self.issue_type(t) for t in ISSUE_TYPES.values()],
-            "versions": [self.version(v) for v in VERSIONS], "properties": {},
+            "versions": [self.version(v) for v in VERSIONS],
+            "properties": {},
         }
 
     def field(self, fd: FieldDef) -> dict[str, Any]:
         """``FieldDetails``."""
-        return {"id": fd.id, "key": fd.id, "name": fd.name, "custom": fd.custom,
-                "orderable": fd.id not in ("status", "created", "updated", "creator"),
-                "navigable": fd.navigable, "searchable": True,
-                "clauseNames": list(fd.clause_names), "schema": fd.schema}
+        return {
+            "id": fd.id,
+            "key": fd.id,
+            "name": fd.name,
+            "custom": fd.custom,
+            "orderable": fd.id not in ("status", "created", "updated", "creator"),
+            "navigable": fd.navigable,
+            "searchable": True,
+            "clauseNames": list(fd.clause_names),
+            "schema": fd.schema,
+        }
 
     # ------------------------------------------------------------------ create metadata
     def meta_issue_type(self, itype: IssueType) -> dict[str, Any]:
@@ -189,8 +228,12 @@ class Renderer:
     def meta_field(self, fd: FieldDef, itype: IssueType) -> dict[str, Any]:
         """``FieldCreateMetadata``."""
         out: dict[str, Any] = {
-            "required": self._required(fd.id, itype), "schema": fd.schema, "name": fd.name,
-            "key": fd.id, "fieldId": fd.id, "hasDefaultValue": fd.id in ("priority", "reporter"),
+            "required": self._required(fd.id, itype),
+            "schema": fd.schema,
+            "name": fd.name,
+            "key": fd.id,
+            "fieldId": fd.id,
+            "hasDefaultValue": fd.id in ("priority", "reporter"),
             "operations": list(fd.operations),
         }
         allowed = self._allowed_values(fd.id, itype)
@@ -207,8 +250,11 @@ class Renderer:
             return True
         if fid == "parent":
             return itype.subtask
-        return fid == "customfield_10016" and self.state.settings.require_story_points \
+        return (
+            fid == "customfield_10016"
+            and self.state.settings.require_story_points
             and itype.name == "Story"
+        )
 
     def _allowed_values(self, fid: str, itype: IssueType) -> list[Any] | None:
         if fid == "priority":
@@ -225,9 +271,17 @@ class Renderer:
 
     def transition(self, tr: Any) -> dict[str, Any]:
         """``IssueTransition``."""
-        return {"id": tr.id, "name": tr.name, "to": self.status(STATUSES[tr.to]),
-                "hasScreen": False, "isGlobal": False, "isInitial": False,
-                "isAvailable": True, "isConditional": False, "isLooped": False}
+        return {
+            "id": tr.id,
+            "name": tr.name,
+            "to": self.status(STATUSES[tr.to]),
+            "hasScreen": False,
+            "isGlobal": False,
+            "isInitial": False,
+            "isAvailable": True,
+            "isConditional": False,
+            "isLooped": False,
+        }
 
     # ------------------------------------------------------------------ issue parts
     def issue_url(self, issue: Issue) -> str:
@@ -235,18 +289,27 @@ class Renderer:
 
     def linked_issue(self, issue: Issue) -> dict[str, Any]:
         """``LinkedIssue`` (also the shape of ``fields.parent`` and sub-tasks)."""
-        return {"id": str(issue.id), "key": issue.key, "self": self.issue_url(issue),
-                "fields": {"summary": issue.fields.get("summary", ""),
-                           "status": self.status(STATUSES[issue.status_id]),
-                           "priority": self.priority(issue.fields.get("priority", "3")),
-                           "issuetype": self.issue_type(issue.type)}}
+        return {
+            "id": str(issue.id),
+            "key": issue.key,
+            "self": self.issue_url(issue),
+            "fields": {
+                "summary": issue.fields.get("summary", ""),
+                "status": self.status(STATUSES[issue.status_id]),
+                "priority": self.priority(issue.fields.get("priority", "3")),
+                "issuetype": self.issue_type(issue.type),
+            },
+        }
 
     def link(self, link: Link, viewer: Issue | None = None) -> dict[str, Any]:
         """``IssueLink``; seen from ``viewer`` only the other issue is shown, as Jira does."""
         inward = self.state.issues[link.inward_id]
         outward = self.state.issues[link.outward_id]
-        out: dict[str, Any] = {"id": str(link.id), "self": f"{self.api}/issueLink/{link.id}",
-                               "type": self.link_type(link.type_id)}
+        out: dict[str, Any] = {
+            "id": str(link.id),
+            "self": f"{self.api}/issueLink/{link.id}",
+            "type": self.link_type(link.type_id),
+        }
         if viewer is None or viewer.id != inward.id:
             out["inwardIssue"] = self.linked_issue(inward)
         if viewer is None or viewer.id != outward.id:
@@ -256,9 +319,13 @@ class Renderer:
     def attachment(self, att: Attachment) -> dict[str, Any]:
         """``Attachment``."""
         out: dict[str, Any] = {
-            "self": f"{self.api}/attachment/{att.id}", "id": str(att.id),
-            "filename": att.filename, "author": self.user_ref(att.author),
-            "created": jira_time(att.created), "size": att.size, "mimeType": att.mime_type,
+            "self": f"{self.api}/attachment/{att.id}",
+            "id": str(att.id),
+            "filename": att.filename,
+            "author": self.user_ref(att.author),
+            "created": jira_time(att.created),
+            "size": att.size,
+            "mimeType": att.mime_type,
             "content": f"{self.api}/attachment/content/{att.id}",
         }
         if att.mime_type.startswith("image/"):
@@ -268,10 +335,14 @@ class Renderer:
     def comment(self, issue: Issue, c: Comment, expand: set[str]) -> dict[str, Any]:
         """``Comment``."""
         out: dict[str, Any] = {
-            "self": f"{self.issue_url(issue)}/comment/{c.id}", "id": str(c.id),
-            "author": self.user_ref(c.author), "body": c.body,
-            "updateAuthor": self.user_ref(c.author), "created": jira_time(c.created),
-            "updated": jira_time(c.updated), "jsdPublic": True,
+            "self": f"{self.issue_url(issue)}/comment/{c.id}",
+            "id": str(c.id),
+            "author": self.user_ref(c.author),
+            "body": c.body,
+            "updateAuthor": self.user_ref(c.author),
+            "created": jira_time(c.created),
+            "updated": jira_time(c.updated),
+            "jsdPublic": True,
         }
         if c.visibility:
             out["visibility"] = c.visibility
@@ -295,9 +366,14 @@ class Renderer:
         return out
 
     def sprint(self, sprint: Sprint) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": sprint.id, "self": f"{self.base}/rest/agile/1.0/sprint/"
-                               f"{sprint.id}", "state": sprint.state, "name": sprint.name,
-                               "originBoardId": sprint.board_id, "goal": sprint.goal}
+        out: dict[str, Any] = {
+            "id": sprint.id,
+            "self": f"{self.base}/rest/agile/1.0/sprint/{sprint.id}",
+            "state": sprint.state,
+            "name": sprint.name,
+            "originBoardId": sprint.board_id,
+            "goal": sprint.goal,
+        }
         if sprint.start_date:
             out["startDate"] = sprint.start_date
         if sprint.end_date:
@@ -318,8 +394,9 @@ class Renderer:
             "description": lambda: f.get("description"),
             "priority": lambda: self.priority(f.get("priority", "3")),
             "labels": lambda: list(f.get("labels", [])),
-            "components": lambda: [self.component(st.components[c]) for c in
-                                   f.get("components", [])],
+            "components": lambda: [
+                self.component(st.components[c]) for c in f.get("components", [])
+            ],
             "fixVersions": lambda: [self.version(v) for v in f.get("fixVersions", [])],
             "assignee": lambda: self.user_ref(f.get("assignee")),
             "reporter": lambda: self.user_ref(f.get("reporter")),
@@ -329,40 +406,57 @@ class Renderer:
             "updated": lambda: jira_time(issue.updated),
             "statuscategorychangedate": lambda: jira_time(issue.status_changed),
             "resolution": lambda: self.resolution(issue.resolution_id)
-            if issue.resolution_id else None,
+            if issue.resolution_id
+            else None,
             "resolutiondate": lambda: jira_time(issue.resolved) if issue.resolved else None,
             "issuelinks": lambda: [self.link(ln, issue) for ln in st.links_of(issue)],
-            "subtasks": lambda: [self.linked_issue(i) for i in st.issues.values()
-                                 if i.fields.get("parent") == issue.id and i.type.subtask],
-            "attachment": lambda: [self.attachment(st.attachments[a])
-                                   for a in issue.attachment_ids],
-            "comment": lambda: {"comments": [self.comment(issue, c, set())
-                                             for c in issue.comments],
-                                "maxResults": len(issue.comments), "total": len(issue.comments),
-                                "startAt": 0, "self": f"{self.issue_url(issue)}/comment"},
+            "subtasks": lambda: [
+                self.linked_issue(i)
+                for i in st.issues.values()
+                if i.fields.get("parent") == issue.id and i.type.subtask
+            ],
+            "attachment": lambda: [
+                self.attachment(st.attachments[a]) for a in issue.attachment_ids
+            ],
+            "comment": lambda: {
+                "comments": [self.comment(issue, c, set()) for c in issue.comments],
+                "maxResults": len(issue.comments),
+                "total": len(issue.comments),
+                "startAt": 0,
+                "self": f"{self.issue_url(issue)}/comment",
+            },
         }
         if "parent" in issue.type.screen:
-            out["parent"] = lambda: (self.linked_issue(st.issues[f["parent"]])
-                                     if f.get("parent") else None)
+            out["parent"] = lambda: (
+                self.linked_issue(st.issues[f["parent"]]) if f.get("parent") else None
+            )
         if "environment" in issue.type.screen:
             out["environment"] = lambda: f.get("environment")
         if "customfield_10016" in issue.type.screen:
             out["customfield_10016"] = lambda: f.get("customfield_10016")
         if SPRINT in issue.type.screen:
-            out[SPRINT] = lambda: ([self.sprint(st.sprints[f[SPRINT]])]
-                                   if f.get(SPRINT) else None)
+            out[SPRINT] = lambda: ([self.sprint(st.sprints[f[SPRINT]])] if f.get(SPRINT) else None)
         return out
 
-    def issue(self, issue: Issue, sel: FieldSelection, *, expand: set[str] | None = None,
-              properties: Iterable[str] = ()) -> dict[str, Any]:
+    def issue(
+        self,
+        issue: Issue,
+        sel: FieldSelection,
+        *,
+        expand: set[str] | None = None,
+        properties: Iterable[str] = (),
+    ) -> dict[str, Any]:
         """``IssueBean``."""
         expand = expand or set()
         if sel.id_only and not expand and not properties:
             return {"id": str(issue.id)}
-        out: dict[str, Any] = {"expand": "renderedFields,names,schema,operations,editmeta,"
-                                         "changelog,versionedRepresentations",
-                               "id": str(issue.id), "self": self.issue_url(issue),
-                               "key": issue.key}
+        out: dict[str, Any] = {
+            "expand": "renderedFields,names,schema,operations,editmeta,"
+            "changelog,versionedRepresentations",
+            "id": str(issue.id),
+            "self": self.issue_url(issue),
+            "key": issue.key,
+        }
         out["fields"] = self.issue_fields(issue, sel)
         wanted = list(properties)
         if wanted:
@@ -382,8 +476,9 @@ class Renderer:
             if fid in fields:
                 rendered[fid] = _html(fields[fid]) if fields[fid] else None
         if "comment" in fields:
-            rendered["comment"] = {"comments": [self.comment(issue, c, {"renderedBody"})
-                                                for c in issue.comments]}
+            rendered["comment"] = {
+                "comments": [self.comment(issue, c, {"renderedBody"}) for c in issue.comments]
+            }
         return rendered
 
 

@@ -12,11 +12,21 @@ from sandbox.jira_render import FieldSelection, Renderer
 from sandbox.jira_state import Issue, JiraError, JiraState
 from sandbox.jira_workflow import FIELDS, ISSUE_TYPES, STATUS_CATEGORIES, STATUSES
 
-UNBOUNDED = ("Unbounded JQL queries are not allowed here. Please add a search restriction to "
-             "your query.")
+UNBOUNDED = (
+    "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
+)
 BAD_TOKEN = "The provided next page token is invalid or expired."
-REQUEST_KEYS = {"jql", "nextPageToken", "maxResults", "fields", "expand", "properties",
-                "fieldsByKeys", "reconcileIssues", "failFast"}
+REQUEST_KEYS = {
+    "jql",
+    "nextPageToken",
+    "maxResults",
+    "fields",
+    "expand",
+    "properties",
+    "fieldsByKeys",
+    "reconcileIssues",
+    "failFast",
+}
 DEFAULT_PAGE = 50
 MAX_LIGHT_PAGE = 5000  # "returns max 5000 issues" when only id/key are requested
 MAX_HEAVY_PAGE = 100
@@ -26,13 +36,22 @@ def row_of(issue: Issue, state: JiraState) -> jira_jql.Row:
     status = STATUSES[issue.status_id]
     parent = issue.fields.get("parent")
     return {
-        "id": str(issue.id), "id_num": issue.id, "key": issue.key, "key_num": issue.number,
-        "project": state.project_key, "labels": issue.fields.get("labels", []),
-        "issuetype": issue.type.id, "status": status.name.lower(),
-        "statusCategory": status.category, "parent": str(parent) if parent else None,
-        "assignee": issue.fields.get("assignee"), "reporter": issue.fields.get("reporter"),
-        "summary": issue.fields.get("summary", ""), "created": issue.created,
-        "updated": issue.updated, "issue": issue,
+        "id": str(issue.id),
+        "id_num": issue.id,
+        "key": issue.key,
+        "key_num": issue.number,
+        "project": state.project_key,
+        "labels": issue.fields.get("labels", []),
+        "issuetype": issue.type.id,
+        "status": status.name.lower(),
+        "statusCategory": status.category,
+        "parent": str(parent) if parent else None,
+        "assignee": issue.fields.get("assignee"),
+        "reporter": issue.fields.get("reporter"),
+        "summary": issue.fields.get("summary", ""),
+        "created": issue.created,
+        "updated": issue.updated,
+        "issue": issue,
     }
 
 
@@ -57,8 +76,9 @@ class _Resolver:
     def _issue(self, literal: str, field: str) -> Issue:
         issue = self.state.find_issue(literal)
         if issue is None:
-            raise jira_jql.JqlError(f"An issue with key '{literal}' does not exist for field "
-                                    f"'{field}'.")
+            raise jira_jql.JqlError(
+                f"An issue with key '{literal}' does not exist for field '{field}'."
+            )
         return issue
 
     def _key(self, literal: str) -> str:
@@ -111,8 +131,9 @@ def parse_request(body: Any) -> dict[str, Any]:
     """Check a POST body against ``SearchAndReconcileRequestBean`` (unknown keys refused:
     ``startAt`` belongs to the removed ``/search`` and is a common migration mistake)."""
     if not isinstance(body, dict) or set(body) - REQUEST_KEYS:
-        raise JiraError(400, ["Invalid request payload. Refer to the REST API documentation "
-                              "and try again."])
+        raise JiraError(
+            400, ["Invalid request payload. Refer to the REST API documentation and try again."]
+        )
     return body
 
 
@@ -135,11 +156,13 @@ def search(state: JiraState, render: Renderer, req: dict[str, Any]) -> dict[str,
         offset = _decode_token(req["nextPageToken"], jql) if req.get("nextPageToken") else 0
         rows = [row_of(i, state) for i in state.issues.values()]
         assert query.predicate is not None
-        matched = jira_jql.sort_rows([r for r in rows if query.predicate(r)],
-                                     query.order or [("key", False)])
-        chunk = matched[offset:offset + page]
-        issues = [render.issue(r["issue"], sel, expand=expand, properties=properties)
-                  for r in chunk]
+        matched = jira_jql.sort_rows(
+            [r for r in rows if query.predicate(r)], query.order or [("key", False)]
+        )
+        chunk = matched[offset : offset + page]
+        issues = [
+            render.issue(r["issue"], sel, expand=expand, properties=properties) for r in chunk
+        ]
     out: dict[str, Any] = {"issues": issues, "isLast": offset + page >= len(matched)}
     if not out["isLast"]:
         out["nextPageToken"] = _encode_token(offset + page, jql)

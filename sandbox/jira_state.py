@@ -47,8 +47,9 @@ ADF_MESSAGE = "Operation value must be an Atlassian Document (see the Atlassian 
 class JiraError(Exception):
     """A refusal in Jira's shape: ``{"errorMessages": [...], "errors": {...}}``."""
 
-    def __init__(self, status: int, messages: Sequence[str] = (),
-                 errors: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, messages: Sequence[str] = (), errors: dict[str, str] | None = None
+    ) -> None:
         super().__init__(status, messages, errors)
         self.status = status
         self.messages = list(messages)
@@ -191,8 +192,9 @@ def touch(issue: Issue, now: float | None = None) -> float:
 
 
 class JiraState:
-    def __init__(self, *, project_key: str, me: Person, users: Sequence[Person],
-                 settings: Settings) -> None:
+    def __init__(
+        self, *, project_key: str, me: Person, users: Sequence[Person], settings: Settings
+    ) -> None:
         self.lock = threading.RLock()
         self.project_key = project_key.upper()
         self.project_id = "10000"
@@ -212,9 +214,19 @@ class JiraState:
         self.board_id = 1
         self.writes: Counter[str] = Counter()
         self.bulk_tasks: dict[str, Any] = {}  # task id -> sandbox.jira_bulk.BulkTask
-        self._next = Counter({"issue": 10000, "comment": 10000, "attachment": 10000,
-                              "link": 10000, "remotelink": 10000, "component": 10000,
-                              "sprint": 1, "number": 1, "task": 10600})
+        self._next = Counter(
+            {
+                "issue": 10000,
+                "comment": 10000,
+                "attachment": 10000,
+                "link": 10000,
+                "remotelink": 10000,
+                "component": 10000,
+                "sprint": 1,
+                "number": 1,
+                "task": 10600,
+            }
+        )
 
     def next_id(self, kind: str) -> int:
         value = self._next[kind]
@@ -266,13 +278,21 @@ class JiraState:
 
     def project_matches(self, ref: Any) -> bool:
         if isinstance(ref, dict):
-            return (str(ref.get("id", "")) == self.project_id
-                    or str(ref.get("key", "")).upper() == self.project_key)
+            return (
+                str(ref.get("id", "")) == self.project_id
+                or str(ref.get("key", "")).upper() == self.project_key
+            )
         return str(ref).upper() in (self.project_key, self.project_id)
 
     # ------------------------------------------------------------------ field rules
-    def normalise_fields(self, itype: IssueType, fields: dict[str, Any], *,
-                         creating: bool, issue: Issue | None = None) -> dict[str, Any]:
+    def normalise_fields(
+        self,
+        itype: IssueType,
+        fields: dict[str, Any],
+        *,
+        creating: bool,
+        issue: Issue | None = None,
+    ) -> dict[str, Any]:
         """Check ``fields`` against the screen and the values Jira accepts.
 
         Collects every field error before refusing, as Jira does.
@@ -296,15 +316,19 @@ class JiraState:
             raise JiraError(400, [], errors)
         return out
 
-    def _check_required(self, itype: IssueType, fields: dict[str, Any],
-                        out: dict[str, Any], errors: dict[str, str]) -> None:
+    def _check_required(
+        self, itype: IssueType, fields: dict[str, Any], out: dict[str, Any], errors: dict[str, str]
+    ) -> None:
         if "summary" not in fields and "summary" not in errors:
             errors["summary"] = "You must specify a summary of the issue."
         if itype.subtask and out.get("parent") is None and "parent" not in errors:
-            errors["parent"] = ("Issue type is a sub-task but parent issue key or id "
-                                "not specified.")
-        if (self.settings.require_story_points and itype.name == "Story"
-                and out.get(STORY_POINTS) is None and STORY_POINTS not in errors):
+            errors["parent"] = "Issue type is a sub-task but parent issue key or id not specified."
+        if (
+            self.settings.require_story_points
+            and itype.name == "Story"
+            and out.get(STORY_POINTS) is None
+            and STORY_POINTS not in errors
+        ):
             errors[STORY_POINTS] = "Story Points is required."
         out.setdefault("priority", DEFAULT_PRIORITY)
         out.setdefault("reporter", self.me.jira_account_id)
@@ -352,8 +376,9 @@ class JiraState:
             return None
         account = value.get("accountId") if isinstance(value, dict) else None
         if not isinstance(account, str) or account not in self.users:
-            raise ValueError("Specified user does not exist or you do not have required "
-                             "permissions")
+            raise ValueError(
+                "Specified user does not exist or you do not have required permissions"
+            )
         return account
 
     def _parent(self, value: Any, itype: IssueType, issue: Issue | None) -> int | None:
@@ -419,14 +444,22 @@ class JiraState:
                 return t
         raise JiraError(400, [f"Transition id '{tid}' is not valid for this issue."])
 
-    def _insert(self, itype: IssueType, values: dict[str, Any],
-                properties: dict[str, Any]) -> Issue:
+    def _insert(
+        self, itype: IssueType, values: dict[str, Any], properties: dict[str, Any]
+    ) -> Issue:
         now = now_ms()
         number = self.next_id("number")
         issue = Issue(
-            id=self.next_id("issue"), key=f"{self.project_key}-{number}", number=number,
-            type=itype, status_id=itype.workflow.initial, fields=values,
-            creator=self.me.jira_account_id, created=now, updated=now, status_changed=now,
+            id=self.next_id("issue"),
+            key=f"{self.project_key}-{number}",
+            number=number,
+            type=itype,
+            status_id=itype.workflow.initial,
+            fields=values,
+            creator=self.me.jira_account_id,
+            created=now,
+            updated=now,
+            status_changed=now,
             properties=properties,
         )
         self.issues[issue.id] = issue
@@ -443,8 +476,14 @@ class JiraState:
                 raise JiraError(400, [], {"fields": "Fields must be an object."})
             overlap = set(fields) & set(body.get("update") or {})
             if overlap:
-                raise JiraError(400, [], {f: f"Field '{f}' cannot be set in both 'fields' and "
-                                             "'update'." for f in overlap})
+                raise JiraError(
+                    400,
+                    [],
+                    {
+                        f: f"Field '{f}' cannot be set in both 'fields' and 'update'."
+                        for f in overlap
+                    },
+                )
             fields = _merge_update(fields, body.get("update"), issue.fields)
             values = self.normalise_fields(issue.type, fields, creating=False, issue=issue)
             properties = _properties(body.get("properties"))
@@ -464,18 +503,30 @@ class JiraState:
         with self.lock:
             issue = self.issue(id_or_key)
             if not self.settings.delete_permission:
-                raise JiraError(403, ["You do not have permission to delete issues in this "
-                                      "project."])
-            subtasks = [i for i in self.issues.values()
-                        if i.type.subtask and i.fields.get("parent") == issue.id]
+                raise JiraError(
+                    403, ["You do not have permission to delete issues in this project."]
+                )
+            subtasks = [
+                i
+                for i in self.issues.values()
+                if i.type.subtask and i.fields.get("parent") == issue.id
+            ]
             if subtasks and not delete_subtasks:
-                raise JiraError(400, [f"The issue {issue.key} has sub-tasks: set "
-                                      "deleteSubtasks to true to delete them with it."])
+                raise JiraError(
+                    400,
+                    [
+                        f"The issue {issue.key} has sub-tasks: set "
+                        "deleteSubtasks to true to delete them with it."
+                    ],
+                )
             gone = [*subtasks, issue]
             gone_ids = {i.id for i in gone}
             now = now_ms()
-            for link in [ln for ln in self.links.values()
-                         if ln.inward_id in gone_ids or ln.outward_id in gone_ids]:
+            for link in [
+                ln
+                for ln in self.links.values()
+                if ln.inward_id in gone_ids or ln.outward_id in gone_ids
+            ]:
                 self._drop_link(link)
                 for end in (link.inward_id, link.outward_id):
                     if end not in gone_ids:
@@ -518,8 +569,11 @@ class JiraState:
         # The simulated transitions have no screens: only resolution (on the way to a done
         # status) may be sent, as Jira's default "Done" screens allow.
         fields = body.get("fields") or {}
-        errors = {f: NOT_ON_SCREEN.format(f) for f in fields
-                  if f != "resolution" or STATUSES[transition.to].category != DONE}
+        errors = {
+            f: NOT_ON_SCREEN.format(f)
+            for f in fields
+            if f != "resolution" or STATUSES[transition.to].category != DONE
+        }
         update = body.get("update") or {}
         errors.update({f: NOT_ON_SCREEN.format(f) for f in update if f != "comment"})
         if errors:
@@ -528,12 +582,14 @@ class JiraState:
             return None
         row = find_by_id_or_name(RESOLUTIONS, fields["resolution"])
         if row is None:
-            raise JiraError(400, [], {"resolution": "Specify a valid 'id' or 'name' for "
-                                                    "Resolution"})
+            raise JiraError(
+                400, [], {"resolution": "Specify a valid 'id' or 'name' for Resolution"}
+            )
         return str(row["id"])
 
-    def _apply_transition(self, issue: Issue, transition: Transition,
-                          resolution: str | None) -> None:
+    def _apply_transition(
+        self, issue: Issue, transition: Transition, resolution: str | None
+    ) -> None:
         now = now_ms()
         before = issue.status_id
         issue.status_id = transition.to
@@ -546,8 +602,14 @@ class JiraState:
         if STATUSES[before].category != STATUSES[transition.to].category:
             issue.status_changed = now
         touch(issue, now)
-        issue.history.append({"transition": transition.id, "from": STATUSES[before].name,
-                              "to": STATUSES[transition.to].name, "at": now})
+        issue.history.append(
+            {
+                "transition": transition.id,
+                "from": STATUSES[before].name,
+                "to": STATUSES[transition.to].name,
+                "at": now,
+            }
+        )
         self.writes["transitions"] += 1
 
     # ------------------------------------------------------------------ comments
@@ -562,17 +624,22 @@ class JiraState:
             if len(issue.comments) >= 5000:
                 raise JiraError(413, ["The per-issue limit for comments has been breached."])
             now = now_ms()
-            comment = Comment(self.next_id("comment"), body["body"], self.me.jira_account_id,
-                              now, now, properties,
-                              visibility if isinstance(visibility, dict) else None)
+            comment = Comment(
+                self.next_id("comment"),
+                body["body"],
+                self.me.jira_account_id,
+                now,
+                now,
+                properties,
+                visibility if isinstance(visibility, dict) else None,
+            )
             issue.comments.append(comment)
             self.comment_owner[comment.id] = issue.id
             touch(issue, now)
             self.writes["comments"] += 1
             return issue, comment
 
-    def update_comment(self, id_or_key: str, comment_id: str,
-                       body: Any) -> tuple[Issue, Comment]:
+    def update_comment(self, id_or_key: str, comment_id: str, body: Any) -> tuple[Issue, Comment]:
         """``updateComment``: a new body (required), visibility and properties (optional)."""
         if not isinstance(body, dict) or "body" not in body:
             raise JiraError(400, [], {"comment": "Comment body can not be empty!"})
@@ -598,26 +665,36 @@ class JiraState:
             issue = self.issue(id_or_key)
             comment = self.comment(issue, comment_id)
             if not self.settings.delete_permission:
-                raise JiraError(400, [f"You do not have the permission to delete the comment "
-                                      f"with id {comment_id}."])
+                raise JiraError(
+                    400,
+                    [f"You do not have the permission to delete the comment with id {comment_id}."],
+                )
             issue.comments.remove(comment)
             self.comment_owner.pop(comment.id, None)
             touch(issue)
             self.writes["comments_deleted"] += 1
 
     # ------------------------------------------------------------------ attachments
-    def add_attachments(self, id_or_key: str,
-                        files: list[tuple[str, str, bytes]]) -> list[Attachment]:
+    def add_attachments(
+        self, id_or_key: str, files: list[tuple[str, str, bytes]]
+    ) -> list[Attachment]:
         with self.lock:
             issue = self.issue(id_or_key)
             limit = self.settings.upload_limit
             if len(files) > self.settings.max_files_per_upload:
-                raise JiraError(413, [f"Too many files: at most "
-                                      f"{self.settings.max_files_per_upload} per request."])
+                raise JiraError(
+                    413,
+                    [f"Too many files: at most {self.settings.max_files_per_upload} per request."],
+                )
             for name, _, data in files:
                 if len(data) > limit:
-                    raise JiraError(413, [f"The file '{name}' exceeds the maximum attachment "
-                                          f"size of {limit} bytes."])
+                    raise JiraError(
+                        413,
+                        [
+                            f"The file '{name}' exceeds the maximum attachment "
+                            f"size of {limit} bytes."
+                        ],
+                    )
             if len(issue.attachment_ids) + len(files) > 2000:
                 raise JiraError(413, ["The per-issue limit for attachments has been breached."])
             now = now_ms()
@@ -625,10 +702,19 @@ class JiraState:
             touch(issue, now)
             return created
 
-    def _store_attachment(self, issue: Issue, name: str, mime: str, data: bytes,
-                          now: float) -> Attachment:
-        att = Attachment(self.next_id("attachment"), issue.id, name, mime, data,
-                         hashlib.sha256(data).hexdigest(), self.me.jira_account_id, now)
+    def _store_attachment(
+        self, issue: Issue, name: str, mime: str, data: bytes, now: float
+    ) -> Attachment:
+        att = Attachment(
+            self.next_id("attachment"),
+            issue.id,
+            name,
+            mime,
+            data,
+            hashlib.sha256(data).hexdigest(),
+            self.me.jira_account_id,
+            now,
+        )
         self.attachments[att.id] = att
         issue.attachment_ids.append(att.id)
         self.writes["attachments"] += 1
@@ -649,8 +735,10 @@ class JiraState:
                 raise JiraError(404, ["Attachments are disabled."])
             att = self.attachment(att_id)
             if not self.settings.delete_permission:
-                raise JiraError(403, [f"You do not have permission to delete the attachment "
-                                      f"with id '{att_id}'."])
+                raise JiraError(
+                    403,
+                    [f"You do not have permission to delete the attachment with id '{att_id}'."],
+                )
             del self.attachments[att.id]
             issue = self.issues[att.issue_id]
             issue.attachment_ids.remove(att.id)
@@ -659,8 +747,9 @@ class JiraState:
 
     # ------------------------------------------------------------------ links
     def link_issues(self, body: Any) -> None:
-        if not isinstance(body, dict) or not all(k in body for k in ("type", "inwardIssue",
-                                                                       "outwardIssue")):
+        if not isinstance(body, dict) or not all(
+            k in body for k in ("type", "inwardIssue", "outwardIssue")
+        ):
             raise JiraError(400, ["The type, inwardIssue and outwardIssue are required."])
         with self.lock:
             ltype = find_by_id_or_name(LINK_TYPES, body["type"])
@@ -715,8 +804,7 @@ class JiraState:
     def upsert_remote_link(self, id_or_key: str, body: Any) -> tuple[RemoteLink, bool]:
         obj = body.get("object") if isinstance(body, dict) else None
         if not isinstance(obj, dict) or not obj.get("url") or not obj.get("title"):
-            raise JiraError(400, [], {"object": "The remote link object needs a url and a "
-                                                "title."})
+            raise JiraError(400, [], {"object": "The remote link object needs a url and a title."})
         global_id = body.get("globalId")
         with self.lock:
             issue = self.issue(id_or_key)
@@ -741,10 +829,18 @@ class JiraState:
                 raise JiraError(400, [f"The remote issue link ID '{link_id}' is invalid."])
             link = next((rl for rl in issue.remote_links if rl.id == int(link_id)), None)
             if link is None:
-                if any(rl.id == int(link_id) for other in self.issues.values()
-                       for rl in other.remote_links):
-                    raise JiraError(400, [f"The remote issue link with id '{link_id}' does "
-                                          f"not belong to issue {issue.key}."])
+                if any(
+                    rl.id == int(link_id)
+                    for other in self.issues.values()
+                    for rl in other.remote_links
+                ):
+                    raise JiraError(
+                        400,
+                        [
+                            f"The remote issue link with id '{link_id}' does "
+                            f"not belong to issue {issue.key}."
+                        ],
+                    )
                 raise JiraError(404, [f"No remote issue link with id '{link_id}' exists."])
             issue.remote_links.remove(link)
             touch(issue)
@@ -755,8 +851,9 @@ class JiraState:
         if not raw.strip():
             raise JiraError(400, ["The property value cannot be empty."])
         if len(raw.decode("utf-8", "replace")) > PROPERTY_LIMIT:
-            raise JiraError(400, [f"The property '{key}' has a value longer than "
-                                  f"{PROPERTY_LIMIT} characters."])
+            raise JiraError(
+                400, [f"The property '{key}' has a value longer than {PROPERTY_LIMIT} characters."]
+            )
         if len(key) > 255:
             raise JiraError(400, ["The property key cannot be longer than 255 characters."])
         try:
@@ -773,8 +870,9 @@ class JiraState:
     # ------------------------------------------------------------------ components, sprints
     def create_component(self, body: Any) -> dict[str, Any]:
         if not self.settings.manage_components:
-            raise JiraError(403, ["You do not have permission to create components in this "
-                                  "project."])
+            raise JiraError(
+                403, ["You do not have permission to create components in this project."]
+            )
         if not isinstance(body, dict):
             raise JiraError(400, ["Request body must be a JSON object."])
         name = body.get("name")
@@ -786,30 +884,45 @@ class JiraState:
         if not self.project_matches(body.get("project", "")):
             errors["project"] = "The project does not exist."
         with self.lock:
-            if not errors and any(c["name"].lower() == str(name).lower()
-                                  for c in self.components.values()):
+            if not errors and any(
+                c["name"].lower() == str(name).lower() for c in self.components.values()
+            ):
                 errors["name"] = f"A component with the name {name} already exists in this project."
             if errors:
                 raise JiraError(400, [], errors)
             cid = str(self.next_id("component"))
-            row = {"id": cid, "name": str(name),
-                   "description": str(body.get("description") or ""),
-                   "leadAccountId": body.get("leadAccountId")}
+            row = {
+                "id": cid,
+                "name": str(name),
+                "description": str(body.get("description") or ""),
+                "leadAccountId": body.get("leadAccountId"),
+            }
             self.components[cid] = row
             self.writes["components"] += 1
             return row
 
     def create_sprint(self, body: Any) -> Sprint:
-        if not isinstance(body, dict) or not isinstance(body.get("name"), str) or \
-                not body["name"].strip():
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("name"), str)
+            or not body["name"].strip()
+        ):
             raise JiraError(400, [], {"name": "The sprint name is required."})
         if body.get("originBoardId") != self.board_id:
-            raise JiraError(400, [], {"originBoardId": "Board does not exist or you do not "
-                                                       "have permission to see it."})
+            raise JiraError(
+                400,
+                [],
+                {"originBoardId": "Board does not exist or you do not have permission to see it."},
+            )
         with self.lock:
-            sprint = Sprint(self.next_id("sprint"), body["name"][:255], self.board_id,
-                            goal=str(body.get("goal") or ""), start_date=body.get("startDate"),
-                            end_date=body.get("endDate"))
+            sprint = Sprint(
+                self.next_id("sprint"),
+                body["name"][:255],
+                self.board_id,
+                goal=str(body.get("goal") or ""),
+                start_date=body.get("startDate"),
+                end_date=body.get("endDate"),
+            )
             self.sprints[sprint.id] = sprint
             self.writes["sprints"] += 1
             return sprint
@@ -906,17 +1019,25 @@ def _properties(value: Any) -> dict[str, Any]:
     for prop in value:
         key = prop.get("key") if isinstance(prop, dict) else None
         if not isinstance(key, str) or not key or len(key) > 255:
-            raise JiraError(400, [], {"properties": "Each property needs a key of 1 to 255 "
-                                                    "characters."})
+            raise JiraError(
+                400, [], {"properties": "Each property needs a key of 1 to 255 characters."}
+            )
         if "value" not in prop or json_size(prop["value"]) > PROPERTY_LIMIT:
-            raise JiraError(400, [], {"properties": f"The property '{key}' has a missing value "
-                                                    f"or one over {PROPERTY_LIMIT} characters."})
+            raise JiraError(
+                400,
+                [],
+                {
+                    "properties": f"The property '{key}' has a missing value "
+                    f"or one over {PROPERTY_LIMIT} characters."
+                },
+            )
         out[key] = prop["value"]
     return out
 
 
-def _merge_update(fields: dict[str, Any], update: Any,
-                  current: dict[str, Any] | None = None) -> dict[str, Any]:
+def _merge_update(
+    fields: dict[str, Any], update: Any, current: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Fold ``update: {field: [{add|set|remove: value}]}`` into plain field values."""
     if not update:
         return dict(fields)
@@ -955,4 +1076,3 @@ def _transition_comment(update: Any) -> Any:
         return None
     add = ops[0].get("add") if isinstance(ops[0], dict) else None
     return add.get("body") if isinstance(add, dict) else None
-

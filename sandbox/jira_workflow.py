@@ -120,33 +120,72 @@ BUG_WORKFLOW = Workflow(
     ),
 )
 
-_COMMON = ("summary", "issuetype", "project", "description", "priority", "labels",
-           "components", "assignee", "reporter")
+_COMMON = (
+    "summary",
+    "issuetype",
+    "project",
+    "description",
+    "priority",
+    "labels",
+    "components",
+    "assignee",
+    "reporter",
+)
 
 ISSUE_TYPES: dict[str, IssueType] = {
     t.id: t
     for t in (
-        IssueType("10000", "Epic", 1, "A big user story that needs to be broken down.",
-                  SIMPLE_WORKFLOW, (*_COMMON, "fixVersions")),
-        IssueType("10001", "Story", 0, "Functionality or a feature expressed as a user goal.",
-                  STORY_WORKFLOW,
-                  (*_COMMON, "parent", "fixVersions", "customfield_10016", "customfield_10020")),
-        IssueType("10002", "Task", 0, "A small, distinct piece of work.",
-                  SIMPLE_WORKFLOW, (*_COMMON, "parent", "fixVersions", "customfield_10020")),
-        IssueType("10003", "Bug", 0, "A problem or error.",
-                  BUG_WORKFLOW,
-                  (*_COMMON, "parent", "environment", "fixVersions", "customfield_10020")),
-        IssueType("10004", "Sub-task", -1, "A small piece of work that's part of a larger task.",
-                  SIMPLE_WORKFLOW, (*_COMMON, "parent")),
+        IssueType(
+            "10000",
+            "Epic",
+            1,
+            "A big user story that needs to be broken down.",
+            SIMPLE_WORKFLOW,
+            (*_COMMON, "fixVersions"),
+        ),
+        IssueType(
+            "10001",
+            "Story",
+            0,
+            "Functionality or a feature expressed as a user goal.",
+            STORY_WORKFLOW,
+            (*_COMMON, "parent", "fixVersions", "customfield_10016", "customfield_10020"),
+        ),
+        IssueType(
+            "10002",
+            "Task",
+            0,
+            "A small, distinct piece of work.",
+            SIMPLE_WORKFLOW,
+            (*_COMMON, "parent", "fixVersions", "customfield_10020"),
+        ),
+        IssueType(
+            "10003",
+            "Bug",
+            0,
+            "A problem or error.",
+            BUG_WORKFLOW,
+            (*_COMMON, "parent", "environment", "fixVersions", "customfield_10020"),
+        ),
+        IssueType(
+            "10004",
+            "Sub-task",
+            -1,
+            "A small piece of work that's part of a larger task.",
+            SIMPLE_WORKFLOW,
+            (*_COMMON, "parent"),
+        ),
     )
 }
 
 PRIORITIES: dict[str, dict[str, str]] = {
-    pid: {"id": pid, "name": name, "statusColor": color,
-          "description": f"{name} priority."}
+    pid: {"id": pid, "name": name, "statusColor": color, "description": f"{name} priority."}
     for pid, name, color in (
-        ("1", "Highest", "#d04437"), ("2", "High", "#f15C75"), ("3", "Medium", "#f79232"),
-        ("4", "Low", "#707070"), ("5", "Lowest", "#999999"),
+        ("1", "Highest", "#d04437"),
+        ("2", "High", "#f15C75"),
+        ("3", "Medium", "#f79232"),
+        ("4", "Low", "#707070"),
+        ("5", "Lowest", "#999999"),
     )
 }
 DEFAULT_PRIORITY = "3"
@@ -183,8 +222,14 @@ class FieldDef:
     clause_names: tuple[str, ...] = field(default=())
 
 
-def _sys(fid: str, name: str, type_: str, items: str | None = None,
-         ops: tuple[str, ...] = ("set",), clauses: tuple[str, ...] = ()) -> FieldDef:
+def _sys(
+    fid: str,
+    name: str,
+    type_: str,
+    items: str | None = None,
+    ops: tuple[str, ...] = ("set",),
+    clauses: tuple[str, ...] = (),
+) -> FieldDef:
     schema: dict[str, Any] = {"type": type_, "system": fid}
     if items:
         schema["items"] = items
@@ -201,10 +246,22 @@ FIELDS: dict[str, FieldDef] = {
         _sys("environment", "Environment", "string"),
         _sys("priority", "Priority", "priority"),
         _sys("labels", "Labels", "array", "string", ("add", "set", "remove"), ("labels",)),
-        _sys("components", "Components", "array", "component", ("add", "set", "remove"),
-             ("component",)),
-        _sys("fixVersions", "Fix versions", "array", "version", ("set", "add", "remove"),
-             ("fixVersion",)),
+        _sys(
+            "components",
+            "Components",
+            "array",
+            "component",
+            ("add", "set", "remove"),
+            ("component",),
+        ),
+        _sys(
+            "fixVersions",
+            "Fix versions",
+            "array",
+            "version",
+            ("set", "add", "remove"),
+            ("fixVersion",),
+        ),
         _sys("assignee", "Assignee", "user"),
         _sys("reporter", "Reporter", "user"),
         _sys("parent", "Parent", "issuelink"),
@@ -219,15 +276,33 @@ FIELDS: dict[str, FieldDef] = {
         _sys("subtasks", "Sub-tasks", "array", "issuelinks"),
         _sys("attachment", "Attachment", "array", "attachment"),
         _sys("comment", "Comment", "comments-page"),
-        FieldDef(STORY_POINTS, "Story Points",
-                 {"type": "number",
-                  "custom": "com.atlassian.jira.plugin.system.customfieldtypes:float",
-                  "customId": 10016},
-                 ("set",), True, True, ("cf[10016]", "Story Points")),
-        FieldDef(SPRINT, "Sprint",
-                 {"type": "array", "items": "json",
-                  "custom": "com.pyxis.greenhopper.jira:gh-sprint", "customId": 10020},
-                 ("set",), True, True, ("cf[10020]", "Sprint")),
+        FieldDef(
+            STORY_POINTS,
+            "Story Points",
+            {
+                "type": "number",
+                "custom": "com.atlassian.jira.plugin.system.customfieldtypes:float",
+                "customId": 10016,
+            },
+            ("set",),
+            True,
+            True,
+            ("cf[10016]", "Story Points"),
+        ),
+        FieldDef(
+            SPRINT,
+            "Sprint",
+            {
+                "type": "array",
+                "items": "json",
+                "custom": "com.pyxis.greenhopper.jira:gh-sprint",
+                "customId": 10020,
+            },
+            ("set",),
+            True,
+            True,
+            ("cf[10020]", "Sprint"),
+        ),
     )
 }
 
@@ -256,6 +331,7 @@ def find_by_id_or_name(table: dict[str, dict[str, Any]], ref: Any) -> dict[str, 
 def status_by_name(name: str) -> list[Status]:
     lowered = name.lower()
     return [s for s in STATUSES.values() if s.name.lower() == lowered]
+
 
 RESOLUTIONS: dict[str, dict[str, str]] = {
     rid: {"id": rid, "name": name, "description": desc}

@@ -138,19 +138,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--p429", type=float, default=0.0, help="probability of a random 429")
     add("--p5xx", type=float, default=0.0, help="probability of a random 500/503")
     add("--wiql-cap", type=int, default=20_000, help="WIQL result cap (VS402337 above it)")
-    add("--lost-answer-p", type=_knob_type("lost_answer_p", float), default=None,
-        help="probability that a selected write is applied and its answer lost (0 = off)")
-    add("--lost-answer-mode", choices=LOST_ANSWER_MODES, default=None,
-        help="how an answer is lost: gateway 502, 504, a closed connection, or any (mixed)")
-    add("--fault-routes", type=_fault_routes, default=None,
+    add(
+        "--lost-answer-p",
+        type=_knob_type("lost_answer_p", float),
+        default=None,
+        help="probability that a selected write is applied and its answer lost (0 = off)",
+    )
+    add(
+        "--lost-answer-mode",
+        choices=LOST_ANSWER_MODES,
+        default=None,
+        help="how an answer is lost: gateway 502, 504, a closed connection, or any (mixed)",
+    )
+    add(
+        "--fault-routes",
+        type=_fault_routes,
+        default=None,
         help="comma-separated route selectors that may lose answers: writes (default), all, "
-             "or 'METHOD /pattern' as registered")
-    add("--late-write", dest="late_writes", type=_late_write, action="append", default=None,
+        "or 'METHOD /pattern' as registered",
+    )
+    add(
+        "--late-write",
+        dest="late_writes",
+        type=_late_write,
+        action="append",
+        default=None,
         metavar="SELECTOR=COUNTxSECONDS",
         help="hold the next COUNT matching requests SECONDS each before applying them "
-             "(repeatable; e.g. 'POST /rest/api/3/issue/bulk=2x10')")
-    add("--slow-bulk-ms", type=_knob_type("slow_bulk_ms_per_issue", float), default=None,
-        help="Jira bulk create sleeps this many ms per issue before applying")
+        "(repeatable; e.g. 'POST /rest/api/3/issue/bulk=2x10')",
+    )
+    add(
+        "--slow-bulk-ms",
+        type=_knob_type("slow_bulk_ms_per_issue", float),
+        default=None,
+        help="Jira bulk create sleeps this many ms per issue before applying",
+    )
 
 
 def options_from(values: dict[str, Any]) -> Options:
@@ -239,8 +261,10 @@ def check_selectors(options: Options, apps: Sequence[SandboxApp]) -> None:
     routes = set().union(*(app.faultable_routes() for app in apps))
     for selector in options.selectors():
         if selector not in (WRITES, ALL) and selector not in routes:
-            raise OptionsError(f"route selector {selector!r} names no route of the sandboxes "
-                               "(give METHOD and pattern exactly as registered)")
+            raise OptionsError(
+                f"route selector {selector!r} names no route of the sandboxes "
+                "(give METHOD and pattern exactly as registered)"
+            )
 
 
 def serve(options: Options, out: TextIO = sys.stdout, stop: threading.Event | None = None) -> int:

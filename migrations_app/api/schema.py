@@ -43,6 +43,7 @@ def phases_of(run_type: str) -> dict[str, str]:
     """The phase names of a run of ``run_type`` (rollbacks have their own)."""
     return ROLLBACK_PHASES if run_type == "ROLLBACK" else PHASES
 
+
 # Statuses every authenticated JSON operation can answer: no or a bad token, a
 # user without tenant, an Accept (or ?format=) that JSON does not satisfy.
 AUTHED = (401, 403, 406)

@@ -54,7 +54,11 @@ class _WebhookFieldsIn(ClosedSerializer):
 class WebhookCreateIn(_WebhookFieldsIn):
     url = StrictCharField(max_length=2000, help_text=URL_HELP)
     secret = StrictCharField(
-        min_length=16, max_length=200, required=False, write_only=True, trim_whitespace=False,
+        min_length=16,
+        max_length=200,
+        required=False,
+        write_only=True,
+        trim_whitespace=False,
         help_text=SECRET_HELP,
     )
     enabled = StrictBooleanField(required=False, default=True)
@@ -63,7 +67,11 @@ class WebhookCreateIn(_WebhookFieldsIn):
 class WebhookPatchIn(_WebhookFieldsIn):
     url = StrictCharField(max_length=2000, required=False, help_text=URL_HELP)
     secret = StrictCharField(
-        min_length=16, max_length=200, required=False, write_only=True, trim_whitespace=False,
+        min_length=16,
+        max_length=200,
+        required=False,
+        write_only=True,
+        trim_whitespace=False,
         help_text="Write-only: replaces the signing secret (16 to 200 characters).",
     )
     enabled = StrictBooleanField(required=False)
@@ -95,8 +103,10 @@ class AttemptOut(serializers.Serializer):
     number = serializers.IntegerField(help_text="1 for the first attempt.")
     url = serializers.CharField(help_text="The URL this attempt was sent to.")
     statusCode = serializers.IntegerField(
-        source="status_code", allow_null=True, help_text="The receiver's HTTP status; null "
-        "when no answer came (connection refused or dropped, timeout, refused by the guard)."
+        source="status_code",
+        allow_null=True,
+        help_text="The receiver's HTTP status; null "
+        "when no answer came (connection refused or dropped, timeout, refused by the guard).",
     )
     error = serializers.CharField(allow_blank=True, help_text="Empty for a 2xx.")
     durationMs = serializers.IntegerField(source="duration_ms")
@@ -128,8 +138,9 @@ class DeliveryOut(serializers.Serializer):
         return str(run_id) if run_id else None
 
     @extend_schema_field(
-        serializers.DateTimeField(allow_null=True, help_text="While pending: when the next "
-                                  "attempt is due.")
+        serializers.DateTimeField(
+            allow_null=True, help_text="While pending: when the next attempt is due."
+        )
     )
     def get_nextAttemptAt(self, delivery: WebhookDelivery) -> str | None:
         if delivery.state != DeliveryState.PENDING:

@@ -301,17 +301,32 @@ def _rollback_summary(run: MigrationRun | None) -> dict[str, Any] | None:
     counts = report.get("counts")
     if run is None or run.type != RunType.ROLLBACK or not isinstance(counts, dict):
         return None
-    kinds = [("issues", "Issues"), ("comments", "Comments"), ("attachments", "Attachments"),
-             ("links", "Issue links"), ("remoteLinks", "Remote links")]
-    rows = [{"label": label, **{state: (counts.get(state) or {}).get(kind, 0)
-                                for state in ("planned", "removed", "left", "alreadyGone",
-                                              "failed")}}
-            for kind, label in kinds]
-    return {"rows": rows, "left": report.get("left", []), "failed": report.get("failed", []),
-            "notReverted": report.get("notReverted", []),
-            "method": (report.get("issueRemoval") or {}).get("method", ""),
-            "methodReason": (report.get("issueRemoval") or {}).get("reason", ""),
-            "planned": sum(r["planned"] for r in rows)}
+    kinds = [
+        ("issues", "Issues"),
+        ("comments", "Comments"),
+        ("attachments", "Attachments"),
+        ("links", "Issue links"),
+        ("remoteLinks", "Remote links"),
+    ]
+    rows = [
+        {
+            "label": label,
+            **{
+                state: (counts.get(state) or {}).get(kind, 0)
+                for state in ("planned", "removed", "left", "alreadyGone", "failed")
+            },
+        }
+        for kind, label in kinds
+    ]
+    return {
+        "rows": rows,
+        "left": report.get("left", []),
+        "failed": report.get("failed", []),
+        "notReverted": report.get("notReverted", []),
+        "method": (report.get("issueRemoval") or {}).get("method", ""),
+        "methodReason": (report.get("issueRemoval") or {}).get("reason", ""),
+        "planned": sum(r["planned"] for r in rows),
+    }
 
 
 # --------------------------------------------------------------------------- rollback
@@ -350,8 +365,9 @@ def rollback(request: HttpRequest, project_id: str, run_id: str) -> HttpResponse
         "preview_done": preview is not None and preview.status in FINISHED_STATUSES,
         "can_roll_back": _can_roll_back(run),
     }
-    return render(request, "dashboard/rollback.html", context,
-                  status=400 if request.method == "POST" else 200)
+    return render(
+        request, "dashboard/rollback.html", context, status=400 if request.method == "POST" else 200
+    )
 
 
 def _panels_context(run: MigrationRun) -> dict[str, Any]:
@@ -433,10 +449,14 @@ def run_item(request: HttpRequest, project_id: str, run_id: str, ado_id: int) ->
 def run_report(request: HttpRequest, project_id: str, run_id: str) -> HttpResponse:
     run = _run(request, project_id, run_id)
     pretty = json.dumps(run.report, indent=2, ensure_ascii=False) if run.report else ""
-    context = {"project": run.project, "run": run, "report": run.report or {}, "pretty": pretty,
-               "rollback": _rollback_summary(run)}
+    context = {
+        "project": run.project,
+        "run": run,
+        "report": run.report or {},
+        "pretty": pretty,
+        "rollback": _rollback_summary(run),
+    }
     return render(request, "dashboard/report.html", context)
-
 
 
 @tenant_member

@@ -70,8 +70,9 @@ def enqueue(delivery_id: uuid.UUID | str, countdown: float | None = None) -> Non
     try:
         deliver_webhook.apply_async(args=(str(delivery_id),), **options)
     except Exception:
-        logger.warning("could not enqueue webhook delivery %s; the sweep will", delivery_id,
-                       exc_info=True)
+        logger.warning(
+            "could not enqueue webhook delivery %s; the sweep will", delivery_id, exc_info=True
+        )
 
 
 # --------------------------------------------------------------------------- recording

@@ -191,8 +191,7 @@ def _send(webhook: Webhook, delivery: WebhookDelivery) -> transport.Outcome:
     except InvalidToken:
         return transport.Outcome(
             None,
-            "not sent: the secret cannot be decrypted with FIELD_ENCRYPTION_KEY; "
-            "set a new secret",
+            "not sent: the secret cannot be decrypted with FIELD_ENCRYPTION_KEY; set a new secret",
             retryable=False,
             started_at=timezone.now(),
             duration_ms=0,

@@ -89,8 +89,7 @@ def test_two_concurrent_starts_give_one_run_and_one_409(api, owner, tenant, allo
         assert MigrationRun.objects.filter(project=project).count() == 1
 
 
-def test_a_rollback_the_broker_cannot_take_is_502_and_left_failed(owner_api, make_run,
-                                                                  broker_down):
+def test_a_rollback_the_broker_cannot_take_is_502_and_left_failed(owner_api, make_run, broker_down):
     from migrations_app.models import MigrationRun
 
     run = make_run("COMPLETED")

@@ -10,8 +10,11 @@ pytestmark = pytest.mark.django_db
 
 
 def rollback(client, run_id, body=None):
-    return client.post(f"/api/migrations/{run_id}/rollback",
-                       {"dry_run": False} if body is None else body, format="json")
+    return client.post(
+        f"/api/migrations/{run_id}/rollback",
+        {"dry_run": False} if body is None else body,
+        format="json",
+    )
 
 
 @pytest.mark.parametrize("status", ["COMPLETED", "PARTIAL", "FAILED", "CANCELLED"])
@@ -68,12 +71,17 @@ def test_a_second_rollback_waits_for_the_first_to_finish(owner_api, make_run):
 def test_another_tenants_run_answers_like_a_missing_one(outsider_api, make_run, suffix):
     run = make_run("COMPLETED")
     for run_id in (run.pk, uuid.uuid4(), "not-a-uuid"):
-        r = outsider_api.post(f"/api/migrations/{run_id}/rollback{suffix}", {"dry_run": True},
-                              format="json")
+        r = outsider_api.post(
+            f"/api/migrations/{run_id}/rollback{suffix}", {"dry_run": True}, format="json"
+        )
         assert r.status_code == 404, r.content
         assert r.json()["code"] in ("MIGRATION_NOT_FOUND", "NOT_FOUND")
-    assert outsider_api.post(f"/api/migrations/{run.pk}/rollback", {"dry_run": True},
-                             format="json").json()["code"] == "MIGRATION_NOT_FOUND"
+    assert (
+        outsider_api.post(
+            f"/api/migrations/{run.pk}/rollback", {"dry_run": True}, format="json"
+        ).json()["code"]
+        == "MIGRATION_NOT_FOUND"
+    )
 
 
 @pytest.mark.parametrize(
@@ -96,8 +104,9 @@ def test_the_body_is_strict(owner_api, make_run, body, field):
 
 def test_a_malformed_body_and_get_are_refused_in_shape(owner_api, make_run):
     run = make_run("COMPLETED")
-    r = owner_api.post(f"/api/migrations/{run.pk}/rollback", "{nope",
-                       content_type="application/json")
+    r = owner_api.post(
+        f"/api/migrations/{run.pk}/rollback", "{nope", content_type="application/json"
+    )
     assert r.status_code == 400 and r.json()["code"] == "PARSE_ERROR"
     r = owner_api.get(f"/api/migrations/{run.pk}/rollback")
     assert r.status_code == 405 and r.json()["code"] == "METHOD_NOT_ALLOWED"
@@ -121,8 +130,11 @@ def test_the_rollback_run_is_controlled_like_any_run(owner_api, make_run):
 def test_rollback_is_not_a_start_type(owner_api, project, allow_private_targets):
     from tests.fixtures.platform import start_body
 
-    r = owner_api.post(f"/api/migrations/project/{project.id}/start",
-                       start_body(run_type="ROLLBACK"), format="json")
+    r = owner_api.post(
+        f"/api/migrations/project/{project.id}/start",
+        start_body(run_type="ROLLBACK"),
+        format="json",
+    )
     assert r.status_code == 400 and "type" in r.json()["details"]
 
 
@@ -134,14 +146,21 @@ def test_incremental_skips_rolled_back_runs(project, make_run):
     from migrations_app.services import _last_finished_start
 
     now = timezone.now()
-    first = make_run("COMPLETED", started_at=now - timedelta(hours=3),
-                     finished_at=now - timedelta(hours=3))
-    second = make_run("COMPLETED", started_at=now - timedelta(hours=2),
-                      finished_at=now - timedelta(hours=2))
+    first = make_run(
+        "COMPLETED", started_at=now - timedelta(hours=3), finished_at=now - timedelta(hours=3)
+    )
+    second = make_run(
+        "COMPLETED", started_at=now - timedelta(hours=2), finished_at=now - timedelta(hours=2)
+    )
     assert _last_finished_start(project) == second.started_at
-    make_run("COMPLETED", type="ROLLBACK", rollback_of=second, dry_run=True,
-             started_at=now - timedelta(hours=1), finished_at=now - timedelta(hours=1))
+    make_run(
+        "COMPLETED",
+        type="ROLLBACK",
+        rollback_of=second,
+        dry_run=True,
+        started_at=now - timedelta(hours=1),
+        finished_at=now - timedelta(hours=1),
+    )
     assert _last_finished_start(project) == second.started_at  # a dry rollback removed nothing
-    make_run("COMPLETED", type="ROLLBACK", rollback_of=second,
-             started_at=now, finished_at=now)
+    make_run("COMPLETED", type="ROLLBACK", rollback_of=second, started_at=now, finished_at=now)
     assert _last_finished_start(project) == first.started_at

@@ -56,8 +56,7 @@ def _worker(celery_worker: Any) -> Any:
 
 def _faults(boxes: Any) -> dict[str, int]:
     counters = dict(boxes.jira.counters)
-    return {k: int(v) for k, v in counters.items()
-            if k.startswith(("lost:", "late ", "slow-bulk"))}
+    return {k: int(v) for k, v in counters.items() if k.startswith(("lost:", "late ", "slow-bulk"))}
 
 
 def assert_no_duplicate_links(boxes: Any) -> None:
@@ -91,8 +90,9 @@ def _check_exactly_once(api: Any, project: Any, boxes: Any, run_id: str) -> dict
     items = items_of(api, run_id)
     statuses = Counter(i["status"] for i in items)
     assert statuses["FAILED"] == 0 and statuses["PENDING"] == 0, statuses
-    assert final["successCount"] + final["failureCount"] + final["skippedCount"] == \
-        final["totalItems"], final
+    assert (
+        final["successCount"] + final["failureCount"] + final["skippedCount"] == final["totalItems"]
+    ), final
     assert final["failureCount"] == 0
     report = report_of(api, run_id)["report"]
     assert report["verification"]["ok"] is True, report["verification"]
@@ -106,9 +106,9 @@ def _record(case: str, boxes: Any, once: dict[str, Any]) -> None:
     row = {
         "case": case,
         "faults": _faults(boxes),
-        **{what: once[what] for what in ("ambiguous", "deferred", "adopted", "resent",
-                                          "repaired")},
-        "issues": len(issues), "writes": {k: v for k, v in writes(boxes).items() if v},
+        **{what: once[what] for what in ("ambiguous", "deferred", "adopted", "resent", "repaired")},
+        "issues": len(issues),
+        "writes": {k: v for k, v in writes(boxes).items() if v},
     }
     AMBIGUOUS.append(row)
     print("\nAMBIGUOUS", row)
@@ -119,24 +119,30 @@ def test_lost_answers_on_every_write_route_leave_no_duplicate(
 ):
     boxes = make_sandboxes(items=ITEMS, seed=3)
     # and 2 % of requests refused with a 500 *before* being applied: those must be re-sent
-    boxes.jira.knobs.update({"lost_answer_p": 0.05, "fault_routes": ["writes"], "seed": 11,
-                             "p5xx": 0.02})
+    boxes.jira.knobs.update(
+        {"lost_answer_p": 0.05, "fault_routes": ["writes"], "seed": 11, "p5xx": 0.02}
+    )
     boxes.ado.knobs.update({"lost_answer_p": 0.05, "fault_routes": ["writes"], "seed": 12})
     _worker(celery_worker)
     run_id = start_run(owner_api, project, boxes, migrate_attachments=True)["id"]
     once = _check_exactly_once(owner_api, project, boxes, run_id)
     lost = sum(v for k, v in _faults(boxes).items() if k.startswith("lost:"))
     assert lost > 0, "the fault never fired: the test proves nothing"
-    _record("lost answers 5% (Jira and ADO, every write route) + 2% 5xx not applied",
-            boxes, once)
+    _record("lost answers 5% (Jira and ADO, every write route) + 2% 5xx not applied", boxes, once)
 
 
 def test_late_bulk_creates_and_comments_are_adopted_not_sent_again(
     owner_api, project, celery_worker, make_sandboxes
 ):
     boxes = make_sandboxes(items=ITEMS, seed=4)
-    boxes.jira.knobs.update({"late_writes": {BULK: {"count": 2, "seconds": LATE_BY},
-                                             COMMENT: {"count": 3, "seconds": LATE_BY}}})
+    boxes.jira.knobs.update(
+        {
+            "late_writes": {
+                BULK: {"count": 2, "seconds": LATE_BY},
+                COMMENT: {"count": 3, "seconds": LATE_BY},
+            }
+        }
+    )
     _worker(celery_worker)
     run_id = start_run(owner_api, project, boxes, migrate_attachments=True)["id"]
     once = _check_exactly_once(owner_api, project, boxes, run_id)
@@ -145,8 +151,7 @@ def test_late_bulk_creates_and_comments_are_adopted_not_sent_again(
     assert once["ambiguous"].get("issue", 0) >= 2, once  # the late bulk creates' members
     assert once["adopted"].get("issue", 0) >= 1, once
     assert once["adopted"].get("comment", 0) >= 1, once
-    _record("late writes: 2 bulk creates + 3 comments, 10 s after the client gave up",
-            boxes, once)
+    _record("late writes: 2 bulk creates + 3 comments, 10 s after the client gave up", boxes, once)
 
 
 def test_slow_bulk_creates_longer_than_the_client_waits(
@@ -167,16 +172,23 @@ def test_lost_and_late_writes_with_a_worker_killed_mid_run(
     from migrations_app.models import MigrationRun
 
     boxes = make_sandboxes(items=ITEMS, seed=6)
-    boxes.jira.knobs.update({
-        "lost_answer_p": 0.05, "fault_routes": ["writes"], "seed": 21,
-        "late_writes": {BULK: {"count": 2, "seconds": LATE_BY},
-                        COMMENT: {"count": 3, "seconds": LATE_BY}},
-    })
+    boxes.jira.knobs.update(
+        {
+            "lost_answer_p": 0.05,
+            "fault_routes": ["writes"],
+            "seed": 21,
+            "late_writes": {
+                BULK: {"count": 2, "seconds": LATE_BY},
+                COMMENT: {"count": 3, "seconds": LATE_BY},
+            },
+        }
+    )
     first = _worker(celery_worker)
     run_id = start_run(owner_api, project, boxes, migrate_attachments=True)["id"]
     # kill while comments are being written (late ones still held in the sandbox)
-    wait_for(lambda: int(dict(boxes.jira.counters).get(COMMENT, 0)) >= 4, timeout=300,
-             interval=0.02)
+    wait_for(
+        lambda: int(dict(boxes.jira.counters).get(COMMENT, 0)) >= 4, timeout=300, interval=0.02
+    )
     first.kill()
     dead = MigrationRun.objects.get(pk=run_id)
     assert dead.status == "RUNNING", dead.status
@@ -201,8 +213,11 @@ def test_cancel_then_full_adds_up(owner_api, project, celery_worker, make_sandbo
     items = items_of(owner_api, second)
     statuses = Counter(i["status"] for i in items)
     assert statuses["PENDING"] == 0 and statuses["FAILED"] == 0, statuses
-    assert final["successCount"] + final["failureCount"] + final["skippedCount"] == \
-        final["totalItems"] == len(items), final
+    assert (
+        final["successCount"] + final["failureCount"] + final["skippedCount"]
+        == final["totalItems"]
+        == len(items)
+    ), final
     by_ado = assert_no_duplicates(boxes)
     keys = {i["adoId"]: i["jiraKey"] for i in items if i["jiraKey"]}
     assert keys == {ado_id: issue["key"] for ado_id, issue in by_ado.items()}

@@ -133,8 +133,9 @@ def _migrate(tmp: Path, boxes: SandboxHandle, **start: Any) -> tuple[Run, Callab
 
 
 @pytest.fixture(scope="module")
-def full(django_db_setup: Any, django_db_blocker: Any,
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def full(
+    django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Run]:
     boxes = SandboxHandle(start(Options(items=ITEMS, seed=1)))
     with django_db_blocker.unblock(), override_settings(MIGRATOR_ALLOW_PRIVATE_TARGETS=True):
         try:
@@ -153,8 +154,9 @@ def full(django_db_setup: Any, django_db_blocker: Any,
 
 
 @pytest.fixture(scope="module")
-def filtered(django_db_setup: Any, django_db_blocker: Any,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def filtered(
+    django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Run]:
     """A FULL run of the top area of the dataset's "story" role only."""
     boxes = SandboxHandle(start(Options(items=ITEMS, seed=1)))
     data = boxes.dataset
@@ -162,8 +164,7 @@ def filtered(django_db_setup: Any, django_db_blocker: Any,
     top = "\\".join(story_area.split("\\")[:2])
     with django_db_blocker.unblock(), override_settings(MIGRATOR_ALLOW_PRIVATE_TARGETS=True):
         try:
-            result, cleanup = _migrate(tmp_path_factory.mktemp("filtered"), boxes,
-                                       area_filter=top)
+            result, cleanup = _migrate(tmp_path_factory.mktemp("filtered"), boxes, area_filter=top)
             try:
                 yield result
             finally:
@@ -290,8 +291,11 @@ def test_every_uploaded_attachment_has_the_ado_checksum(full: Run) -> None:
         jira = full.boxes.jira.dump_issue(key)["attachments"]  # type: ignore[union-attr]
         wanted = [a for a in data.attachments_of(ado_id) if a.size <= 10 * 1024 * 1024]
         wanted += data.inline_images(ado_id)
-        got = sorted((a["filename"], a["size"], a["sha256"]) for a in jira
-                     if not a["filename"].endswith("-description.txt"))
+        got = sorted(
+            (a["filename"], a["size"], a["sha256"])
+            for a in jira
+            if not a["filename"].endswith("-description.txt")
+        )
         expected = sorted((a.name, a.size, data.checksum(a.guid)) for a in wanted)
         assert got == expected, (ado_id, got, expected)
         checked += len(expected)
@@ -317,8 +321,11 @@ def test_the_oversized_file_is_not_uploaded_but_listed_on_the_issue_and_in_the_r
     assert "database-dump.bak (11.0 MiB, 11,534,336 bytes" in text
     hrefs = json.dumps(issue["fields"]["description"])
     assert json.dumps(big.url)[1:-1] in hrefs  # linked to the file in Azure DevOps
-    listed = [a for a in full.report["problems"]["oversizedAttachments"]
-              if a["adoId"] == feature and a["name"] == "database-dump.bak"]
+    listed = [
+        a
+        for a in full.report["problems"]["oversizedAttachments"]
+        if a["adoId"] == feature and a["name"] == "database-dump.bak"
+    ]
     assert listed and listed[0]["size"] == BIG_FILE_SIZE and listed[0]["adoUrl"] == big.url
     assert full.report["fidelity"]["attachment-not-uploaded"]["notCarried"] >= 1
 
@@ -369,8 +376,10 @@ def test_comments_in_order_with_headers_edited_marked_deleted_left_out(full: Run
 def test_mentions_and_work_item_references_resolve(full: Run) -> None:
     story = full.role("story")
     nodes = list(_walk(full.issue(story)["fields"]["description"]))
-    assert any(n.get("type") == "mention" for n in nodes) or \
-        "mention-as-text" in full.report["fidelity"]
+    assert (
+        any(n.get("type") == "mention" for n in nodes)
+        or "mention-as-text" in full.report["fidelity"]
+    )
     marks = [m for n in nodes for m in n.get("marks", []) if m["type"] == "link"]
     assert any("/browse/" in m["attrs"]["href"] for m in marks)  # #id → the Jira issue
 
@@ -467,11 +476,15 @@ def test_out_of_scope_targets_become_remote_links_to_ado(filtered: Run) -> None:
             other = rel.target_id
             if other is None or other in in_run:
                 continue
-            if rel.rel == "System.LinkTypes.Hierarchy-Forward" or rel.rel in LINK_TYPE or \
-                    rel.rel.endswith("-Reverse"):
+            if (
+                rel.rel == "System.LinkTypes.Hierarchy-Forward"
+                or rel.rel in LINK_TYPE
+                or rel.rel.endswith("-Reverse")
+            ):
                 assert f"ado-workitem-{other}" in remote, (ado_id, rel.rel, other)
                 assert remote[f"ado-workitem-{other}"]["object"]["url"].endswith(
-                    f"/_workitems/edit/{other}")
+                    f"/_workitems/edit/{other}"
+                )
                 found += 1
     assert found >= 1
     assert filtered.report["fidelity"]["out-of-scope-remote-link"]["items"] >= 1
@@ -480,14 +493,39 @@ def test_out_of_scope_targets_become_remote_links_to_ado(filtered: Run) -> None:
 # =========================================================================== the report
 def test_the_fidelity_report_is_complete(full: Run) -> None:
     fidelity = full.report["fidelity"]
-    for rule in ("summary", "description", "acceptance-criteria", "repro-steps", "priority",
-                 "story-points", "tags", "labels", "area-component", "iteration-sprint",
-                 "sprint-membership", "migration-panel", "assignee", "reporter",
-                 "inline-image", "inline-image-upload", "mention", "work-item-ref",
-                 "attachment", "attachment-not-uploaded", "attachment-listed-not-uploaded",
-                 "comment", "comment-edited-header", "comment-deleted-skipped",
-                 "jira-parent", "link-Relates", "link-Blocks", "link-Duplicate", "link-Tests",
-                 "hyperlink-remote-link", "ado-backlink"):
+    for rule in (
+        "summary",
+        "description",
+        "acceptance-criteria",
+        "repro-steps",
+        "priority",
+        "story-points",
+        "tags",
+        "labels",
+        "area-component",
+        "iteration-sprint",
+        "sprint-membership",
+        "migration-panel",
+        "assignee",
+        "reporter",
+        "inline-image",
+        "inline-image-upload",
+        "mention",
+        "work-item-ref",
+        "attachment",
+        "attachment-not-uploaded",
+        "attachment-listed-not-uploaded",
+        "comment",
+        "comment-edited-header",
+        "comment-deleted-skipped",
+        "jira-parent",
+        "link-Relates",
+        "link-Blocks",
+        "link-Duplicate",
+        "link-Tests",
+        "hyperlink-remote-link",
+        "ado-backlink",
+    ):
         assert rule in fidelity, rule
         row = fidelity[rule]
         assert set(row) == {"items", "notCarried", "examples"}

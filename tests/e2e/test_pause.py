@@ -187,8 +187,9 @@ def test_cancel_stops_for_good_and_keeps_what_was_migrated(
 
 
 @pytest.mark.parametrize("verb", ["pause", "cancel"])
-def test_a_stop_during_a_429_storm_is_prompt(owner_api, project, celery_worker, make_sandboxes,
-                                             verb):
+def test_a_stop_during_a_429_storm_is_prompt(
+    owner_api, project, celery_worker, make_sandboxes, verb
+):
     """Requests waiting out a long Retry-After, or about to be retried, give up at once."""
     boxes = make_sandboxes(items=ITEMS, seed=1)
     boxes.jira.knobs.update({"latency_ms": JIRA_LATENCY_MS})

@@ -56,10 +56,13 @@ def _requests(boxes: Any, route: str) -> int:
 
 def _totals(boxes: Any) -> dict[str, int]:
     issues = jira_issues(boxes)
-    return {"issues": len(issues), "comments": sum(len(i["comments"]) for i in issues),
-            "attachments": sum(len(i["attachments"]) for i in issues),
-            "links": len({ln["id"] for i in issues for ln in i["links"]}),
-            "remoteLinks": sum(len(i["remoteLinks"]) for i in issues)}
+    return {
+        "issues": len(issues),
+        "comments": sum(len(i["comments"]) for i in issues),
+        "attachments": sum(len(i["attachments"]) for i in issues),
+        "links": len({ln["id"] for i in issues for ln in i["links"]}),
+        "remoteLinks": sum(len(i["remoteLinks"]) for i in issues),
+    }
 
 
 def _rollback(api: Any, run_id: str, *, dry_run: bool) -> dict[str, Any]:
@@ -97,8 +100,9 @@ def _ledger_ids(project: Any) -> set[int]:
 
 
 @pytest.mark.parametrize("bulk", [True, False], ids=["bulk-delete", "one-by-one"])
-def test_full_then_rollback_then_full_again(owner_api, project, celery_worker, make_sandboxes,
-                                            bulk):
+def test_full_then_rollback_then_full_again(
+    owner_api, project, celery_worker, make_sandboxes, bulk
+):
     boxes = make_sandboxes(items=ITEMS, seed=1)
     boxes.jira.settings.update({"bulk_change_permission": bulk})
     celery_worker()
@@ -124,16 +128,29 @@ def test_full_then_rollback_then_full_again(owner_api, project, celery_worker, m
     by_id = {int(i["id"]): i for i in issues}
     parents = {int(i["fields"]["parent"]) for i in issues if i["fields"].get("parent")}
     edited = next(i for i in issues if i["fields"].get("parent") and int(i["id"]) not in parents)
-    commented = next(i for i in issues if not i["fields"].get("parent")
-                     and int(i["id"]) not in parents and i["key"] != edited["key"])
+    commented = next(
+        i
+        for i in issues
+        if not i["fields"].get("parent")
+        and int(i["id"]) not in parents
+        and i["key"] != edited["key"]
+    )
     person = _as_a_person(boxes)
     api = f"{boxes.jira_url}/rest/api/3/issue"
-    assert person.put(f"{api}/{edited['key']}",
-                      json={"fields": {"summary": "Fixed by hand"}}).status_code == 204
-    note = {"type": "doc", "version": 1, "content": [
-        {"type": "paragraph", "content": [{"type": "text", "text": "A person's note"}]}]}
-    assert person.post(f"{api}/{commented['key']}/comment",
-                       json={"body": note}).status_code == 201
+    assert (
+        person.put(
+            f"{api}/{edited['key']}", json={"fields": {"summary": "Fixed by hand"}}
+        ).status_code
+        == 204
+    )
+    note = {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": "A person's note"}]}
+        ],
+    }
+    assert person.post(f"{api}/{commented['key']}/comment", json={"body": note}).status_code == 201
     kept = {edited["key"], commented["key"]} | _ancestors(edited, by_id)
 
     rollback = _rollback(owner_api, full["id"], dry_run=False)
@@ -160,8 +177,12 @@ def test_full_then_rollback_then_full_again(owner_api, project, celery_worker, m
     statuses = [i["status"] for i in items_of(owner_api, rollback["id"])]
     assert statuses.count("REMOVED") == removed and statuses.count("SKIPPED") == len(kept)
     assert final["successCount"] == removed and final["skippedCount"] == len(kept)
-    assert done_stats(rollback["id"]) == {"created": 0, "removed": removed,
-                                          "skipped": len(kept), "failed": 0}
+    assert done_stats(rollback["id"]) == {
+        "created": 0,
+        "removed": removed,
+        "skipped": len(kept),
+        "failed": 0,
+    }
     assert [e["status"] for e in events_of(rollback["id"], "status")][-1] == "completed"
     # the ledger and the crosswalk forgot what was removed
     kept_ado = {i for i, v in issues_by_ado(boxes).items() if v[0]["key"] in kept}
@@ -173,8 +194,9 @@ def test_full_then_rollback_then_full_again(owner_api, project, celery_worker, m
     # a FULL run recreates what went, once
     again = run_to_end(owner_api, project, boxes)
     assert again["status"] == "COMPLETED", again
-    commented_ado = next(i for i, v in issues_by_ado(boxes).items()
-                         if v[0]["key"] == commented["key"])
+    commented_ado = next(
+        i for i, v in issues_by_ado(boxes).items() if v[0]["key"] == commented["key"]
+    )
     by_ado = assert_no_duplicates(boxes, ado_ids=_ado_live(boxes) - {commented_ado})
     assert set(by_ado) == _ado_live(boxes)
     assert {by_ado[i]["key"] for i in kept_ado} == kept  # what stayed was not recreated
@@ -182,7 +204,8 @@ def test_full_then_rollback_then_full_again(owner_api, project, celery_worker, m
     totals = _totals(boxes)
     assert totals["comments"] == created["comments"] + 1
     assert {k: totals[k] for k in ("attachments", "links", "remoteLinks")} == {
-        k: created[k] for k in ("attachments", "links", "remoteLinks")}
+        k: created[k] for k in ("attachments", "links", "remoteLinks")
+    }
 
 
 def test_a_paused_rollback_stops_removing_and_resumes_to_the_end(
@@ -203,8 +226,11 @@ def test_a_paused_rollback_stops_removing_and_resumes_to_the_end(
     assert r.status_code == 200 and r.json()["status"] == "PAUSED", r.content
     from migrations_app.models import MigrationRun
 
-    wait_for(lambda: MigrationRun.objects.get(pk=rollback["id"]).lease_owner == "", timeout=30,
-             interval=0.02)
+    wait_for(
+        lambda: MigrationRun.objects.get(pk=rollback["id"]).lease_owner == "",
+        timeout=30,
+        interval=0.02,
+    )
     stopped = _requests(boxes, ISSUE_DELETE)
     assert time.monotonic() - requested <= 5
     time.sleep(2.0)  # watching for an absence: the window is the assertion
@@ -239,12 +265,17 @@ def test_a_worker_killed_mid_rollback_is_taken_over_nothing_removed_twice(
 
     rollback = _rollback(owner_api, full["id"], dry_run=False)
     if bulk:  # killed while Jira works through the bulk task
-        wait_for(lambda: boxes.jira.writes.get("issues_deleted", 0) >= 3, timeout=120,
-                 interval=0.005)
+        wait_for(
+            lambda: boxes.jira.writes.get("issues_deleted", 0) >= 3, timeout=120, interval=0.005
+        )
     else:  # killed with deletes in flight
         # some deletes done, more in flight (each held 150 ms by the sandbox)
-        wait_for(lambda: boxes.jira.writes.get("issues_deleted", 0) >= 1
-                 and _requests(boxes, ISSUE_DELETE) >= 6, timeout=120, interval=0.005)
+        wait_for(
+            lambda: boxes.jira.writes.get("issues_deleted", 0) >= 1
+            and _requests(boxes, ISSUE_DELETE) >= 6,
+            timeout=120,
+            interval=0.005,
+        )
     first.kill()
     dead = MigrationRun.objects.get(pk=rollback["id"])
     assert dead.status == "RUNNING" and dead.current_phase == 3, (dead.status, dead.current_phase)
@@ -274,8 +305,9 @@ def test_a_worker_killed_mid_rollback_is_taken_over_nothing_removed_twice(
     assert set(assert_no_duplicates(boxes)) == _ado_live(boxes)
 
 
-def test_what_may_not_be_rolled_back(owner_api, outsider_api, project, celery_worker,
-                                     make_sandboxes):
+def test_what_may_not_be_rolled_back(
+    owner_api, outsider_api, project, celery_worker, make_sandboxes
+):
     boxes = make_sandboxes(items=ITEMS, seed=1)
     boxes.jira.knobs.update({"latency_ms": 40})
     celery_worker()
@@ -287,21 +319,27 @@ def test_what_may_not_be_rolled_back(owner_api, outsider_api, project, celery_wo
     assert r.status_code == 404 and r.json()["code"] == "MIGRATION_NOT_FOUND", r.content
 
     # a cancelled run can be: what it created goes
-    wait_for(lambda: _requests(boxes, "POST /rest/api/3/issue/{issueIdOrKey}/transitions") >= 5,
-             timeout=180, interval=0.01)
+    wait_for(
+        lambda: _requests(boxes, "POST /rest/api/3/issue/{issueIdOrKey}/transitions") >= 5,
+        timeout=180,
+        interval=0.01,
+    )
     assert owner_api.post(f"/api/migrations/{run_id}/cancel").status_code == 200
     from migrations_app.models import MigrationRun
 
-    wait_for(lambda: MigrationRun.objects.get(pk=run_id).lease_owner == "", timeout=30,
-             interval=0.02)
+    wait_for(
+        lambda: MigrationRun.objects.get(pk=run_id).lease_owner == "", timeout=30, interval=0.02
+    )
     assert jira_issues(boxes)
     rollback = _rollback(owner_api, run_id, dry_run=False)
-    r = owner_api.post(f"/api/migrations/{rollback['id']}/rollback", {"dry_run": True},
-                       format="json")
+    r = owner_api.post(
+        f"/api/migrations/{rollback['id']}/rollback", {"dry_run": True}, format="json"
+    )
     assert r.status_code == 409 and r.json()["code"] == "ROLLBACK_NOT_ALLOWED"  # active
     final = wait_final(owner_api, rollback["id"])
     assert final["status"] == "COMPLETED", final
     assert jira_issues(boxes) == []
-    r = owner_api.post(f"/api/migrations/{rollback['id']}/rollback", {"dry_run": True},
-                       format="json")
+    r = owner_api.post(
+        f"/api/migrations/{rollback['id']}/rollback", {"dry_run": True}, format="json"
+    )
     assert r.status_code == 409 and r.json()["code"] == "ROLLBACK_NOT_ALLOWED"  # a rollback

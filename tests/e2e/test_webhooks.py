@@ -44,9 +44,7 @@ DELIVERY_TIMEOUT = 120.0
 def _hooks(api: Any, project: Any, receiver: Any) -> dict[str, dict[str, Any]]:
     scripts = {"ok": (200,), "flaky": (500, "close", 200), "bad": (400,)}
     return {
-        name: add_webhook(
-            api, project, receiver.script(f"/{name}", *answers), secret=SECRETS[name]
-        )
+        name: add_webhook(api, project, receiver.script(f"/{name}", *answers), secret=SECRETS[name])
         for name, answers in scripts.items()
     }
 
@@ -71,8 +69,7 @@ def _settled(api: Any, project: Any, hooks: dict[str, dict[str, Any]], count: in
 
     def done() -> bool:
         logs = [_log(api, project, hook) for hook in hooks.values()]
-        return all(len(log) == count and all(d["state"] != "pending" for d in log)
-                   for log in logs)
+        return all(len(log) == count and all(d["state"] != "pending" for d in log) for log in logs)
 
     wait_for(done, timeout=DELIVERY_TIMEOUT, interval=0.5)
     return {name: _log(api, project, hook) for name, hook in hooks.items()}
@@ -163,8 +160,9 @@ def test_a_full_run_is_announced_once_per_change_signed_and_retried(
     assert [s for e, s in expected if e == "run.status"] == stream
     finished = _bodies(receiver, "/ok")[-1]
     (done,) = events_of(final["id"], "done")
-    assert finished["stats"] == {"created": 0, "updated": 0, "skipped": 0, "failed": 0} | (
-        done["stats"]
+    assert (
+        finished["stats"]
+        == {"created": 0, "updated": 0, "skipped": 0, "failed": 0} | (done["stats"])
     )
     assert finished["stats"]["created"] == final["successCount"] - final["updatedCount"]
     assert finished["totalItems"] == final["totalItems"] > 0

@@ -61,8 +61,9 @@ def test_a_jwt_is_sent_as_bearer() -> None:
 
 @responses.activate
 def test_check_access_gets_the_project(ado: AdoClient) -> None:
-    responses.get(f"{BASE}/{ORG}/_apis/projects/Fabrikam%20Fiber",
-                  json={"id": "p", "name": PROJECT})
+    responses.get(
+        f"{BASE}/{ORG}/_apis/projects/Fabrikam%20Fiber", json={"id": "p", "name": PROJECT}
+    )
     ado.check_access()
     call = responses.calls[0]
     assert query(call)["api-version"] == ["7.1"]
@@ -79,16 +80,23 @@ def test_check_access_401_is_auth_error(ado: AdoClient) -> None:
 
 @responses.activate
 def test_check_access_sign_in_page_is_auth_error(ado: AdoClient) -> None:
-    responses.get(f"{BASE}/{ORG}/_apis/projects/Fabrikam%20Fiber", status=203,
-                  body="<html>Sign in</html>", content_type="text/html")
+    responses.get(
+        f"{BASE}/{ORG}/_apis/projects/Fabrikam%20Fiber",
+        status=203,
+        body="<html>Sign in</html>",
+        content_type="text/html",
+    )
     with pytest.raises(AuthError, match="sign-in page"):
         ado.check_access()
 
 
 @responses.activate
 def test_check_access_404_is_project_not_found(ado: AdoClient) -> None:
-    responses.get(f"{BASE}/{ORG}/_apis/projects/Fabrikam%20Fiber", status=404,
-                  json={"message": "TF200016: The following project does not exist"})
+    responses.get(
+        f"{BASE}/{ORG}/_apis/projects/Fabrikam%20Fiber",
+        status=404,
+        json={"message": "TF200016: The following project does not exist"},
+    )
     with pytest.raises(PermanentError, match="project not found") as info:
         ado.check_access()
     assert info.value.status == 404
@@ -103,8 +111,12 @@ def test_server_urls_use_the_collection_as_org() -> None:
 # --------------------------------------------------------------------------- WIQL
 def test_wiql_escapes_quotes_and_composes_filters() -> None:
     assert wiql_literal("O'Brien") == "'O''Brien'"
-    q = build_wiql(area_path="Fab\\It's", types=["Bug", "User Story"],
-                   changed_since="2026-01-01T00:00:00Z", after_id=41)
+    q = build_wiql(
+        area_path="Fab\\It's",
+        types=["Bug", "User Story"],
+        changed_since="2026-01-01T00:00:00Z",
+        after_id=41,
+    )
     assert q == (
         "SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project"
         " AND [System.WorkItemType] IN ('Bug', 'User Story')"
@@ -127,11 +139,17 @@ def wiql_server(all_ids: list[int], fail_at_or_above: int = 20_001) -> Any:
         matching = [i for i in all_ids if i > after]
         seen.append((after, top))
         if top >= fail_at_or_above or (top > 20_000 and len(matching) > 20_000):
-            return 400, {}, json.dumps({
-                "message": "VS402337: The number of work items returned exceeds the size "
-                           "limit of 20000. Change the query to return fewer items.",
-                "typeKey": "QueryResultSizeLimitExceededException",
-            })
+            return (
+                400,
+                {},
+                json.dumps(
+                    {
+                        "message": "VS402337: The number of work items returned exceeds the size "
+                        "limit of 20000. Change the query to return fewer items.",
+                        "typeKey": "QueryResultSizeLimitExceededException",
+                    }
+                ),
+            )
         items = [{"id": i, "url": f"{WIT}/workItems/{i}"} for i in matching[:top]]
         return 200, {}, json.dumps({"queryType": "flat", "workItems": items})
 
@@ -173,15 +191,27 @@ def test_query_ids_with_small_configured_page() -> None:
 # --------------------------------------------------------------------------- work items
 def work_item(i: int) -> dict[str, Any]:
     return {
-        "id": i, "rev": 3, "url": f"{WIT}/workItems/{i}",
-        "fields": {"System.WorkItemType": "Bug", "System.Title": f"T{i}",
-                   "System.State": "Active", "System.AreaPath": "Fab\\Web",
-                   "System.AssignedTo": {"displayName": "Ann", "uniqueName": "ann@x.test"}},
+        "id": i,
+        "rev": 3,
+        "url": f"{WIT}/workItems/{i}",
+        "fields": {
+            "System.WorkItemType": "Bug",
+            "System.Title": f"T{i}",
+            "System.State": "Active",
+            "System.AreaPath": "Fab\\Web",
+            "System.AssignedTo": {"displayName": "Ann", "uniqueName": "ann@x.test"},
+        },
         "relations": [
-            {"rel": "System.LinkTypes.Hierarchy-Reverse", "url": f"{WIT}/workItems/1",
-             "attributes": {"isLocked": False}},
-            {"rel": "AttachedFile", "url": f"{WIT}/attachments/abc-{i}",
-             "attributes": {"name": "a.png", "resourceSize": 12}},
+            {
+                "rel": "System.LinkTypes.Hierarchy-Reverse",
+                "url": f"{WIT}/workItems/1",
+                "attributes": {"isLocked": False},
+            },
+            {
+                "rel": "AttachedFile",
+                "url": f"{WIT}/attachments/abc-{i}",
+                "attributes": {"name": "a.png", "resourceSize": 12},
+            },
         ],
     }
 
@@ -211,26 +241,72 @@ def test_get_work_items_batches_by_200_with_relations(ado: AdoClient) -> None:
 @responses.activate
 def test_iter_comments_follows_the_continuation_token(ado: AdoClient) -> None:
     url = f"{WIT}/workItems/42/comments"
-    responses.get(url, json={
-        "totalCount": 3, "count": 2, "continuationToken": "tok1",
-        "comments": [
-            {"id": 1, "workItemId": 42, "version": 1, "text": "<p>a</p>", "format": "html",
-             "createdBy": {"displayName": "Ann", "uniqueName": "ann@x.test", "id": "g1"},
-             "createdDate": "2026-01-01T00:00:00Z"},
-            {"id": 2, "workItemId": 42, "text": "b", "format": "markdown",
-             "createdBy": {"displayName": "Bob"}, "createdDate": "2026-01-02T00:00:00Z",
-             "isDeleted": True},
+    responses.get(
+        url,
+        json={
+            "totalCount": 3,
+            "count": 2,
+            "continuationToken": "tok1",
+            "comments": [
+                {
+                    "id": 1,
+                    "workItemId": 42,
+                    "version": 1,
+                    "text": "<p>a</p>",
+                    "format": "html",
+                    "createdBy": {"displayName": "Ann", "uniqueName": "ann@x.test", "id": "g1"},
+                    "createdDate": "2026-01-01T00:00:00Z",
+                },
+                {
+                    "id": 2,
+                    "workItemId": 42,
+                    "text": "b",
+                    "format": "markdown",
+                    "createdBy": {"displayName": "Bob"},
+                    "createdDate": "2026-01-02T00:00:00Z",
+                    "isDeleted": True,
+                },
+            ],
+        },
+        match=[
+            responses.matchers.query_param_matcher(
+                {
+                    "api-version": "7.1-preview.4",
+                    "$top": "200",
+                    "order": "asc",
+                    "includeDeleted": "true",
+                }
+            )
         ],
-    }, match=[responses.matchers.query_param_matcher(
-        {"api-version": "7.1-preview.4", "$top": "200", "order": "asc",
-         "includeDeleted": "true"})])
-    responses.get(url, json={
-        "totalCount": 3, "count": 1, "continuationToken": None,
-        "comments": [{"commentId": 3, "text": "old", "createdBy": {"displayName": "Cy"},
-                      "createdDate": "2019-01-01T00:00:00Z", "version": 2}],
-    }, match=[responses.matchers.query_param_matcher(
-        {"api-version": "7.1-preview.4", "$top": "200", "order": "asc",
-         "includeDeleted": "true", "continuationToken": "tok1"})])
+    )
+    responses.get(
+        url,
+        json={
+            "totalCount": 3,
+            "count": 1,
+            "continuationToken": None,
+            "comments": [
+                {
+                    "commentId": 3,
+                    "text": "old",
+                    "createdBy": {"displayName": "Cy"},
+                    "createdDate": "2019-01-01T00:00:00Z",
+                    "version": 2,
+                }
+            ],
+        },
+        match=[
+            responses.matchers.query_param_matcher(
+                {
+                    "api-version": "7.1-preview.4",
+                    "$top": "200",
+                    "order": "asc",
+                    "includeDeleted": "true",
+                    "continuationToken": "tok1",
+                }
+            )
+        ],
+    )
     comments = list(ado.iter_comments(42))
     assert [c.id for c in comments] == [1, 2, 3]
     assert comments[0].created_by.unique_name == "ann@x.test"
@@ -243,8 +319,12 @@ def test_iter_comments_follows_the_continuation_token(ado: AdoClient) -> None:
 def test_open_attachment_streams_and_decodes(ado: AdoClient) -> None:
     payload = os.urandom(300_000)
     url = f"{WIT}/attachments/abc-1"
-    responses.get(url, body=gzip.compress(payload), headers={"Content-Encoding": "gzip"},
-                  content_type="application/octet-stream")
+    responses.get(
+        url,
+        body=gzip.compress(payload),
+        headers={"Content-Encoding": "gzip"},
+        content_type="application/octet-stream",
+    )
     stream = ado.open_attachment(url)
     try:
         got = b""
@@ -260,8 +340,9 @@ def test_open_attachment_streams_and_decodes(ado: AdoClient) -> None:
 @responses.activate
 def test_open_attachment_knows_its_size_when_not_encoded(ado: AdoClient) -> None:
     url = f"{WIT}/attachments/abc-2?fileName=a.txt&api-version=7.1"
-    responses.get(url, body=b"hello", content_type="application/octet-stream",
-                  headers={"Content-Length": "5"})
+    responses.get(
+        url, body=b"hello", content_type="application/octet-stream", headers={"Content-Length": "5"}
+    )
     with ado.open_attachment(url) as stream:
         assert stream.content_length == 5  # type: ignore[attr-defined]
         assert stream.read() == b"hello"
@@ -271,16 +352,31 @@ def test_open_attachment_knows_its_size_when_not_encoded(ado: AdoClient) -> None
 # --------------------------------------------------------------------------- metadata
 @responses.activate
 def test_work_item_types_fetch_states_only_when_missing(ado: AdoClient) -> None:
-    responses.get(f"{WIT}/workitemtypes", json={"count": 2, "value": [
-        {"name": "Bug", "referenceName": "Microsoft.VSTS.WorkItemTypes.Bug",
-         "states": [{"name": "New", "color": "b2b2b2", "category": "Proposed"}],
-         "fields": [{"referenceName": "System.Title"}]},
-        {"name": "User Story", "referenceName": "X.Story", "isDisabled": True},
-    ]})
-    responses.get(f"{WIT}/workitemtypes/User%20Story/states", json={"count": 2, "value": [
-        {"name": "New", "color": "b2b2b2", "category": "Proposed"},
-        {"name": "Closed", "color": "339933", "category": "Completed"},
-    ]})
+    responses.get(
+        f"{WIT}/workitemtypes",
+        json={
+            "count": 2,
+            "value": [
+                {
+                    "name": "Bug",
+                    "referenceName": "Microsoft.VSTS.WorkItemTypes.Bug",
+                    "states": [{"name": "New", "color": "b2b2b2", "category": "Proposed"}],
+                    "fields": [{"referenceName": "System.Title"}],
+                },
+                {"name": "User Story", "referenceName": "X.Story", "isDisabled": True},
+            ],
+        },
+    )
+    responses.get(
+        f"{WIT}/workitemtypes/User%20Story/states",
+        json={
+            "count": 2,
+            "value": [
+                {"name": "New", "color": "b2b2b2", "category": "Proposed"},
+                {"name": "Closed", "color": "339933", "category": "Completed"},
+            ],
+        },
+    )
     types = ado.work_item_types()
     assert len(responses.calls) == 2
     assert types[0].states[0].category == "Proposed" and types[0].field_refs == ["System.Title"]
@@ -290,13 +386,27 @@ def test_work_item_types_fetch_states_only_when_missing(ado: AdoClient) -> None:
 
 @responses.activate
 def test_classification_nodes_maps_the_tree(ado: AdoClient) -> None:
-    responses.get(f"{WIT}/classificationnodes/iterations", json={
-        "id": 1, "name": "Fab", "structureType": "iteration", "path": "\\Fab\\Iteration",
-        "children": [{"id": 2, "name": "S1", "structureType": "iteration",
-                      "path": "\\Fab\\Iteration\\S1",
-                      "attributes": {"startDate": "2026-01-01T00:00:00Z",
-                                     "finishDate": "2026-01-14T00:00:00Z"}}],
-    })
+    responses.get(
+        f"{WIT}/classificationnodes/iterations",
+        json={
+            "id": 1,
+            "name": "Fab",
+            "structureType": "iteration",
+            "path": "\\Fab\\Iteration",
+            "children": [
+                {
+                    "id": 2,
+                    "name": "S1",
+                    "structureType": "iteration",
+                    "path": "\\Fab\\Iteration\\S1",
+                    "attributes": {
+                        "startDate": "2026-01-01T00:00:00Z",
+                        "finishDate": "2026-01-14T00:00:00Z",
+                    },
+                }
+            ],
+        },
+    )
     root = ado.classification_nodes("iterations")
     assert query(responses.calls[0])["$depth"] == ["20"]
     assert root.children[0].start_date == "2026-01-01T00:00:00Z"
@@ -305,8 +415,9 @@ def test_classification_nodes_maps_the_tree(ado: AdoClient) -> None:
 
 # --------------------------------------------------------------------------- against the spec
 def specs_dir() -> Path:
-    return Path(os.environ.get("SPECS_DIR") or Path(__file__).resolve().parents[3] / "shared"
-                / "specs")
+    return Path(
+        os.environ.get("SPECS_DIR") or Path(__file__).resolve().parents[3] / "shared" / "specs"
+    )
 
 
 def load_spec(name: str) -> dict[str, Any]:
@@ -332,8 +443,9 @@ def _template_regex(template: str) -> re.Pattern[str]:
     return re.compile("^" + out + "$", re.IGNORECASE)
 
 
-def spec_operation(specs: list[dict[str, Any]], method: str, path: str,
-                   params: set[str]) -> dict[str, Any] | None:
+def spec_operation(
+    specs: list[dict[str, Any]], method: str, path: str, params: set[str]
+) -> dict[str, Any] | None:
     """The operation whose path template matches and declares every query param sent."""
     for spec in specs:
         for section in ("paths", "x-ms-paths"):

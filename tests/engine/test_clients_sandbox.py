@@ -187,8 +187,11 @@ def test_jira_issue_lifecycle(sb: Any) -> None:
     assert trs
     jira.transition(a.key, trs[0].id)
     assert jira.get_issue(a.key, ["status"])["fields"]["status"]["name"] == trs[0].to.name
-    adf = {"version": 1, "type": "doc",
-           "content": [{"type": "paragraph", "content": [{"type": "text", "text": "hi"}]}]}
+    adf = {
+        "version": 1,
+        "type": "doc",
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": "hi"}]}],
+    }
     cid = jira.add_comment(a.key, adf, [{"key": "ado.comment", "value": {"id": 7}}])
     [comment] = jira.comments(a.key)
     assert comment["id"] == cid
@@ -236,8 +239,10 @@ def test_attachment_streams_from_ado_into_jira(sb: Any) -> None:
     ado, jira = ado_client(sb), jira_client(sb)
     items = ado.get_work_items(ado.query_ids())
     limit = jira.attachment_upload_limit() or 0
-    ref = max((a for w in items for a in w.attachments if (a.size or 0) <= limit),
-              key=lambda a: a.size or 0)
+    ref = max(
+        (a for w in items for a in w.attachments if (a.size or 0) <= limit),
+        key=lambda a: a.size or 0,
+    )
     issue = jira.create_issue(payload(sb.project_key, std_type(jira, sb.project_key), "att"))
     with ado.open_attachment(ref.url) as stream:
         [meta] = jira.add_attachment(issue.key, ref.name, stream, "application/octet-stream")

@@ -351,8 +351,13 @@ def test_tags_become_labels_with_the_migration_label() -> None:
     assert tag_labels("Tag1; needs  review ;Tag1; ; UI") == ["Tag1", "needs-review", "UI"]
     item = work_item(**{"System.Tags": "Tag1; Tag2"})
     labels = content(item).fields["labels"]
-    assert labels == ["Tag1", "Tag2", "ado-299", "area-Fabrikam-Fiber-Git-Website",
-                      "iteration-Fabrikam-Fiber-Git-Sprint-3"]
+    assert labels == [
+        "Tag1",
+        "Tag2",
+        "ado-299",
+        "area-Fabrikam-Fiber-Git-Website",
+        "iteration-Fabrikam-Fiber-Git-Sprint-3",
+    ]
 
 
 def test_the_migration_label_is_always_there() -> None:
@@ -463,8 +468,16 @@ def test_the_comment_header_carries_a_marker_a_run_can_read_back() -> None:
     body = checked_body(comment(modified_date="2019-01-22T08:00:00Z", version=2))
     assert comment_marker_of(body) == "45"
     # a comment whose first line merely mentions a marker later on is not one of ours
-    other = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-        {"type": "text", "text": "see ADO comment 45 for details"}]}]}
+    other = {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {
+                "type": "paragraph",
+                "content": [{"type": "text", "text": "see ADO comment 45 for details"}],
+            }
+        ],
+    }
     assert comment_marker_of(other) is None
     assert comment_marker_of({"type": "doc", "version": 1, "content": []}) is None
     assert comment_marker_of("not a document") is None
@@ -621,8 +634,11 @@ def test_an_item_at_the_root_area_gets_no_component_and_no_area_label() -> None:
 
 
 def test_components_are_not_set_when_not_on_the_screen() -> None:
-    result = content(area_as="component", components={"Fabrikam-Fiber-Git\\Website": "10500"},
-                     screen_fields=SCREEN - {"components"})
+    result = content(
+        area_as="component",
+        components={"Fabrikam-Fiber-Git\\Website": "10500"},
+        screen_fields=SCREEN - {"components"},
+    )
     assert "components" not in result.fields
 
 
@@ -660,8 +676,11 @@ def _with_files(*files: tuple[str, str, int]) -> WorkItem:
 
     item = work_item()
     item.relations = [
-        Relation("AttachedFile", f"{ADO}/_apis/wit/attachments/{guid}?fileName={name}",
-                 {"name": name, "resourceSize": size})
+        Relation(
+            "AttachedFile",
+            f"{ADO}/_apis/wit/attachments/{guid}?fileName={name}",
+            {"name": name, "resourceSize": size},
+        )
         for guid, name, size in files
     ]
     return item
@@ -675,8 +694,12 @@ def test_files_over_the_upload_limit_are_listed_in_the_panel() -> None:
     shown = adf_to_text({"type": "doc", "version": 1, "content": [panel]})
     assert "dump.bak (11.0 MiB, 11,534,336 bytes; larger than Jira's upload limit)" in shown
     assert "small.txt" not in shown
-    hrefs = [m["attrs"]["href"] for n in panel["content"][-1]["content"]
-             for m in n.get("marks", []) if m["type"] == "link"]
+    hrefs = [
+        m["attrs"]["href"]
+        for n in panel["content"][-1]["content"]
+        for m in n.get("marks", [])
+        if m["type"] == "link"
+    ]
     assert hrefs == [f"{ADO}/_apis/wit/attachments/{big}?fileName=dump.bak"]
     assert "attachment-listed-not-uploaded" in result.rules
 

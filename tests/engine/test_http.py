@@ -186,8 +186,15 @@ def test_backoff_is_full_jitter_within_bounds() -> None:
     rnd = random.Random(7)
     t = FakeTime()
     responses.get(URL, status=502)
-    pol = RetryPolicy(max_attempts=9, max_total_wait=1e6, backoff_base=1.0, backoff_cap=20.0,
-                      sleep=t.sleep, clock=t.clock, rng=rnd.random)
+    pol = RetryPolicy(
+        max_attempts=9,
+        max_total_wait=1e6,
+        backoff_base=1.0,
+        backoff_cap=20.0,
+        sleep=t.sleep,
+        clock=t.clock,
+        rng=rnd.random,
+    )
     with pytest.raises(RetriesExhausted):
         Transport(make_session(), retry=pol).request("GET", URL)
     assert len(t.sleeps) == 8
@@ -200,8 +207,9 @@ def test_backoff_is_full_jitter_within_bounds() -> None:
 def test_total_wait_is_bounded(t: FakeTime) -> None:
     responses.get(URL, status=503)
     with pytest.raises(RetriesExhausted, match="retry budget"):
-        transport(t, max_attempts=50, backoff_base=1.0, backoff_cap=4.0,
-                  max_total_wait=10.0).request("GET", URL)
+        transport(
+            t, max_attempts=50, backoff_base=1.0, backoff_cap=4.0, max_total_wait=10.0
+        ).request("GET", URL)
     assert sum(t.sleeps) <= 10.0
 
 
@@ -217,10 +225,14 @@ def test_get_timeouts_and_dropped_connections_are_retried(t: FakeTime) -> None:
 # --------------------------------------------------------------------------- permanent errors
 @responses.activate
 def test_jira_400_is_permanent_not_retried_and_readable(t: FakeTime) -> None:
-    responses.post(URL, status=400, json={
-        "errorMessages": ["Issue type is required."],
-        "errors": {"summary": "You must specify a summary of the issue."},
-    })
+    responses.post(
+        URL,
+        status=400,
+        json={
+            "errorMessages": ["Issue type is required."],
+            "errors": {"summary": "You must specify a summary of the issue."},
+        },
+    )
     with pytest.raises(PermanentError) as info:
         transport(t).request("POST", URL, json_body={}, what="create issue")
     text = str(info.value)
@@ -235,10 +247,15 @@ def test_jira_400_is_permanent_not_retried_and_readable(t: FakeTime) -> None:
 
 @responses.activate
 def test_ado_error_message_is_read(t: FakeTime) -> None:
-    responses.get(URL, status=404, json={
-        "$id": "1", "message": "TF401232: Work item 9 does not exist.",
-        "typeKey": "WorkItemUnauthorizedAccessException",
-    })
+    responses.get(
+        URL,
+        status=404,
+        json={
+            "$id": "1",
+            "message": "TF401232: Work item 9 does not exist.",
+            "typeKey": "WorkItemUnauthorizedAccessException",
+        },
+    )
     with pytest.raises(PermanentError, match="TF401232: Work item 9 does not exist"):
         transport(t).request("GET", URL)
 
@@ -367,8 +384,12 @@ def test_the_limiter_sees_every_attempt(t: FakeTime) -> None:
     lim = RecordingLimiter()
     transport(t, limiter=lim).request("GET", URL)
     assert lim.events == [
-        ("acquire", None), ("throttle", 2.0), ("release", None),
-        ("acquire", None), ("success", None), ("release", None),
+        ("acquire", None),
+        ("throttle", 2.0),
+        ("release", None),
+        ("acquire", None),
+        ("success", None),
+        ("release", None),
     ]
 
 

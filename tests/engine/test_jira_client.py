@@ -37,8 +37,13 @@ def fast_limiter() -> AdaptiveRateLimiter:
 
 @pytest.fixture
 def jira() -> JiraClient:
-    return JiraClient(SITE, "me@acme.test", "tok", limiter=fast_limiter(),
-                      retry=RetryPolicy(max_attempts=3, sleep=lambda s: None, rng=lambda: 0.0))
+    return JiraClient(
+        SITE,
+        "me@acme.test",
+        "tok",
+        limiter=fast_limiter(),
+        retry=RetryPolicy(max_attempts=3, sleep=lambda s: None, rng=lambda: 0.0),
+    )
 
 
 def query(call: Any) -> dict[str, list[str]]:
@@ -83,8 +88,10 @@ def test_the_pool_is_sized_for_the_concurrency() -> None:
 
 @responses.activate
 def test_get_project_is_cached(jira: JiraClient) -> None:
-    responses.get(f"{API}/project/ACME", json={"id": "100", "key": "ACME", "name": "Acme",
-                                               "style": "next-gen"})
+    responses.get(
+        f"{API}/project/ACME",
+        json={"id": "100", "key": "ACME", "name": "Acme", "style": "next-gen"},
+    )
     assert jira.get_project("ACME").style == "next-gen"
     jira.get_project("ACME")
     assert len(responses.calls) == 1
@@ -93,19 +100,42 @@ def test_get_project_is_cached(jira: JiraClient) -> None:
 @responses.activate
 def test_issue_types_page_and_take_hierarchy_from_the_project_types(jira: JiraClient) -> None:
     url = f"{API}/issue/createmeta/ACME/issuetypes"
-    responses.get(url, json={"startAt": 0, "maxResults": 2, "total": 4, "issueTypes": [
-        {"id": "1", "name": "Epic", "subtask": False},
-        {"id": "2", "name": "Story", "subtask": False},
-    ]}, match=[responses.matchers.query_param_matcher({"startAt": "0", "maxResults": "200"})])
-    responses.get(url, json={"startAt": 2, "maxResults": 2, "total": 4, "issueTypes": [
-        {"id": "3", "name": "Sub-task", "subtask": True},
-        {"id": "4", "name": "Initiative", "subtask": False},
-    ]}, match=[responses.matchers.query_param_matcher({"startAt": "2", "maxResults": "200"})])
+    responses.get(
+        url,
+        json={
+            "startAt": 0,
+            "maxResults": 2,
+            "total": 4,
+            "issueTypes": [
+                {"id": "1", "name": "Epic", "subtask": False},
+                {"id": "2", "name": "Story", "subtask": False},
+            ],
+        },
+        match=[responses.matchers.query_param_matcher({"startAt": "0", "maxResults": "200"})],
+    )
+    responses.get(
+        url,
+        json={
+            "startAt": 2,
+            "maxResults": 2,
+            "total": 4,
+            "issueTypes": [
+                {"id": "3", "name": "Sub-task", "subtask": True},
+                {"id": "4", "name": "Initiative", "subtask": False},
+            ],
+        },
+        match=[responses.matchers.query_param_matcher({"startAt": "2", "maxResults": "200"})],
+    )
     responses.get(f"{API}/project/ACME", json={"id": "100", "key": "ACME", "name": "Acme"})
-    responses.get(f"{API}/issuetype/project", json=[
-        {"id": "1", "hierarchyLevel": 1}, {"id": "2", "hierarchyLevel": 0},
-        {"id": "4", "hierarchyLevel": 2},
-    ], match=[responses.matchers.query_param_matcher({"projectId": "100"})])
+    responses.get(
+        f"{API}/issuetype/project",
+        json=[
+            {"id": "1", "hierarchyLevel": 1},
+            {"id": "2", "hierarchyLevel": 0},
+            {"id": "4", "hierarchyLevel": 2},
+        ],
+        match=[responses.matchers.query_param_matcher({"projectId": "100"})],
+    )
     types = {t.id: t for t in jira.issue_types("ACME")}
     assert {k: t.hierarchy_level for k, t in types.items()} == {"1": 1, "2": 0, "3": -1, "4": 2}
     assert types["3"].subtask
@@ -113,8 +143,13 @@ def test_issue_types_page_and_take_hierarchy_from_the_project_types(jira: JiraCl
 
 @responses.activate
 def test_issue_types_skip_the_extra_lookup_when_levels_are_present(jira: JiraClient) -> None:
-    responses.get(f"{API}/issue/createmeta/ACME/issuetypes", json={"total": 1, "issueTypes": [
-        {"id": "1", "name": "Task", "subtask": False, "hierarchyLevel": 0}]})
+    responses.get(
+        f"{API}/issue/createmeta/ACME/issuetypes",
+        json={
+            "total": 1,
+            "issueTypes": [{"id": "1", "name": "Task", "subtask": False, "hierarchyLevel": 0}],
+        },
+    )
     assert jira.issue_types("ACME")[0].hierarchy_level == 0
     assert len(responses.calls) == 1
 
@@ -122,13 +157,41 @@ def test_issue_types_skip_the_extra_lookup_when_levels_are_present(jira: JiraCli
 @responses.activate
 def test_create_fields_page(jira: JiraClient) -> None:
     url = f"{API}/issue/createmeta/ACME/issuetypes/10001"
-    responses.get(url, json={"startAt": 0, "maxResults": 1, "total": 2, "fields": [
-        {"fieldId": "summary", "name": "Summary", "required": True,
-         "schema": {"type": "string"}, "hasDefaultValue": False}]})
-    responses.get(url, json={"startAt": 1, "maxResults": 1, "total": 2, "fields": [
-        {"fieldId": "priority", "name": "Priority", "required": False,
-         "schema": {"type": "priority"}, "hasDefaultValue": True,
-         "allowedValues": [{"id": "3", "name": "Medium"}]}]})
+    responses.get(
+        url,
+        json={
+            "startAt": 0,
+            "maxResults": 1,
+            "total": 2,
+            "fields": [
+                {
+                    "fieldId": "summary",
+                    "name": "Summary",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "hasDefaultValue": False,
+                }
+            ],
+        },
+    )
+    responses.get(
+        url,
+        json={
+            "startAt": 1,
+            "maxResults": 1,
+            "total": 2,
+            "fields": [
+                {
+                    "fieldId": "priority",
+                    "name": "Priority",
+                    "required": False,
+                    "schema": {"type": "priority"},
+                    "hasDefaultValue": True,
+                    "allowedValues": [{"id": "3", "name": "Medium"}],
+                }
+            ],
+        },
+    )
     fields = jira.create_fields("ACME", "10001")
     assert [f.field_id for f in fields] == ["summary", "priority"]
     assert fields[0].required and fields[1].has_default
@@ -138,22 +201,35 @@ def test_create_fields_page(jira: JiraClient) -> None:
 
 @responses.activate
 def test_project_statuses_by_issue_type(jira: JiraClient) -> None:
-    responses.get(f"{API}/project/ACME/statuses", json=[
-        {"id": "10001", "name": "Story", "subtask": False, "statuses": [
-            {"id": "1", "name": "To Do", "statusCategory": {"key": "new"}},
-            {"id": "3", "name": "Done", "statusCategory": {"key": "done"}}]}])
+    responses.get(
+        f"{API}/project/ACME/statuses",
+        json=[
+            {
+                "id": "10001",
+                "name": "Story",
+                "subtask": False,
+                "statuses": [
+                    {"id": "1", "name": "To Do", "statusCategory": {"key": "new"}},
+                    {"id": "3", "name": "Done", "statusCategory": {"key": "done"}},
+                ],
+            }
+        ],
+    )
     statuses = jira.project_statuses("ACME")
-    assert [(s.name, s.category) for s in statuses["10001"]] == [("To Do", "new"),
-                                                                  ("Done", "done")]
+    assert [(s.name, s.category) for s in statuses["10001"]] == [("To Do", "new"), ("Done", "done")]
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ({"enabled": True, "uploadLimit": 1048576}, 1048576),
-    ({"enabled": False, "uploadLimit": 1048576}, None),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"enabled": True, "uploadLimit": 1048576}, 1048576),
+        ({"enabled": False, "uploadLimit": 1048576}, None),
+    ],
+)
 @responses.activate
-def test_attachment_upload_limit(jira: JiraClient, body: dict[str, Any],
-                                 expected: int | None) -> None:
+def test_attachment_upload_limit(
+    jira: JiraClient, body: dict[str, Any], expected: int | None
+) -> None:
     responses.get(f"{API}/attachment/meta", json=body)
     assert jira.attachment_upload_limit() == expected
 
@@ -161,13 +237,22 @@ def test_attachment_upload_limit(jira: JiraClient, body: dict[str, Any],
 # --------------------------------------------------------------------------- bulk create
 def test_bulk_answer_maps_back_to_request_indexes() -> None:
     body = {
-        "issues": [{"id": "10", "key": "A-1", "self": "s1"}, {"id": "11", "key": "A-2"},
-                   {"id": "12", "key": "A-3"}],
+        "issues": [
+            {"id": "10", "key": "A-1", "self": "s1"},
+            {"id": "11", "key": "A-2"},
+            {"id": "12", "key": "A-3"},
+        ],
         "errors": [
-            {"failedElementNumber": 1, "status": 400,
-             "elementErrors": {"errors": {"summary": "required"}}},
-            {"failedElementNumber": 3, "status": 400,
-             "elementErrors": {"errorMessages": ["bad type"]}},
+            {
+                "failedElementNumber": 1,
+                "status": 400,
+                "elementErrors": {"errors": {"summary": "required"}},
+            },
+            {
+                "failedElementNumber": 3,
+                "status": 400,
+                "elementErrors": {"errorMessages": ["bad type"]},
+            },
         ],
     }
     result = parse_bulk(body, 5)
@@ -177,11 +262,20 @@ def test_bulk_answer_maps_back_to_request_indexes() -> None:
 
 @responses.activate
 def test_create_issues_partial_success(jira: JiraClient) -> None:
-    responses.post(f"{API}/issue/bulk", status=201, json={
-        "issues": [{"id": "10", "key": "A-1"}, {"id": "12", "key": "A-3"}],
-        "errors": [{"failedElementNumber": 1, "status": 400,
-                    "elementErrors": {"errors": {"priority": "invalid"}}}],
-    })
+    responses.post(
+        f"{API}/issue/bulk",
+        status=201,
+        json={
+            "issues": [{"id": "10", "key": "A-1"}, {"id": "12", "key": "A-3"}],
+            "errors": [
+                {
+                    "failedElementNumber": 1,
+                    "status": 400,
+                    "elementErrors": {"errors": {"priority": "invalid"}},
+                }
+            ],
+        },
+    )
     payloads = [{"fields": {"summary": str(i)}} for i in range(3)]
     result = jira.create_issues(payloads)
     assert {i: c.key for i, c in result.created.items()} == {0: "A-1", 2: "A-3"}
@@ -191,10 +285,25 @@ def test_create_issues_partial_success(jira: JiraClient) -> None:
 
 @responses.activate
 def test_create_issues_all_failed_is_a_result_not_an_exception(jira: JiraClient) -> None:
-    responses.post(f"{API}/issue/bulk", status=400, json={"issues": [], "errors": [
-        {"failedElementNumber": 0, "status": 400, "elementErrors": {"errorMessages": ["x"]}},
-        {"failedElementNumber": 1, "status": 400, "elementErrors": {"errorMessages": ["y"]}},
-    ]})
+    responses.post(
+        f"{API}/issue/bulk",
+        status=400,
+        json={
+            "issues": [],
+            "errors": [
+                {
+                    "failedElementNumber": 0,
+                    "status": 400,
+                    "elementErrors": {"errorMessages": ["x"]},
+                },
+                {
+                    "failedElementNumber": 1,
+                    "status": 400,
+                    "elementErrors": {"errorMessages": ["y"]},
+                },
+            ],
+        },
+    )
     result = jira.create_issues([{}, {}])
     assert result.created == {} and result.errors == {0: "HTTP 400: x", 1: "HTTP 400: y"}
 
@@ -235,9 +344,18 @@ def test_create_issue_throttled_is_retried(jira: JiraClient) -> None:
 def test_edit_get_and_transitions(jira: JiraClient) -> None:
     responses.put(f"{API}/issue/A-1", status=204)
     responses.get(f"{API}/issue/A-1", json={"key": "A-1", "fields": {"status": {}}})
-    responses.get(f"{API}/issue/A-1/transitions", json={"transitions": [
-        {"id": "31", "name": "Done", "to": {"id": "3", "name": "Done",
-                                           "statusCategory": {"key": "done"}}}]})
+    responses.get(
+        f"{API}/issue/A-1/transitions",
+        json={
+            "transitions": [
+                {
+                    "id": "31",
+                    "name": "Done",
+                    "to": {"id": "3", "name": "Done", "statusCategory": {"key": "done"}},
+                }
+            ]
+        },
+    )
     responses.post(f"{API}/issue/A-1/transitions", status=204)
     jira.edit_issue("A-1", {"summary": "x"})
     assert jira.get_issue("A-1", ["status", "summary"])["key"] == "A-1"
@@ -271,10 +389,19 @@ def test_add_comment_with_properties(jira: JiraClient) -> None:
 @responses.activate
 def test_comments_page_with_properties_expanded(jira: JiraClient) -> None:
     url = f"{API}/issue/A-1/comment"
-    responses.get(url, json={"startAt": 0, "maxResults": 2, "total": 3,
-                             "comments": [{"id": "1"}, {"id": "2"}]})
-    responses.get(url, json={"startAt": 2, "maxResults": 2, "total": 3,
-                             "comments": [{"id": "3", "properties": [{"key": "ado"}]}]})
+    responses.get(
+        url,
+        json={"startAt": 0, "maxResults": 2, "total": 3, "comments": [{"id": "1"}, {"id": "2"}]},
+    )
+    responses.get(
+        url,
+        json={
+            "startAt": 2,
+            "maxResults": 2,
+            "total": 3,
+            "comments": [{"id": "3", "properties": [{"key": "ado"}]}],
+        },
+    )
     assert [c["id"] for c in jira.comments("A-1")] == ["1", "2", "3"]
     q = query(responses.calls[1])
     assert q["expand"] == ["properties"] and q["startAt"] == ["2"]
@@ -298,7 +425,7 @@ def test_add_attachment_sends_a_streamed_multipart_body(jira: JiraClient) -> Non
         assert not isinstance(request.body, bytes | str)  # an iterable, not a buffer
         seen["body"] = b"".join(request.body)  # type: ignore[arg-type]
         seen["headers"] = dict(request.headers)
-        return 200, {}, json.dumps([{"id": "9", "filename": "r\u00e9sum\u00e9 \"v2\".pdf"}])
+        return 200, {}, json.dumps([{"id": "9", "filename": 'r\u00e9sum\u00e9 "v2".pdf'}])
 
     responses.add_callback(responses.POST, f"{API}/issue/A-1/attachments", callback=callback)
     out = jira.add_attachment("A-1", 'résumé "v2".pdf', io.BytesIO(payload), "application/pdf")
@@ -309,7 +436,7 @@ def test_add_attachment_sends_a_streamed_multipart_body(jira: JiraClient) -> Non
     assert "Transfer-Encoding" not in headers
     [part] = parse_multipart(headers["Content-Type"], seen["body"])
     assert part.get_param("name", header="content-disposition") == "file"
-    assert part.get_filename() == 'résumé %22v2%22.pdf'
+    assert part.get_filename() == "résumé %22v2%22.pdf"
     assert part.get_content_type() == "application/pdf"
     assert part.get_payload(decode=True) == payload
 
@@ -341,8 +468,9 @@ def test_a_stream_of_unknown_size_goes_chunked(jira: JiraClient) -> None:
         return 200, {}, "[]"
 
     responses.add_callback(responses.POST, f"{API}/issue/A-1/attachments", callback=callback)
-    jira.add_attachment("A-1", "a.bin", cast(IO[bytes], OneWayStream(1000)),
-                        "application/octet-stream")
+    jira.add_attachment(
+        "A-1", "a.bin", cast(IO[bytes], OneWayStream(1000)), "application/octet-stream"
+    )
     assert seen["headers"]["Transfer-Encoding"] == "chunked"
     [part] = parse_multipart(seen["headers"]["Content-Type"], seen["body"])
     assert part.get_payload(decode=True) == b"z" * 1000
@@ -370,8 +498,9 @@ def test_a_throttled_upload_rewinds_a_seekable_stream(jira: JiraClient) -> None:
 def test_a_throttled_one_way_upload_cannot_be_resent(jira: JiraClient) -> None:
     responses.post(f"{API}/issue/A-1/attachments", status=429, headers={"Retry-After": "0"})
     with pytest.raises(PermanentError, match="cannot be rewound"):
-        jira.add_attachment("A-1", "a.bin", cast(IO[bytes], OneWayStream(10)),
-                            "application/octet-stream")
+        jira.add_attachment(
+            "A-1", "a.bin", cast(IO[bytes], OneWayStream(10)), "application/octet-stream"
+        )
 
 
 @pytest.fixture
@@ -429,8 +558,9 @@ def test_memory_stays_flat_while_uploading_a_large_stream(
     client = JiraClient(url, "e", "t", limiter=fast_limiter())
     tracemalloc.start()
     try:
-        client.add_attachment("A-1", "big.bin", cast(IO[bytes], SizedOneWayStream(size)),
-                              "application/zip")
+        client.add_attachment(
+            "A-1", "big.bin", cast(IO[bytes], SizedOneWayStream(size)), "application/zip"
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -456,7 +586,9 @@ def test_links_remote_links_and_properties(jira: JiraClient) -> None:
     jira.remote_link("A-1", "https://dev.azure.com/x/y/_workitems/edit/5", "ADO #5", "ado:5")
     jira.set_property("A-1", "ado.migration", {"id": 5})
     assert sent_json(responses.calls[0]) == {
-        "type": {"name": "Blocks"}, "inwardIssue": {"key": "A-1"}, "outwardIssue": {"key": "A-2"}
+        "type": {"name": "Blocks"},
+        "inwardIssue": {"key": "A-1"},
+        "outwardIssue": {"key": "A-2"},
     }
     assert sent_json(responses.calls[1]) == {
         "globalId": "ado:5",
@@ -477,8 +609,10 @@ def test_link_timeout_is_retried_because_duplicates_are_harmless(jira: JiraClien
 @responses.activate
 def test_search_follows_next_page_token(jira: JiraClient) -> None:
     url = f"{API}/search/jql"
-    responses.post(url, json={"issues": [{"key": "A-1"}, {"key": "A-2"}], "nextPageToken": "p2",
-                              "isLast": False})
+    responses.post(
+        url,
+        json={"issues": [{"key": "A-1"}, {"key": "A-2"}], "nextPageToken": "p2", "isLast": False},
+    )
     responses.post(url, json={"issues": [{"key": "A-3"}], "nextPageToken": "p3"})
     responses.post(url, json={"issues": [{"key": "A-4"}], "isLast": True})
     keys = [i["key"] for i in jira.search("project = A", ["key"], ["ado.migration"])]
@@ -538,8 +672,11 @@ def test_every_request_matches_the_jira_spec(jira: JiraClient) -> None:
 
     for method in ("GET", "POST", "PUT"):
         responses.add_callback(method, any_url, callback=answer)
-    adf = {"version": 1, "type": "doc", "content": [{"type": "paragraph", "content": [
-        {"type": "text", "text": "hi"}]}]}
+    adf = {
+        "version": 1,
+        "type": "doc",
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": "hi"}]}],
+    }
     jira.myself()
     jira.get_project("ACME")
     jira.issue_types("ACME")
@@ -549,9 +686,14 @@ def test_every_request_matches_the_jira_spec(jira: JiraClient) -> None:
     jira.priorities()
     jira.link_types()
     jira.attachment_upload_limit()
-    jira.create_issues([{"fields": {"summary": "s", "project": {"key": "ACME"},
-                                    "issuetype": {"id": "1"}},
-                         "properties": [{"key": "ado", "value": {"id": 1}}]}])
+    jira.create_issues(
+        [
+            {
+                "fields": {"summary": "s", "project": {"key": "ACME"}, "issuetype": {"id": "1"}},
+                "properties": [{"key": "ado", "value": {"id": 1}}],
+            }
+        ]
+    )
     jira.create_issue({"fields": {"summary": "s"}})
     jira.edit_issue("A-1", {"summary": "t"})
     jira.get_issue("A-1", ["status"])

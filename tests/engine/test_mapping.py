@@ -61,8 +61,14 @@ def test_it_maps_the_agile_process_onto_a_classic_project() -> None:
     mappings, errors = suggest_type_mappings(AGILE, CLASSIC)
     assert errors == []
     got = {k: v.jira_type for k, v in mappings.items()}
-    assert got == {"Epic": "Epic", "Feature": "Epic", "User Story": "Story", "Task": "Sub-task",
-                   "Bug": "Bug", "Issue": "Task"}
+    assert got == {
+        "Epic": "Epic",
+        "Feature": "Epic",
+        "User Story": "Story",
+        "Task": "Sub-task",
+        "Bug": "Bug",
+        "Issue": "Task",
+    }
     for mapping in mappings.values():
         assert mapping.source == "automatic"
         assert 0 < mapping.confidence <= 1
@@ -123,12 +129,14 @@ def test_states_map_by_category_then_name() -> None:
 
 
 def test_state_overrides_win_where_the_workflow_has_the_status() -> None:
-    mapping, problem = map_state("User Story", "Resolved", "Resolved", "Story", STORY_FLOW,
-                                 {"resolved": "In Review"})
+    mapping, problem = map_state(
+        "User Story", "Resolved", "Resolved", "Story", STORY_FLOW, {"resolved": "In Review"}
+    )
     assert mapping is not None and problem is None
     assert (mapping.jira_status, mapping.source) == ("In Review", "override")
-    mapping, problem = map_state("Bug", "Resolved", "Resolved", "Bug", BUG_FLOW,
-                                 {"Resolved": "In Review"})
+    mapping, problem = map_state(
+        "Bug", "Resolved", "Resolved", "Bug", BUG_FLOW, {"Resolved": "In Review"}
+    )
     assert mapping is not None and mapping.source == "automatic"
     assert problem is not None and "Bug" in problem
 
@@ -141,8 +149,11 @@ def test_an_override_to_a_status_the_project_lacks_is_a_preflight_error() -> Non
 
 
 def test_state_mappings_cover_every_state_of_mapped_types() -> None:
-    wit = WorkItemType("Bug", "Microsoft.VSTS.WorkItemTypes.Bug",
-                       [StateInfo("New", "Proposed"), StateInfo("Closed", "Completed")])
+    wit = WorkItemType(
+        "Bug",
+        "Microsoft.VSTS.WorkItemTypes.Bug",
+        [StateInfo("New", "Proposed"), StateInfo("Closed", "Completed")],
+    )
     types, _ = suggest_type_mappings(["Bug"], CLASSIC)
     out, problems = suggest_state_mappings([wit], types, {"10003": BUG_FLOW})
     assert [(m.ado_state, m.jira_status) for m in out] == [("New", "Open"), ("Closed", "Closed")]

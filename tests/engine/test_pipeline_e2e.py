@@ -39,15 +39,18 @@ def test_full_run_migrates_every_item_once_with_hierarchy_states_and_content(
     # hierarchy: sub-tasks and stories sit under the issue of their ADO parent
     keys = {i: v[0]["key"] for i, v in issues.items()}
     by_key = {v[0]["key"]: v[0] for v in issues.values()}
-    parented = [p for p in planned.values()
-                if p["jira_parent"] is not None and p["action"] != "skip"]
+    parented = [
+        p for p in planned.values() if p["jira_parent"] is not None and p["action"] != "skip"
+    ]
     assert parented
     for p in parented:
         parent = by_key[keys[p["ado_id"]]]["fields"]["parent"]
         assert str(parent) == by_key[keys[p["jira_parent"]]]["id"]
     # events: seed payloads, lowercase status, done stats last
-    assert h.events.events[-2:] == [{"type": "status", "status": "completed"},
-                                    {"type": "done", "stats": outcome.stats}]
+    assert h.events.events[-2:] == [
+        {"type": "status", "status": "completed"},
+        {"type": "done", "stats": outcome.stats},
+    ]
     assert any(m.startswith("✓ ADO #") and "→ MIG-" in m for m in h.events.logs())
     assert h.events.of_type("progress")[-1]["current"] == len(planned)
     assert h.store.phases_seen == [1, 2, 3, 4, 5, 6]
@@ -126,15 +129,19 @@ def test_sample_run_holds_each_type_and_the_parents(sandboxes: Any) -> None:
             assert p["parent_id"] in planned
     assert 7 <= len(planned) < 60
     assert_complete(sandboxes, h.store)
-    assert len(issues_by_ado(sandboxes)) == sum(1 for p in planned.values()
-                                               if p["action"] != "skip")
+    assert len(issues_by_ado(sandboxes)) == sum(
+        1 for p in planned.values() if p["action"] != "skip"
+    )
 
 
 def test_area_and_type_filters(sandboxes: Any) -> None:
     ds = sandboxes.dataset
     area = ds.project + "\\Web"
-    expected = {i for i in ds.ids() if under_area(ds.area_path(i), area)
-                and ds.type_name(i) in ("User Story", "Bug")}
+    expected = {
+        i
+        for i in ds.ids()
+        if under_area(ds.area_path(i), area) and ds.type_name(i) in ("User Story", "Bug")
+    }
     assert expected
     h = Harness(sandboxes)
     outcome = h.run(make_spec(sandboxes, area_filter=area, type_filter=[" User Story , Bug"]))
@@ -147,8 +154,9 @@ def test_area_and_type_filters(sandboxes: Any) -> None:
 
 def test_type_and_state_overrides_win(sandboxes: Any) -> None:
     h = Harness(sandboxes)
-    spec = make_spec(sandboxes, type_overrides={"Bug": "Task"},
-                     state_overrides={"Resolved": "In Review"})
+    spec = make_spec(
+        sandboxes, type_overrides={"Bug": "Task"}, state_overrides={"Resolved": "In Review"}
+    )
     outcome = h.run(spec)
 
     assert outcome.status == "COMPLETED"
@@ -156,16 +164,22 @@ def test_type_and_state_overrides_win(sandboxes: Any) -> None:
     planned = _planned(h)
     bugs = [i for i, p in planned.items() if p["ado_type"] == "Bug"]
     assert bugs and all(issues[i][0]["issuetype"] == "Task" for i in bugs)
-    resolved = [i for i, p in planned.items()
-                if p["state"] == "Resolved" and p["ado_type"] == "User Story"]
+    resolved = [
+        i for i, p in planned.items() if p["state"] == "Resolved" and p["ado_type"] == "User Story"
+    ]
     assert resolved and all(issues[i][0]["status"] == "In Review" for i in resolved)
     report = h.store.report
     assert report is not None
     bug_map = next(m for m in report["typeMappings"] if m["adoType"] == "Bug")
     assert (bug_map["jiraType"], bug_map["source"], bug_map["confidence"]) == (
-        "Task", "override", 1.0)
-    assert any(m["source"] == "override" and m["jiraStatus"] == "In Review"
-               for m in report["stateMappings"])
+        "Task",
+        "override",
+        1.0,
+    )
+    assert any(
+        m["source"] == "override" and m["jiraStatus"] == "In Review"
+        for m in report["stateMappings"]
+    )
 
 
 def test_an_override_to_a_missing_type_fails_the_preflight_without_writing(sandboxes: Any) -> None:
@@ -206,13 +220,15 @@ def test_incremental_updates_in_place_appends_once_and_then_writes_nothing(
     first = Harness(sandboxes)
     assert first.run(make_spec(sandboxes)).status == "COMPLETED"
     planned = _planned(first)
-    story = next(i for i, p in planned.items()
-                 if p["ado_type"] == "User Story" and p["action"] == "create")
+    story = next(
+        i for i, p in planned.items() if p["ado_type"] == "User Story" and p["action"] == "create"
+    )
     since = now_iso()
     sandboxes.ado.edit_item(story, None, title="Renamed in ADO")
     sandboxes.ado.add_comment(story, "<p>A new comment</p>")
-    parent = next(i for i, p in planned.items()
-                  if p["ado_type"] == "Feature" and p["action"] == "create")
+    parent = next(
+        i for i, p in planned.items() if p["ado_type"] == "Feature" and p["action"] == "create"
+    )
     new_id = sandboxes.ado.add_item("User Story", "Brand new story", parent=parent)
     before, counters = writes(sandboxes), dict(sandboxes.jira.snapshot()["counters"])
 
@@ -228,12 +244,16 @@ def test_incremental_updates_in_place_appends_once_and_then_writes_nothing(
     issues = issues_by_ado(sandboxes)
     assert issues[story][0]["fields"]["summary"] == "Renamed in ADO"
     assert len(issues[story][0]["comments"]) == len(
-        sandboxes.ado.store.comments(story, include_deleted=False))
+        sandboxes.ado.store.comments(story, include_deleted=False)
+    )
     assert issues[new_id][0]["fields"]["parent"]
     assert_exactly_once(sandboxes)
     routes = sandboxes.jira.snapshot()["counters"]
-    assert routes.get("POST /rest/api/3/issue/bulk", 0) - counters.get(
-        "POST /rest/api/3/issue/bulk", 0) == 1
+    assert (
+        routes.get("POST /rest/api/3/issue/bulk", 0)
+        - counters.get("POST /rest/api/3/issue/bulk", 0)
+        == 1
+    )
 
     since = now_iso()
     quiet = second.next_run()

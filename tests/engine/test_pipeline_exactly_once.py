@@ -39,10 +39,12 @@ TRANSITION = "POST /rest/api/3/issue/{issueIdOrKey}/transitions"
 
 
 def impatient_jira(sb: Any, timeout: float = 0.5) -> JiraClient:
-    limiter = AdaptiveRateLimiter(initial_rate=200, max_rate=400, increase=1.0, decrease=0.9,
-                                  max_in_flight=8)
-    return JiraClient(sb.jira_url, sb.email, sb.api_token, limiter=limiter, retry=FAST_RETRY,
-                      timeout=timeout)
+    limiter = AdaptiveRateLimiter(
+        initial_rate=200, max_rate=400, increase=1.0, decrease=0.9, max_in_flight=8
+    )
+    return JiraClient(
+        sb.jira_url, sb.email, sb.api_token, limiter=limiter, retry=FAST_RETRY, timeout=timeout
+    )
 
 
 def _snapshot(sb: Any) -> dict[str, Any]:
@@ -51,8 +53,12 @@ def _snapshot(sb: Any) -> dict[str, Any]:
 
 def _duplicates_landed(sb: Any) -> bool:
     snap = _snapshot(sb)
-    labels = Counter(label for i in snap["issues"] for label in i["fields"].get("labels", [])
-                     if label.startswith("ado-"))
+    labels = Counter(
+        label
+        for i in snap["issues"]
+        for label in i["fields"].get("labels", [])
+        if label.startswith("ado-")
+    )
     return any(n > 1 for n in labels.values())
 
 
@@ -72,21 +78,38 @@ class VerifyAfterLanding(MemoryStore):
 
 def _copies_landed(sb: Any) -> bool:
     snap = _snapshot(sb)
-    comments = Counter((i["key"], (c["properties"].get("ado.comment") or {}).get("commentId"))
-                       for i in snap["issues"] for c in i["comments"])
-    files = Counter((i["key"], a["filename"], a["size"])
-                    for i in snap["issues"] for a in i["attachments"])
-    return _duplicates_landed(sb) and max(comments.values(), default=0) > 1 \
+    comments = Counter(
+        (i["key"], (c["properties"].get("ado.comment") or {}).get("commentId"))
+        for i in snap["issues"]
+        for c in i["comments"]
+    )
+    files = Counter(
+        (i["key"], a["filename"], a["size"]) for i in snap["issues"] for a in i["attachments"]
+    )
+    return (
+        _duplicates_landed(sb)
+        and max(comments.values(), default=0) > 1
         and max(files.values(), default=0) > 1
+    )
 
 
 def test_writes_held_within_the_settle_time_are_adopted_not_repeated(make_sandboxes):
-    sb = make_sandboxes(items=14, seed=2, jira_knobs={"late_writes": {
-        BULK: {"count": 1, "seconds": 1.5}, COMMENT: {"count": 2, "seconds": 1.5},
-        ATTACH: {"count": 1, "seconds": 1.5}, TRANSITION: {"count": 2, "seconds": 1.5}}})
+    sb = make_sandboxes(
+        items=14,
+        seed=2,
+        jira_knobs={
+            "late_writes": {
+                BULK: {"count": 1, "seconds": 1.5},
+                COMMENT: {"count": 2, "seconds": 1.5},
+                ATTACH: {"count": 1, "seconds": 1.5},
+                TRANSITION: {"count": 2, "seconds": 1.5},
+            }
+        },
+    )
     h = Harness(sb)
-    outcome = h.run(make_spec(sb, settle_seconds=3.0, migrate_attachments=True),
-                    target=impatient_jira(sb))
+    outcome = h.run(
+        make_spec(sb, settle_seconds=3.0, migrate_attachments=True), target=impatient_jira(sb)
+    )
     assert outcome.status == "COMPLETED", outcome
     assert_exactly_once(sb)
     assert h.store.report is not None
@@ -103,13 +126,22 @@ def test_writes_held_within_the_settle_time_are_adopted_not_repeated(make_sandbo
 
 
 def test_a_copy_that_lands_after_the_settle_deadline_is_removed_by_verify(make_sandboxes):
-    sb = make_sandboxes(items=14, seed=2, jira_knobs={"late_writes": {
-        BULK: {"count": 1, "seconds": 2.5}, COMMENT: {"count": 1, "seconds": 2.5},
-        ATTACH: {"count": 1, "seconds": 2.5}}})
+    sb = make_sandboxes(
+        items=14,
+        seed=2,
+        jira_knobs={
+            "late_writes": {
+                BULK: {"count": 1, "seconds": 2.5},
+                COMMENT: {"count": 1, "seconds": 2.5},
+                ATTACH: {"count": 1, "seconds": 2.5},
+            }
+        },
+    )
     store = VerifyAfterLanding(copies_landed=lambda: _copies_landed(sb))
     h = Harness(sb, store=store)
-    outcome = h.run(make_spec(sb, settle_seconds=0.6, migrate_attachments=True),
-                    target=impatient_jira(sb))
+    outcome = h.run(
+        make_spec(sb, settle_seconds=0.6, migrate_attachments=True), target=impatient_jira(sb)
+    )
     assert outcome.status == "COMPLETED", outcome
     assert store.landed, "the late copies never landed before verify"
     issues = assert_exactly_once(sb)  # after the repair: one of each
@@ -141,9 +173,16 @@ def test_a_duplicate_someone_changed_is_listed_not_removed(make_sandboxes):
     # a copy carrying the same marker, then edited by a person
     project = {"key": sb.project_key}
     issuetype = jira.get_issue(entry.jira_key, ("issuetype",))["fields"]["issuetype"]
-    copy = jira.create_issue({"fields": {"project": project, "summary": "copy",
-                                         "issuetype": {"id": issuetype["id"]},
-                                         "labels": [f"ado-{ado_id}"]}})
+    copy = jira.create_issue(
+        {
+            "fields": {
+                "project": project,
+                "summary": "copy",
+                "issuetype": {"id": issuetype["id"]},
+                "labels": [f"ado-{ado_id}"],
+            }
+        }
+    )
     jira.edit_issue(copy.key, {"summary": "copy, edited by a person"})
     with h.store._lock:
         h.store.ledger[ado_id].extra["suspect"] = True
@@ -217,10 +256,13 @@ def test_images_on_other_origins_are_never_fetched_with_the_pat(make_sandboxes, 
         other_url = f"http://127.0.0.1:{other.server_port}/o/p/_apis/wit/attachments/{guid}"
         bounce_url = f"http://127.0.0.1:{bouncer.server_port}/o/p/_apis/wit/attachments/{guid}"
         private_url = f"http://10.11.12.13/o/p/_apis/wit/attachments/{guid}"
-        html = (f'<p>one <img src="{other_url}"> two <img src="{private_url}"> '
-                f'three <img src="{bounce_url}"> own <img src="{ado_url}"></p>')
-        item = sb.ado.add_item("Task", "images from everywhere",
-                               fields={"System.Description": html})
+        html = (
+            f'<p>one <img src="{other_url}"> two <img src="{private_url}"> '
+            f'three <img src="{bounce_url}"> own <img src="{ado_url}"></p>'
+        )
+        item = sb.ado.add_item(
+            "Task", "images from everywhere", fields={"System.Description": html}
+        )
         h = Harness(sb)
         ado_requests_before = sum(dict(sb.ado.counters).values())
         outcome = h.run(make_spec(sb, migrate_attachments=True))
@@ -232,8 +274,9 @@ def test_images_on_other_origins_are_never_fetched_with_the_pat(make_sandboxes, 
     assert loopback_only == []
     assert sum(dict(sb.ado.counters).values()) > ado_requests_before
     assert h.store.report is not None
-    listed = {row["url"] for row in h.store.report["problems"]["imagesNotFetched"]
-              if row["adoId"] == item}
+    listed = {
+        row["url"] for row in h.store.report["problems"]["imagesNotFetched"] if row["adoId"] == item
+    }
     assert listed == {other_url, private_url, bounce_url}
     issue = issues_by_ado(sb)[item][0]
     assert [a["filename"] for a in issue["attachments"]] == ["real.png"]

@@ -89,8 +89,7 @@ def test_pause_returns_within_two_seconds_then_resume_completes_once(
 ) -> None:
     sandboxes.jira.knobs.update({"latency_ms": 5})
     h = Harness(sandboxes)
-    _trigger(lambda: writes(sandboxes)[write_key] >= threshold,
-             lambda: h.control.request("pause"))
+    _trigger(lambda: writes(sandboxes)[write_key] >= threshold, lambda: h.control.request("pause"))
 
     outcome = h.run(make_spec(sandboxes))
     returned = time.monotonic()
@@ -125,8 +124,9 @@ def test_cancel_stops_the_run_and_reports_cancelled(sandboxes: Any) -> None:
 def test_a_lost_lease_stops_at_once_and_touches_nothing_more(sandboxes: Any) -> None:
     sandboxes.jira.knobs.update({"latency_ms": 5})
     h = Harness(sandboxes)
-    _trigger(lambda: writes(sandboxes)["transitions"] >= 5,
-             lambda: setattr(h.store, "lease_ok", False))
+    _trigger(
+        lambda: writes(sandboxes)["transitions"] >= 5, lambda: setattr(h.store, "lease_ok", False)
+    )
 
     outcome = h.run(make_spec(sandboxes))
 
@@ -145,8 +145,16 @@ def test_a_lost_lease_stops_at_once_and_touches_nothing_more(sandboxes: Any) -> 
 
 @pytest.mark.parametrize(
     ("method", "nth"),
-    [("create_issues", 1), ("create_issues", 2), ("transition", 7), ("add_attachment", 3),
-     ("add_comment", 4), ("edit_issue", 2), ("link_issues", 2), ("remote_link", 1)],
+    [
+        ("create_issues", 1),
+        ("create_issues", 2),
+        ("transition", 7),
+        ("add_attachment", 3),
+        ("add_comment", 4),
+        ("edit_issue", 2),
+        ("link_issues", 2),
+        ("remote_link", 1),
+    ],
 )
 def test_a_crash_right_after_a_write_then_a_rerun_duplicates_nothing(
     sandboxes: Any, method: str, nth: int

@@ -25,7 +25,8 @@ def _long_html(paragraphs: int) -> str:
 
 def test_a_description_too_long_for_jira_is_cut_and_attached_in_full(sandboxes: Any) -> None:
     ado_id = next(
-        i for i in sandboxes.ado.dataset.ids()
+        i
+        for i in sandboxes.ado.dataset.ids()
         if sandboxes.ado.item_fields(i).get("System.WorkItemType") == "User Story"
         and sandboxes.ado.item_fields(i).get("System.State") != "Removed"
     )

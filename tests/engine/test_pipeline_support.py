@@ -17,10 +17,19 @@ from engine.pipeline import run_migration
 from engine.ports import RunOutcome, RunSpec
 from engine.ratelimit import AdaptiveRateLimiter
 
-WRITE_KEYS = ("issues_created", "issues_edited", "transitions", "comments", "attachments",
-              "links", "remote_links", "properties")
-FAST_RETRY = RetryPolicy(max_attempts=12, backoff_base=0.05, backoff_cap=0.5,
-                         default_throttle_wait=0.1)
+WRITE_KEYS = (
+    "issues_created",
+    "issues_edited",
+    "transitions",
+    "comments",
+    "attachments",
+    "links",
+    "remote_links",
+    "properties",
+)
+FAST_RETRY = RetryPolicy(
+    max_attempts=12, backoff_base=0.05, backoff_cap=0.5, default_throttle_wait=0.1
+)
 
 
 def now_iso() -> str:
@@ -29,8 +38,9 @@ def now_iso() -> str:
 
 def clients(sb: Any) -> tuple[AdoClient, JiraClient]:
     ado = AdoClient(sb.ado_url, sb.org, sb.project, sb.pat, retry=FAST_RETRY)
-    limiter = AdaptiveRateLimiter(initial_rate=200, max_rate=400, increase=1.0, decrease=0.9,
-                                  max_in_flight=8)
+    limiter = AdaptiveRateLimiter(
+        initial_rate=200, max_rate=400, increase=1.0, decrease=0.9, max_in_flight=8
+    )
     jira = JiraClient(sb.jira_url, sb.email, sb.api_token, limiter=limiter, retry=FAST_RETRY)
     return ado, jira
 
@@ -57,8 +67,14 @@ class Harness:
 
     def run(self, spec: RunSpec, *, target: Any = None, source: Any = None) -> RunOutcome:
         ado, jira = clients(self.sb)
-        return run_migration(spec, source=source or ado, target=target or jira,
-                             store=self.store, events=self.events, control=self.control)
+        return run_migration(
+            spec,
+            source=source or ado,
+            target=target or jira,
+            store=self.store,
+            events=self.events,
+            control=self.control,
+        )
 
     def next_run(self) -> Harness:
         return Harness(self.sb, self.store.new_run())
@@ -72,8 +88,11 @@ def writes(sb: Any) -> dict[str, int]:
 def write_requests(sb: Any) -> int:
     """Jira requests that change something (searches are reads)."""
     routes = sb.jira.snapshot()["counters"]
-    return sum(n for route, n in routes.items()
-               if not route.startswith("GET") and "/search/jql" not in route)
+    return sum(
+        n
+        for route, n in routes.items()
+        if not route.startswith("GET") and "/search/jql" not in route
+    )
 
 
 def issues_by_ado(sb: Any) -> dict[int, list[dict[str, Any]]]:

@@ -25,15 +25,31 @@ def item(
 ) -> WorkItem:
     rels = []
     if parent is not None:
-        rels.append(Relation("System.LinkTypes.Hierarchy-Reverse",
-                             f"https://ado/_apis/wit/workItems/{parent}"))
-    return WorkItem(i, 1, type_, f"t{i}", state, f"https://ado/{i}",
-                    {"System.AreaPath": area}, rels)
+        rels.append(
+            Relation(
+                "System.LinkTypes.Hierarchy-Reverse", f"https://ado/_apis/wit/workItems/{parent}"
+            )
+        )
+    return WorkItem(
+        i, 1, type_, f"t{i}", state, f"https://ado/{i}", {"System.AreaPath": area}, rels
+    )
 
 
 def planned(i: int, level: int, parent: int | None = None, action: str = "create") -> PlannedItem:
-    return PlannedItem(i, "T", 1, "t", "New", "Proposed", "", parent, f"type{level}",
-                       f"L{level}", level, action)  # type: ignore[arg-type]
+    return PlannedItem(
+        i,
+        "T",
+        1,
+        "t",
+        "New",
+        "Proposed",
+        "",
+        parent,
+        f"type{level}",
+        f"L{level}",
+        level,
+        action,  # type: ignore[arg-type]
+    )
 
 
 def test_type_filter_is_comma_separated_with_spaces_ignored() -> None:
@@ -57,9 +73,17 @@ def test_filters_combine() -> None:
 
 
 def test_sample_holds_each_type_and_the_parents() -> None:
-    items = [item(1, "Epic"), item(2, "Feature", 1), item(3, "User Story", 2),
-             item(4, "User Story", 2), item(5, "Task", 3), item(6, "Task", 4), item(7, "Bug", 2),
-             item(8, "Bug"), item(9, "Task", 4)]
+    items = [
+        item(1, "Epic"),
+        item(2, "Feature", 1),
+        item(3, "User Story", 2),
+        item(4, "User Story", 2),
+        item(5, "Task", 3),
+        item(6, "Task", 4),
+        item(7, "Bug", 2),
+        item(8, "Bug"),
+        item(9, "Task", 4),
+    ]
     chosen = select_sample(items, 5, lambda t: LEVEL[t])
     types = {i.type for i in items if i.id in chosen}
     assert types == {"Epic", "Feature", "User Story", "Task", "Bug"}
@@ -94,10 +118,21 @@ def test_decisions() -> None:
 
 
 def test_parents_become_fields_or_links() -> None:
-    plan = {1: planned(1, 1), 2: planned(2, 1, 1), 3: planned(3, 0, 2), 4: planned(4, -1, 3),
-            5: planned(5, -1, 1), 6: planned(6, 0, 99), 7: planned(7, 0, 98)}
-    assign_parents(plan, ledger_levels={99: 1}, parent_on_screen=lambda _t: True,
-                   standalone=lambda _p: ("std", "Task"))
+    plan = {
+        1: planned(1, 1),
+        2: planned(2, 1, 1),
+        3: planned(3, 0, 2),
+        4: planned(4, -1, 3),
+        5: planned(5, -1, 1),
+        6: planned(6, 0, 99),
+        7: planned(7, 0, 98),
+    }
+    assign_parents(
+        plan,
+        ledger_levels={99: 1},
+        parent_on_screen=lambda _t: True,
+        standalone=lambda _p: ("std", "Task"),
+    )
     assert plan[2].parent_link == 1 and plan[2].jira_parent is None  # epic under epic
     assert plan[3].jira_parent == 2
     assert plan[4].jira_parent == 3 and plan[4].level == -1
@@ -108,15 +143,20 @@ def test_parents_become_fields_or_links() -> None:
 
 def test_a_subtask_without_a_parent_becomes_standalone() -> None:
     plan = {1: planned(1, -1)}
-    assign_parents(plan, ledger_levels={}, parent_on_screen=lambda _t: True,
-                   standalone=lambda _p: ("std", "Task"))
+    assign_parents(
+        plan,
+        ledger_levels={},
+        parent_on_screen=lambda _t: True,
+        standalone=lambda _p: ("std", "Task"),
+    )
     assert (plan[1].jira_type_id, plan[1].level) == ("std", 0)
 
 
 def test_parent_off_the_create_screen_becomes_a_link() -> None:
     plan = {1: planned(1, 1), 2: planned(2, 0, 1)}
-    assign_parents(plan, ledger_levels={}, parent_on_screen=lambda _t: False,
-                   standalone=lambda _p: None)
+    assign_parents(
+        plan, ledger_levels={}, parent_on_screen=lambda _t: False, standalone=lambda _p: None
+    )
     assert plan[2].jira_parent is None and plan[2].parent_link == 1
 
 

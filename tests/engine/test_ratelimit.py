@@ -44,8 +44,9 @@ def test_both_limiters_satisfy_the_protocol() -> None:
 # --------------------------------------------------------------------------- AIMD
 def test_rate_halves_on_throttle_and_creeps_back_on_success() -> None:
     t = FakeTime()
-    lim = limiter(t, initial_rate=8, min_rate=1, max_rate=10, increase=0.5,
-                  decrease=0.5, decrease_cooldown=0)
+    lim = limiter(
+        t, initial_rate=8, min_rate=1, max_rate=10, increase=0.5, decrease=0.5, decrease_cooldown=0
+    )
     lim.on_throttle()
     assert lim.rate == 4
     lim.on_throttle()
@@ -143,8 +144,13 @@ def test_jira_client_feeds_the_limiter() -> None:
     url = "https://site.test/rest/api/3/myself"
     responses.get(url, status=429, headers={"Retry-After": "1"})
     responses.get(url, json={"accountId": "a"})
-    client = JiraClient("https://site.test", "me@x.test", "tok", limiter=lim,
-                        retry=RetryPolicy(sleep=t.sleep, clock=time.time))
+    client = JiraClient(
+        "https://site.test",
+        "me@x.test",
+        "tok",
+        limiter=lim,
+        retry=RetryPolicy(sleep=t.sleep, clock=time.time),
+    )
     assert client.myself() == {"accountId": "a"}
     assert lim.throttles == 1
     assert lim.rate == pytest.approx(4 + 0.1)  # halved, then one success
@@ -292,9 +298,13 @@ def test_waiting_for_a_free_slot_stops_promptly() -> None:
 def test_a_429_storm_stops_every_jira_thread_promptly() -> None:
     url = "https://storm.test/rest/api/3/myself"
     responses.get(url, status=429, headers={"Retry-After": "30"})
-    client = JiraClient("https://storm.test", "me@x.test", "tok",
-                        limiter=AdaptiveRateLimiter(max_pause=60, max_in_flight=2),
-                        retry=RetryPolicy(max_total_wait=600))
+    client = JiraClient(
+        "https://storm.test",
+        "me@x.test",
+        "tok",
+        limiter=AdaptiveRateLimiter(max_pause=60, max_in_flight=2),
+        retry=RetryPolicy(max_total_wait=600),
+    )
     stop = threading.Event()
     client.set_stop_check(stop.is_set)
     outcomes: list[BaseException] = []

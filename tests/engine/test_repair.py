@@ -19,8 +19,15 @@ T1 = "2026-12-01T10:05:00.000+0000"
 
 
 def issue(key: str, *, creator: str = ME, updated: str = T0) -> dict[str, Any]:
-    return {"key": key, "fields": {"creator": {"accountId": creator}, "created": T0,
-                                   "updated": updated, "labels": ["ado-7"]}}
+    return {
+        "key": key,
+        "fields": {
+            "creator": {"accountId": creator},
+            "created": T0,
+            "updated": updated,
+            "labels": ["ado-7"],
+        },
+    }
 
 
 def test_jira_timestamps_are_read_in_both_of_jiras_forms() -> None:
@@ -43,8 +50,8 @@ def test_the_ledgers_issue_is_kept_and_an_untouched_copy_of_ours_may_go() -> Non
 
 def test_a_copy_someone_changed_or_made_is_left_with_the_reason() -> None:
     changed, theirs = issue_copies(
-        7, "MIG-1", [issue("MIG-1"), issue("MIG-9", updated=T1), issue("MIG-10", creator="x")],
-        ME)
+        7, "MIG-1", [issue("MIG-1"), issue("MIG-9", updated=T1), issue("MIG-10", creator="x")], ME
+    )
     assert not changed.removable and "changed" in changed.why_left
     assert not theirs.removable and "someone else" in theirs.why_left
 
@@ -59,12 +66,20 @@ def comment(cid: str, *, author: str = ME, updated: str = T0) -> dict[str, Any]:
 
 
 def test_comment_copies_keep_the_ledgers_one_and_spare_edited_ones() -> None:
-    copies = comment_copies(7, "MIG-1", {
-        "45": [comment("100"), comment("101"), comment("102", updated=T1)],
-        "46": [comment("103")],
-    }, {"45": "101"}, ME)
+    copies = comment_copies(
+        7,
+        "MIG-1",
+        {
+            "45": [comment("100"), comment("101"), comment("102", updated=T1)],
+            "46": [comment("103")],
+        },
+        {"45": "101"},
+        ME,
+    )
     assert {(c.copy_id, c.kept, c.removable) for c in copies} == {
-        ("100", "101", True), ("102", "101", False)}
+        ("100", "101", True),
+        ("102", "101", False),
+    }
 
 
 def test_a_comment_copy_unknown_to_the_ledger_keeps_the_oldest() -> None:
@@ -77,8 +92,9 @@ def att(aid: str, name: str = "a.png", size: int = 10, author: str = ME) -> dict
 
 
 def test_only_a_file_the_ledger_does_not_know_beside_one_it_knows_is_a_copy() -> None:
-    [copy] = attachment_copies(7, "MIG-1", [att("1"), att("2"), att("3", "b.png")],
-                               {"g1": "1", "g3": "3"}, ME)
+    [copy] = attachment_copies(
+        7, "MIG-1", [att("1"), att("2"), att("3", "b.png")], {"g1": "1", "g3": "3"}, ME
+    )
     assert (copy.copy_id, copy.kept) == ("2", "1")
     # two ADO files with one name and size, both in the ledger: not copies
     assert attachment_copies(7, "MIG-1", [att("1"), att("2")], {"g1": "1", "g2": "2"}, ME) == []

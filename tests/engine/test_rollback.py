@@ -21,23 +21,39 @@ from tests.engine.test_pipeline_support import (
 PROJECT = "MIG"
 
 
-def _rollback(sb: Any, store: MemoryStore, of_run: str, *, dry_run: bool = False,
-              control: MemoryControl | None = None,
-              events: MemoryEvents | None = None) -> RunOutcome:
+def _rollback(
+    sb: Any,
+    store: MemoryStore,
+    of_run: str,
+    *,
+    dry_run: bool = False,
+    control: MemoryControl | None = None,
+    events: MemoryEvents | None = None,
+) -> RunOutcome:
     _, jira = clients(sb)
     items = [SourceItem(i, "", "") for i in sorted(store.ledger)]
-    spec = RollbackSpec(of_run, sb.project_key, dry_run=dry_run, items=items,
-                        settle_seconds=TEST_SETTLE_SECONDS)
-    return run_rollback(spec, target=jira, store=store, events=events or MemoryEvents(),
-                        control=control or MemoryControl())
+    spec = RollbackSpec(
+        of_run, sb.project_key, dry_run=dry_run, items=items, settle_seconds=TEST_SETTLE_SECONDS
+    )
+    return run_rollback(
+        spec,
+        target=jira,
+        store=store,
+        events=events or MemoryEvents(),
+        control=control or MemoryControl(),
+    )
 
 
 def _jira_totals(sb: Any) -> dict[str, int]:
     issues = sb.jira.snapshot()["issues"]
     links = {ln["id"] for i in issues for ln in i["links"]}
-    return {"issues": len(issues), "comments": sum(len(i["comments"]) for i in issues),
-            "attachments": sum(len(i["attachments"]) for i in issues),
-            "links": len(links), "remoteLinks": sum(len(i["remoteLinks"]) for i in issues)}
+    return {
+        "issues": len(issues),
+        "comments": sum(len(i["comments"]) for i in issues),
+        "attachments": sum(len(i["attachments"]) for i in issues),
+        "links": len(links),
+        "remoteLinks": sum(len(i["remoteLinks"]) for i in issues),
+    }
 
 
 def test_a_full_run_is_rolled_back_to_an_empty_site_then_migrated_again(sandboxes: Any) -> None:
@@ -86,8 +102,9 @@ def test_an_incremental_run_is_rolled_back_to_what_the_full_run_left(sandboxes: 
     assert h.run(make_spec(sandboxes, run_id="run-1")).status == "COMPLETED"
     before = sandboxes.jira.snapshot()["issues"]
     ado = sandboxes.ado.store
-    target = next(i for i in sorted(issues_by_ado(sandboxes))
-                  if ado.comments(i, include_deleted=False))
+    target = next(
+        i for i in sorted(issues_by_ado(sandboxes)) if ado.comments(i, include_deleted=False)
+    )
     since = now_iso()
     ado.add_comment(target, "<p>a new comment after the migration</p>")
     ado.add_comment(target, "<p>another one, which a person edits in Jira</p>")
@@ -100,8 +117,11 @@ def test_an_incremental_run_is_rolled_back_to_what_the_full_run_left(sandboxes: 
     assert len(issue["comments"]) == len(ado.comments(target, include_deleted=False))
     _, jira = clients(sandboxes)
     edited = issue["comments"][-1]
-    jira.http.request("PUT", f"{sandboxes.jira_url}/rest/api/3/issue/{issue['key']}/comment/"
-                      f"{edited['id']}", json_body={"body": edited["body"]}).close()
+    jira.http.request(
+        "PUT",
+        f"{sandboxes.jira_url}/rest/api/3/issue/{issue['key']}/comment/{edited['id']}",
+        json_body={"body": edited["body"]},
+    ).close()
 
     store = inc.store.new_run()
     done = _rollback(sandboxes, store, "run-2")
@@ -109,7 +129,8 @@ def test_an_incremental_run_is_rolled_back_to_what_the_full_run_left(sandboxes: 
     assert store.report is not None
     assert store.report["counts"]["removed"]["comments"] == 1
     assert [(r["kind"], r["id"], r["reason"]) for r in store.report["left"]] == [
-        ("comments", edited["id"], "edited since it was written: left alone")]
+        ("comments", edited["id"], "edited since it was written: left alone")
+    ]
     assert store.report["counts"]["removed"]["issues"] == 0
     assert any("fields edited" in x["what"] for x in store.report["notReverted"])
     after = {i["key"]: i for i in sandboxes.jira.snapshot()["issues"]}
@@ -117,7 +138,8 @@ def test_an_incremental_run_is_rolled_back_to_what_the_full_run_left(sandboxes: 
     for old in before:
         kept = [edited["id"]] if old["key"] == issue["key"] else []
         assert Counter(c["id"] for c in after[old["key"]]["comments"]) == Counter(
-            [c["id"] for c in old["comments"]] + kept), old["key"]
+            [c["id"] for c in old["comments"]] + kept
+        ), old["key"]
     assert store.items[target].status == "REMOVED"
     # the ledger forgot the comment: the next run adds it again
     entry = store.ledger[target]
@@ -146,8 +168,9 @@ def test_without_bulk_change_issues_go_one_by_one_each_delete_sent_once_despite_
     assert h.run(make_spec(sandboxes, run_id="run-1")).status == "COMPLETED"
     created = _jira_totals(sandboxes)
     sandboxes.jira.settings.update({"bulk_change_permission": False})
-    sandboxes.jira.knobs.update({"lost_answer_p": 0.3, "lost_answer_mode": "mixed",
-                                 "fault_routes": [ISSUE_DELETE]})
+    sandboxes.jira.knobs.update(
+        {"lost_answer_p": 0.3, "lost_answer_mode": "mixed", "fault_routes": [ISSUE_DELETE]}
+    )
     store = h.store.new_run()
     done = _rollback(sandboxes, store, "run-1")
     assert done.status == "COMPLETED", (done, store.report)
@@ -165,8 +188,9 @@ def test_without_bulk_change_issues_go_one_by_one_each_delete_sent_once_despite_
 def test_a_bulk_delete_whose_answer_is_lost_is_not_submitted_again(sandboxes: Any) -> None:
     h = Harness(sandboxes)
     assert h.run(make_spec(sandboxes, run_id="run-1")).status == "COMPLETED"
-    sandboxes.jira.knobs.update({"lost_answer_p": 1.0, "lost_answer_mode": "504",
-                                 "fault_routes": [BULK_DELETE]})
+    sandboxes.jira.knobs.update(
+        {"lost_answer_p": 1.0, "lost_answer_mode": "504", "fault_routes": [BULK_DELETE]}
+    )
     store = h.store.new_run()
     done = _rollback(sandboxes, store, "run-1")
     assert done.status == "COMPLETED", (done, store.report)
@@ -184,17 +208,32 @@ def test_what_a_person_changed_is_left_with_its_parents_and_listed(sandboxes: An
     _, jira = clients(sandboxes)
     by_key = {i["key"]: i for i in sandboxes.jira.snapshot()["issues"]}
     child = next(i for i in by_key.values() if i["fields"].get("parent"))
-    other = next(i for i in by_key.values()
-                 if not i["fields"].get("parent") and i["key"] != child["key"]
-                 and not any(c["fields"].get("parent") == int(i["id"]) for c in by_key.values()))
-    unlabelled = next(i for i in by_key.values()
-                      if not i["fields"].get("parent") and i["key"] != other["key"]
-                      and not any(c["fields"].get("parent") == int(i["id"])
-                                  for c in by_key.values()))
+    other = next(
+        i
+        for i in by_key.values()
+        if not i["fields"].get("parent")
+        and i["key"] != child["key"]
+        and not any(c["fields"].get("parent") == int(i["id"]) for c in by_key.values())
+    )
+    unlabelled = next(
+        i
+        for i in by_key.values()
+        if not i["fields"].get("parent")
+        and i["key"] != other["key"]
+        and not any(c["fields"].get("parent") == int(i["id"]) for c in by_key.values())
+    )
     jira.edit_issue(unlabelled["key"], {"labels": []})
     jira.edit_issue(child["key"], {"summary": "edited by a person"})
-    jira.add_comment(other["key"], {"type": "doc", "version": 1, "content": [
-        {"type": "paragraph", "content": [{"type": "text", "text": "a person's note"}]}]})
+    jira.add_comment(
+        other["key"],
+        {
+            "type": "doc",
+            "version": 1,
+            "content": [
+                {"type": "paragraph", "content": [{"type": "text", "text": "a person's note"}]}
+            ],
+        },
+    )
     keep = {child["key"], other["key"], unlabelled["key"]}
     parent_id = child["fields"]["parent"]
     while parent_id:

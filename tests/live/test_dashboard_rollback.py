@@ -22,8 +22,16 @@ DRY_REPORT = {
         "alreadyGone": {},
         "failed": {},
     },
-    "left": [{"kind": "issues", "adoId": 7, "issue": "PROJ-7", "id": "10007", "state": "left",
-              "reason": "changed after this run's last write to it: left alone"}],
+    "left": [
+        {
+            "kind": "issues",
+            "adoId": 7,
+            "issue": "PROJ-7",
+            "id": "10007",
+            "state": "left",
+            "reason": "changed after this run's last write to it: left alone",
+        }
+    ],
     "issueRemoval": {"method": "bulk delete", "reason": "the account holds BULK_CHANGE"},
     "notReverted": [],
 }
@@ -102,8 +110,14 @@ def test_a_refused_rollback_is_shown_not_started(browser: Client, make_run: Any)
 def test_a_rollback_runs_page_shows_its_counts(browser: Client, make_run: Any) -> None:
     run = make_run("COMPLETED")
     report = {**DRY_REPORT, "dryRun": False}
-    rb = make_run("COMPLETED", type="ROLLBACK", rollback_of=run, report=report,
-                  success_count=11, skipped_count=1)
+    rb = make_run(
+        "COMPLETED",
+        type="ROLLBACK",
+        rollback_of=run,
+        report=report,
+        success_count=11,
+        skipped_count=1,
+    )
     page = browser.get(run_url(rb)).content.decode()
     assert 'id="rollback-panel"' in page and "Removed" in page
     assert 'id="mappings-panel"' not in page
@@ -123,11 +137,13 @@ def test_an_outsider_cannot_roll_back(outsider: Any, make_run: Any) -> None:
 
 
 @pytest.mark.parametrize(("action", "dry"), [("rollback_runs_dry", True), ("rollback_runs", False)])
-def test_the_admin_actions_start_rollbacks(admin_client: Client, make_run: Any, action: str,
-                                           dry: bool) -> None:
+def test_the_admin_actions_start_rollbacks(
+    admin_client: Client, make_run: Any, action: str, dry: bool
+) -> None:
     run = make_run("COMPLETED")
-    r = admin_client.post("/admin/migrations_app/migrationrun/",
-                          {"action": action, "_selected_action": [str(run.pk)]})
+    r = admin_client.post(
+        "/admin/migrations_app/migrationrun/", {"action": action, "_selected_action": [str(run.pk)]}
+    )
     assert r.status_code == 302
     made = MigrationRun.objects.get(rollback_of=run)
     assert (made.type, made.dry_run) == ("ROLLBACK", dry)
@@ -135,8 +151,10 @@ def test_the_admin_actions_start_rollbacks(admin_client: Client, make_run: Any, 
 
 def test_the_admin_action_refuses_an_active_run(admin_client: Client, make_run: Any) -> None:
     run = make_run("RUNNING")
-    r = admin_client.post("/admin/migrations_app/migrationrun/",
-                          {"action": "rollback_runs", "_selected_action": [str(run.pk)]},
-                          follow=True)
+    r = admin_client.post(
+        "/admin/migrations_app/migrationrun/",
+        {"action": "rollback_runs", "_selected_action": [str(run.pk)]},
+        follow=True,
+    )
     assert "cancel it or let it finish" in r.content.decode()
     assert not MigrationRun.objects.filter(rollback_of=run).exists()

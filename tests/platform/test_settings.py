@@ -34,8 +34,7 @@ def setting_value(name: str, **env: str) -> str:
     """``settings.<name>`` as loaded in a fresh process with ``env`` (DEBUG on)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MIGRATOR_")}
     code = (
-        "import django; django.setup(); from django.conf import settings; "
-        f"print(settings.{name})"
+        f"import django; django.setup(); from django.conf import settings; print(settings.{name})"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],

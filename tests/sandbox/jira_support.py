@@ -62,8 +62,11 @@ def _openapi_to_jsonschema(node: Any) -> Any:
         return [_openapi_to_jsonschema(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _openapi_to_jsonschema(v) for k, v in node.items()
-           if k not in ("example", "discriminator", "xml", "externalDocs")}
+    out = {
+        k: _openapi_to_jsonschema(v)
+        for k, v in node.items()
+        if k not in ("example", "discriminator", "xml", "externalDocs")
+    }
     if node.get("nullable") is True and isinstance(node.get("type"), str):
         out["type"] = [node["type"], "null"]
     return out
@@ -91,8 +94,9 @@ def response_schema(name: str, method: str, path: str, status: int) -> dict[str,
     return schema or None  # several 2xx declare {} or nothing
 
 
-def assert_matches_spec(resp: requests.Response, method: str, path: str,
-                        status: int | None = None, spec: str = PLATFORM) -> Any:
+def assert_matches_spec(
+    resp: requests.Response, method: str, path: str, status: int | None = None, spec: str = PLATFORM
+) -> Any:
     """The status is declared for the operation and the body validates against its schema."""
     expected = status if status is not None else resp.status_code
     assert resp.status_code == expected, resp.text
@@ -127,18 +131,30 @@ class Site:
     def api(self) -> str:
         return self.url + "/rest/api/3"
 
-    def create(self, itype: str = "Task", summary: str = "An issue",
-               **fields: Any) -> dict[str, Any]:
+    def create(
+        self, itype: str = "Task", summary: str = "An issue", **fields: Any
+    ) -> dict[str, Any]:
         resp = self.http.post(self.api + "/issue", json=issue_body(itype, summary, **fields))
         assert resp.status_code == 201, resp.text
         return resp.json()
 
 
-def issue_body(itype: str = "Task", summary: str = "An issue", *,
-               properties: list[dict[str, Any]] | None = None,
-               transition: str | None = None, **fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"fields": {"project": {"key": "MIG"}, "issuetype": {"name": itype},
-                                       "summary": summary, **fields}}
+def issue_body(
+    itype: str = "Task",
+    summary: str = "An issue",
+    *,
+    properties: list[dict[str, Any]] | None = None,
+    transition: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "fields": {
+            "project": {"key": "MIG"},
+            "issuetype": {"name": itype},
+            "summary": summary,
+            **fields,
+        }
+    }
     if properties is not None:
         body["properties"] = properties
     if transition is not None:

@@ -153,8 +153,12 @@ def test_writes_selector_never_loses_a_get(jira: tuple[str, requests.Session]) -
     _knobs(base, lost_answer_p=1.0, lost_answer_mode="502")  # fault_routes: ["writes"]
     assert http.get(base + "/rest/api/3/myself").status_code == 200
     assert http.get(f"{base}/rest/api/3/issue/{key}").status_code == 200
-    assert http.put(f"{base}/rest/api/3/issue/{key}",
-                    json={"fields": {"summary": "edited"}}).status_code == 502
+    assert (
+        http.put(
+            f"{base}/rest/api/3/issue/{key}", json={"fields": {"summary": "edited"}}
+        ).status_code
+        == 502
+    )
     assert _summaries(base) == ["edited"]
 
 
@@ -274,8 +278,9 @@ def test_answering_a_client_that_left_is_quiet(capfd: pytest.CaptureFixture[str]
         assert _poll(lambda: len(s.app.issue_keys()) == 2), "the held writes never landed"
 
         def answered() -> bool:  # the threads that served those connections have ended
-            return not [t for t in threading.enumerate()
-                        if t not in before and "process_request" in t.name]
+            return not [
+                t for t in threading.enumerate() if t not in before and "process_request" in t.name
+            ]
 
         assert _poll(answered), "the server threads are still answering"
     assert "Traceback" not in capfd.readouterr().err
@@ -302,8 +307,9 @@ def test_ado_serves_other_requests_while_a_wiql_is_held(sandboxes: SandboxHandle
     _knobs(sandboxes.ado_url, late_writes={"writes": {"count": 1, "seconds": 1.5}})
     with ThreadPoolExecutor(1) as pool:
         held = pool.submit(_wiql, sandboxes, sandboxes.ado_session(), timeout=PATIENT)
-        assert _poll(lambda: _counters(sandboxes.ado_url).get(f"late {ADO_WIQL}") == 1), \
+        assert _poll(lambda: _counters(sandboxes.ado_url).get(f"late {ADO_WIQL}") == 1), (
             "never held"
+        )
         got = sandboxes.ado_session().get(f"{sandboxes.ado_api}/wit/workitems/1?{V}")
         assert got.status_code == 200 and not held.done()
         assert held.result(timeout=PATIENT).status_code == 200

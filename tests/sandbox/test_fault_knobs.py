@@ -68,14 +68,22 @@ def test_knob_patch_accepts_the_new_knobs_and_shows_them(sandboxes: SandboxHandl
     for base in _urls(sandboxes).values():
         shown = requests.get(base + "/_sandbox/knobs", timeout=5).json()
         assert {k: shown[k] for k in NEW_DEFAULTS} == NEW_DEFAULTS
-        change = {"lost_answer_p": 1, "lost_answer_mode": "close", "fault_routes": ["all"],
-                  "late_writes": {"writes": {"count": 3, "seconds": 2}, "all": {"count": 0,
-                                                                               "seconds": 1}},
-                  "slow_bulk_ms_per_issue": 7}
+        change = {
+            "lost_answer_p": 1,
+            "lost_answer_mode": "close",
+            "fault_routes": ["all"],
+            "late_writes": {
+                "writes": {"count": 3, "seconds": 2},
+                "all": {"count": 0, "seconds": 1},
+            },
+            "slow_bulk_ms_per_issue": 7,
+        }
         r = requests.patch(base + "/_sandbox/knobs", json=change, timeout=5)
         assert r.status_code == 200, r.text
         assert {k: r.json()[k] for k in change} == {
-            **change, "late_writes": {"writes": {"count": 3, "seconds": 2.0}}}  # 0 is dropped
+            **change,
+            "late_writes": {"writes": {"count": 3, "seconds": 2.0}},
+        }  # 0 is dropped
 
 
 def test_route_selectors_are_checked_against_each_sandboxs_own_routes(
@@ -84,13 +92,17 @@ def test_route_selectors_are_checked_against_each_sandboxs_own_routes(
     if sandboxes.jira_url is None:
         pytest.skip("sandbox.jira is not available")
     change = {"fault_routes": [JIRA_COMMENT]}
-    assert requests.patch(sandboxes.jira_url + "/_sandbox/knobs", json=change,
-                          timeout=5).status_code == 200
+    assert (
+        requests.patch(sandboxes.jira_url + "/_sandbox/knobs", json=change, timeout=5).status_code
+        == 200
+    )
     refused = requests.patch(sandboxes.ado_url + "/_sandbox/knobs", json=change, timeout=5)
     assert refused.status_code == 400 and JIRA_COMMENT in refused.json()["message"]
     late = {"late_writes": {ADO_WIQL: {"count": 1, "seconds": 1}}}
-    assert requests.patch(sandboxes.ado_url + "/_sandbox/knobs", json=late,
-                          timeout=5).status_code == 200
+    assert (
+        requests.patch(sandboxes.ado_url + "/_sandbox/knobs", json=late, timeout=5).status_code
+        == 200
+    )
 
 
 # ---------------------------------------------------------------------- Knobs in Python
@@ -123,17 +135,27 @@ def _parse(*argv: str) -> Options:
 
 def test_cli_options_set_the_fault_knobs() -> None:
     options = _parse(
-        "--lost-answer-p", "0.25", "--lost-answer-mode", "close",
-        "--fault-routes", f"writes, {JIRA_COMMENT}",
-        "--late-write", f"{JIRA_BULK}=2x10", "--late-write", "writes=1x0.5",
-        "--slow-bulk-ms", "20",
+        "--lost-answer-p",
+        "0.25",
+        "--lost-answer-mode",
+        "close",
+        "--fault-routes",
+        f"writes, {JIRA_COMMENT}",
+        "--late-write",
+        f"{JIRA_BULK}=2x10",
+        "--late-write",
+        "writes=1x0.5",
+        "--slow-bulk-ms",
+        "20",
     )
     ado, jira = options.knobs(), options.knobs(jira=True)
     for knobs in (ado, jira):
         assert (knobs.lost_answer_p, knobs.lost_answer_mode) == (0.25, "close")
         assert knobs.fault_routes == ["writes", JIRA_COMMENT]
-        assert knobs.late_writes == {JIRA_BULK: {"count": 2, "seconds": 10.0},
-                                     "writes": {"count": 1, "seconds": 0.5}}
+        assert knobs.late_writes == {
+            JIRA_BULK: {"count": 2, "seconds": 10.0},
+            "writes": {"count": 1, "seconds": 0.5},
+        }
     assert (jira.slow_bulk_ms_per_issue, ado.slow_bulk_ms_per_issue) == (20.0, 0.0)
     assert jira.take_late("POST", "/rest/api/3/issue/bulk") == 10.0
     assert ado.late_writes[JIRA_BULK]["count"] == 2  # each service counts its own
@@ -144,12 +166,21 @@ def test_cli_defaults_leave_the_new_faults_off() -> None:
     assert {k: v for k, v in asdict(knobs).items() if k in NEW_DEFAULTS} == NEW_DEFAULTS
 
 
-@pytest.mark.parametrize("argv", [
-    ("--lost-answer-p", "2"), ("--lost-answer-p", "often"), ("--lost-answer-mode", "503"),
-    ("--fault-routes", "POST"), ("--late-write", "writes"), ("--late-write", "writes=0x1"),
-    ("--late-write", "writes=2x-1"), ("--late-write", "writes=twox1"),
-    ("--late-write", "sometimes=1x1"), ("--slow-bulk-ms", "-5"),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--lost-answer-p", "2"),
+        ("--lost-answer-p", "often"),
+        ("--lost-answer-mode", "503"),
+        ("--fault-routes", "POST"),
+        ("--late-write", "writes"),
+        ("--late-write", "writes=0x1"),
+        ("--late-write", "writes=2x-1"),
+        ("--late-write", "writes=twox1"),
+        ("--late-write", "sometimes=1x1"),
+        ("--slow-bulk-ms", "-5"),
+    ],
+)
 def test_cli_refuses_bad_fault_options(
     argv: tuple[str, ...], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -168,13 +199,19 @@ def test_cli_refuses_a_selector_that_names_no_route(capsys: pytest.CaptureFixtur
 def test_make_sandboxes_sets_knobs_on_both_then_on_one(
     make_sandboxes: Callable[..., SandboxHandle],
 ) -> None:
-    h = make_sandboxes(items=20, lost_answer_p=1.0, lost_answer_mode="504", slow_bulk_ms=10,
-                       ado_knobs={"lost_answer_p": 0.0},
-                       jira_knobs={"fault_routes": [JIRA_COMMENT]})
+    h = make_sandboxes(
+        items=20,
+        lost_answer_p=1.0,
+        lost_answer_mode="504",
+        slow_bulk_ms=10,
+        ado_knobs={"lost_answer_p": 0.0},
+        jira_knobs={"fault_routes": [JIRA_COMMENT]},
+    )
     assert (h.ado.knobs.lost_answer_p, h.ado.knobs.slow_bulk_ms_per_issue) == (0.0, 0.0)
     assert h.ado.knobs.fault_routes == ["writes"]
-    r = h.ado_session().post(f"{h.ado_api}/wit/wiql?api-version=7.1",
-                             json={"query": "SELECT [System.Id] FROM WorkItems"})
+    r = h.ado_session().post(
+        f"{h.ado_api}/wit/wiql?api-version=7.1", json={"query": "SELECT [System.Id] FROM WorkItems"}
+    )
     assert r.status_code == 200
     if h.jira is not None:
         assert (h.jira.knobs.lost_answer_p, h.jira.knobs.slow_bulk_ms_per_issue) == (1.0, 10.0)
@@ -188,9 +225,15 @@ def test_make_sandboxes_sets_knobs_on_both_then_on_one(
 def test_reset_between_tests_restores_the_fault_knobs(sandboxes: SandboxHandle) -> None:
     apps = [app for app in (sandboxes.ado, sandboxes.jira) if app is not None]
     for app in apps:
-        app.knobs.update({"lost_answer_p": 0.5, "lost_answer_mode": "close",
-                          "fault_routes": ["all"], "slow_bulk_ms_per_issue": 3,
-                          "late_writes": {"writes": {"count": 4, "seconds": 1}}})
+        app.knobs.update(
+            {
+                "lost_answer_p": 0.5,
+                "lost_answer_mode": "close",
+                "fault_routes": ["all"],
+                "slow_bulk_ms_per_issue": 3,
+                "late_writes": {"writes": {"count": 4, "seconds": 1}},
+            }
+        )
         app.count("lost:close POST /x")
     sandboxes.reset()
     for app in apps:

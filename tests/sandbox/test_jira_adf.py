@@ -21,44 +21,122 @@ def _item(*blocks: dict[str, Any]) -> dict[str, Any]:
 VALID: dict[str, dict[str, Any]] = {
     "empty doc": doc(),
     "empty paragraph": doc({"type": "paragraph"}),
-    "marks": doc(para("bold", {"type": "strong"}, {"type": "em"}, {"type": "underline"},
-                      {"type": "strike"}, {"type": "textColor", "attrs": {"color": "#ff0000"}},
-                      {"type": "link", "attrs": {"href": "https://example.com"}})),
-    "code mark with link": doc(para("x()", {"type": "code"},
-                                    {"type": "link", "attrs": {"href": "https://x.y"}})),
+    "marks": doc(
+        para(
+            "bold",
+            {"type": "strong"},
+            {"type": "em"},
+            {"type": "underline"},
+            {"type": "strike"},
+            {"type": "textColor", "attrs": {"color": "#ff0000"}},
+            {"type": "link", "attrs": {"href": "https://example.com"}},
+        )
+    ),
+    "code mark with link": doc(
+        para("x()", {"type": "code"}, {"type": "link", "attrs": {"href": "https://x.y"}})
+    ),
     "subsup": doc(para("2", {"type": "subsup", "attrs": {"type": "sup"}})),
     "heading": doc({"type": "heading", "attrs": {"level": 3}, "content": [TEXT]}),
-    "aligned paragraph": doc({"type": "paragraph", "marks": [
-        {"type": "alignment", "attrs": {"align": "center"}}], "content": [TEXT]}),
-    "lists": doc({"type": "bulletList", "content": [
-        _item(para("a"), {"type": "orderedList", "attrs": {"order": 3},
-                          "content": [_item(para("b"))]})]}),
-    "code block": doc({"type": "codeBlock", "attrs": {"language": "python"},
-                       "content": [{"type": "text", "text": "print(1)\n"}]}),
-    "blockquote and rule": doc({"type": "blockquote", "content": [para("q")]},
-                               {"type": "rule"}),
-    "panel": doc({"type": "panel", "attrs": {"panelType": "warning"},
-                  "content": [para("careful")]}),
-    "table": doc({"type": "table", "attrs": {"isNumberColumnEnabled": False, "layout": "default"},
-                  "content": [
-                      {"type": "tableRow", "content": [
-                          {"type": "tableHeader", "attrs": {}, "content": [para("h")]},
-                          {"type": "tableHeader", "content": [para("h2")]}]},
-                      {"type": "tableRow", "content": [
-                          {"type": "tableCell", "attrs": {"colspan": 2, "colwidth": [100, 50]},
-                           "content": [para("c")]}]}]}),
-    "media single": doc({"type": "mediaSingle", "attrs": {"layout": "center"}, "content": [
-        {"type": "media", "attrs": {"type": "file", "id": "abc-123", "collection": "",
-                                    "width": 100, "height": 50}}]}),
-    "media external": doc({"type": "mediaSingle", "content": [
-        {"type": "media", "attrs": {"type": "external", "url": "https://x/img.png"}}]}),
-    "media group": doc({"type": "mediaGroup", "content": [
-        {"type": "media", "attrs": {"type": "file", "id": "f1", "collection": "c"}}]}),
-    "inline nodes": doc({"type": "paragraph", "content": [
-        TEXT, {"type": "hardBreak"},
-        {"type": "mention", "attrs": {"id": "712020:abc", "text": "@Ann"}},
-        {"type": "emoji", "attrs": {"shortName": ":smile:", "text": "😄"}},
-        {"type": "inlineCard", "attrs": {"url": "https://dev.azure.com/x"}}]}),
+    "aligned paragraph": doc(
+        {
+            "type": "paragraph",
+            "marks": [{"type": "alignment", "attrs": {"align": "center"}}],
+            "content": [TEXT],
+        }
+    ),
+    "lists": doc(
+        {
+            "type": "bulletList",
+            "content": [
+                _item(
+                    para("a"),
+                    {"type": "orderedList", "attrs": {"order": 3}, "content": [_item(para("b"))]},
+                )
+            ],
+        }
+    ),
+    "code block": doc(
+        {
+            "type": "codeBlock",
+            "attrs": {"language": "python"},
+            "content": [{"type": "text", "text": "print(1)\n"}],
+        }
+    ),
+    "blockquote and rule": doc({"type": "blockquote", "content": [para("q")]}, {"type": "rule"}),
+    "panel": doc(
+        {"type": "panel", "attrs": {"panelType": "warning"}, "content": [para("careful")]}
+    ),
+    "table": doc(
+        {
+            "type": "table",
+            "attrs": {"isNumberColumnEnabled": False, "layout": "default"},
+            "content": [
+                {
+                    "type": "tableRow",
+                    "content": [
+                        {"type": "tableHeader", "attrs": {}, "content": [para("h")]},
+                        {"type": "tableHeader", "content": [para("h2")]},
+                    ],
+                },
+                {
+                    "type": "tableRow",
+                    "content": [
+                        {
+                            "type": "tableCell",
+                            "attrs": {"colspan": 2, "colwidth": [100, 50]},
+                            "content": [para("c")],
+                        }
+                    ],
+                },
+            ],
+        }
+    ),
+    "media single": doc(
+        {
+            "type": "mediaSingle",
+            "attrs": {"layout": "center"},
+            "content": [
+                {
+                    "type": "media",
+                    "attrs": {
+                        "type": "file",
+                        "id": "abc-123",
+                        "collection": "",
+                        "width": 100,
+                        "height": 50,
+                    },
+                }
+            ],
+        }
+    ),
+    "media external": doc(
+        {
+            "type": "mediaSingle",
+            "content": [
+                {"type": "media", "attrs": {"type": "external", "url": "https://x/img.png"}}
+            ],
+        }
+    ),
+    "media group": doc(
+        {
+            "type": "mediaGroup",
+            "content": [
+                {"type": "media", "attrs": {"type": "file", "id": "f1", "collection": "c"}}
+            ],
+        }
+    ),
+    "inline nodes": doc(
+        {
+            "type": "paragraph",
+            "content": [
+                TEXT,
+                {"type": "hardBreak"},
+                {"type": "mention", "attrs": {"id": "712020:abc", "text": "@Ann"}},
+                {"type": "emoji", "attrs": {"shortName": ":smile:", "text": "😄"}},
+                {"type": "inlineCard", "attrs": {"url": "https://dev.azure.com/x"}},
+            ],
+        }
+    ),
 }
 
 # Each is refused by the structural checker AND by the official schema.
@@ -79,21 +157,34 @@ INVALID: dict[str, Any] = {
     "paragraph directly in list": doc({"type": "bulletList", "content": [para("x")]}),
     "empty list": doc({"type": "bulletList", "content": []}),
     "list item without content": doc({"type": "bulletList", "content": [_item()]}),
-    "marks in code block": doc({"type": "codeBlock", "content": [
-        {"type": "text", "text": "x", "marks": [{"type": "strong"}]}]}),
+    "marks in code block": doc(
+        {
+            "type": "codeBlock",
+            "content": [{"type": "text", "text": "x", "marks": [{"type": "strong"}]}],
+        }
+    ),
     "table without rows": doc({"type": "table", "content": []}),
-    "cell without content": doc({"type": "table", "content": [
-        {"type": "tableRow", "content": [{"type": "tableCell", "content": []}]}]}),
-    "mention without id": doc({"type": "paragraph", "content": [
-        {"type": "mention", "attrs": {"text": "@x"}}]}),
-    "emoji without shortName": doc({"type": "paragraph", "content": [
-        {"type": "emoji", "attrs": {}}]}),
-    "bad panel type": doc({"type": "panel", "attrs": {"panelType": "shout"},
-                           "content": [para("x")]}),
-    "media without collection": doc({"type": "mediaGroup", "content": [
-        {"type": "media", "attrs": {"type": "file", "id": "x"}}]}),
-    "hard break with text": doc({"type": "paragraph", "content": [
-        {"type": "hardBreak", "attrs": {"text": "x"}}]}),
+    "cell without content": doc(
+        {
+            "type": "table",
+            "content": [{"type": "tableRow", "content": [{"type": "tableCell", "content": []}]}],
+        }
+    ),
+    "mention without id": doc(
+        {"type": "paragraph", "content": [{"type": "mention", "attrs": {"text": "@x"}}]}
+    ),
+    "emoji without shortName": doc(
+        {"type": "paragraph", "content": [{"type": "emoji", "attrs": {}}]}
+    ),
+    "bad panel type": doc(
+        {"type": "panel", "attrs": {"panelType": "shout"}, "content": [para("x")]}
+    ),
+    "media without collection": doc(
+        {"type": "mediaGroup", "content": [{"type": "media", "attrs": {"type": "file", "id": "x"}}]}
+    ),
+    "hard break with text": doc(
+        {"type": "paragraph", "content": [{"type": "hardBreak", "attrs": {"text": "x"}}]}
+    ),
     "paragraph with unknown attr": doc({"type": "paragraph", "attrs": {"color": "red"}}),
     "content not a list": doc({"type": "paragraph", "content": TEXT}),
 }
@@ -139,8 +230,12 @@ def test_the_schema_validator_is_built_once() -> None:
 
 
 def test_it_validates_fifty_rich_descriptions_quickly() -> None:
-    rich = doc(*VALID["lists"]["content"], *VALID["table"]["content"],
-               *VALID["marks"]["content"] * 10, *VALID["inline nodes"]["content"])
+    rich = doc(
+        *VALID["lists"]["content"],
+        *VALID["table"]["content"],
+        *VALID["marks"]["content"] * 10,
+        *VALID["inline nodes"]["content"],
+    )
     jira_adf.validate(rich)
     started = time.perf_counter()
     for _ in range(50):

@@ -72,17 +72,31 @@ def test_per_route_counters_and_write_counters() -> None:
         key = "MIG-1"
         s.http.post(f"{s.api}/issue/{key}/transitions", json={"transition": {"id": "21"}})
         s.http.post(f"{s.api}/issue/{key}/comment", json={"body": doc(para("x"))})
-        s.http.post(f"{s.api}/issue/{key}/attachments", files=[("file", ("a", b"abc"))],
-                    headers={"X-Atlassian-Token": "no-check"})
-        s.http.post(s.api + "/issueLink", json={"type": {"name": "Relates"},
-                                                "inwardIssue": {"key": "MIG-1"},
-                                                "outwardIssue": {"key": "MIG-2"}})
+        s.http.post(
+            f"{s.api}/issue/{key}/attachments",
+            files=[("file", ("a", b"abc"))],
+            headers={"X-Atlassian-Token": "no-check"},
+        )
+        s.http.post(
+            s.api + "/issueLink",
+            json={
+                "type": {"name": "Relates"},
+                "inwardIssue": {"key": "MIG-1"},
+                "outwardIssue": {"key": "MIG-2"},
+            },
+        )
         counters = s.http.get(s.url + "/_sandbox/counters").json()["routes"]
         assert counters["POST /rest/api/3/issue/bulk"] == 1
         assert counters["POST /rest/api/3/issue/{issueIdOrKey}/transitions"] == 1
         writes = s.http.get(s.url + "/_sandbox/jira/writes").json()
-        assert writes == {"issues_created": 3, "transitions": 1, "comments": 1,
-                          "attachments": 1, "attachment_bytes": 3, "links": 1}
+        assert writes == {
+            "issues_created": 3,
+            "transitions": 1,
+            "comments": 1,
+            "attachments": 1,
+            "attachment_bytes": 3,
+            "links": 1,
+        }
         assert s.http.post(s.url + "/_sandbox/jira/writes/reset").status_code == 204
         assert s.app.writes == {}
 
@@ -97,26 +111,38 @@ def test_settings_route_refuses_unknown_or_badly_typed_settings() -> None:
 
 def test_inspection_shows_everything_about_an_issue() -> None:
     with running_site() as s:
-        key = s.create("Story", "s", labels=["l"],
-                       properties=[{"key": "ado", "value": {"id": 3}}])["key"]
+        key = s.create("Story", "s", labels=["l"], properties=[{"key": "ado", "value": {"id": 3}}])[
+            "key"
+        ]
         other = s.create()["key"]
-        s.http.post(f"{s.api}/issue/{key}/comment", json={
-            "body": doc(para("hello")), "properties": [{"key": "ado", "value": 9}]})
-        s.http.post(f"{s.api}/issue/{key}/attachments", files=[("file", ("a.txt", b"abc"))],
-                    headers={"X-Atlassian-Token": "no-check"})
-        s.http.post(s.api + "/issueLink", json={"type": {"name": "Blocks"},
-                                                "inwardIssue": {"key": key},
-                                                "outwardIssue": {"key": other}})
-        s.http.post(f"{s.api}/issue/{key}/remotelink", json={
-            "globalId": "g", "object": {"url": "https://x", "title": "x"}})
+        s.http.post(
+            f"{s.api}/issue/{key}/comment",
+            json={"body": doc(para("hello")), "properties": [{"key": "ado", "value": 9}]},
+        )
+        s.http.post(
+            f"{s.api}/issue/{key}/attachments",
+            files=[("file", ("a.txt", b"abc"))],
+            headers={"X-Atlassian-Token": "no-check"},
+        )
+        s.http.post(
+            s.api + "/issueLink",
+            json={
+                "type": {"name": "Blocks"},
+                "inwardIssue": {"key": key},
+                "outwardIssue": {"key": other},
+            },
+        )
+        s.http.post(
+            f"{s.api}/issue/{key}/remotelink",
+            json={"globalId": "g", "object": {"url": "https://x", "title": "x"}},
+        )
         dump = s.http.get(f"{s.url}/_sandbox/jira/issues/{key}").json()
         assert dump["status"] == "To Do" and dump["fields"]["labels"] == ["l"]
         assert dump["properties"] == {"ado": {"id": 3}}
         assert dump["comments"][0]["body"] == doc(para("hello"))
         assert dump["comments"][0]["properties"] == {"ado": 9}
         assert dump["attachments"][0]["size"] == 3 and len(dump["attachments"][0]["sha256"]) == 64
-        assert dump["links"] == [{"id": "10000", "type": "Blocks", "inward": key,
-                                  "outward": other}]
+        assert dump["links"] == [{"id": "10000", "type": "Blocks", "inward": key, "outward": other}]
         assert dump["remoteLinks"][0]["globalId"] == "g"
         everything = s.http.get(s.url + "/_sandbox/jira/issues").json()
         assert [i["key"] for i in everything["issues"]] == [key, other]
@@ -137,6 +163,7 @@ def test_reset_empties_the_site_and_restores_defaults() -> None:
 
 def test_concurrent_creates_get_unique_consecutive_keys() -> None:
     with running_site() as s:
+
         def create(n: int) -> str:
             with requests.Session() as http:
                 http.auth = (EMAIL, TOKEN)
@@ -147,13 +174,15 @@ def test_concurrent_creates_get_unique_consecutive_keys() -> None:
         with ThreadPoolExecutor(8) as pool:
             keys = list(pool.map(create, range(120)))
         assert sorted(keys, key=lambda k: int(k.split("-")[1])) == [
-            f"MIG-{n}" for n in range(1, 121)]
+            f"MIG-{n}" for n in range(1, 121)
+        ]
 
 
 def test_bulk_create_of_fifty_rich_issues_is_fast() -> None:
     description = doc(*[para(f"line {n} " * 10, {"type": "strong"}) for n in range(20)])
-    body = {"issueUpdates": [issue_body(summary=f"i{n}", description=description)
-                             for n in range(50)]}
+    body = {
+        "issueUpdates": [issue_body(summary=f"i{n}", description=description) for n in range(50)]
+    }
     with running_site() as s:
         started = time.perf_counter()
         resp = s.http.post(s.api + "/issue/bulk", json=body)
@@ -174,5 +203,6 @@ def test_jira_sandbox_imports_nothing_from_engine_or_django() -> None:
                 names = [node.module or ""]
             for name in names:
                 root = name.split(".")[0]
-                assert root not in ("engine", "django", "migrations_app", "migrator_site"), \
+                assert root not in ("engine", "django", "migrations_app", "migrator_site"), (
                     f"{path.name} imports {name}"
+                )

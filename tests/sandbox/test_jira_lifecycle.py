@@ -43,8 +43,9 @@ def _me(site: Site) -> str:
     return site.app.state.me.jira_account_id
 
 
-def _comment(site: Site, key: str, text: str = "hello",
-             properties: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _comment(
+    site: Site, key: str, text: str = "hello", properties: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"body": doc(para(text))}
     if properties is not None:
         body["properties"] = properties
@@ -54,32 +55,51 @@ def _comment(site: Site, key: str, text: str = "hello",
 
 
 def _attach(site: Site, key: str, name: str = "a.txt") -> dict[str, Any]:
-    resp = site.http.post(f"{site.api}/issue/{key}/attachments", headers=XSRF,
-                          files=[("file", (name, b"hello", "text/plain"))])
+    resp = site.http.post(
+        f"{site.api}/issue/{key}/attachments",
+        headers=XSRF,
+        files=[("file", (name, b"hello", "text/plain"))],
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()[0]
 
 
 def _link(site: Site, inward: str, outward: str) -> str:
-    resp = site.http.post(site.api + "/issueLink", json={
-        "type": {"name": "Blocks"}, "inwardIssue": {"key": inward},
-        "outwardIssue": {"key": outward}})
+    resp = site.http.post(
+        site.api + "/issueLink",
+        json={
+            "type": {"name": "Blocks"},
+            "inwardIssue": {"key": inward},
+            "outwardIssue": {"key": outward},
+        },
+    )
     assert resp.status_code == 201, resp.text
     links = site.http.get(f"{site.api}/issue/{inward}", params={"fields": "issuelinks"})
-    return str(next(ln["id"] for ln in links.json()["fields"]["issuelinks"]
-                    if ln.get("outwardIssue", {}).get("key") == outward))
+    return str(
+        next(
+            ln["id"]
+            for ln in links.json()["fields"]["issuelinks"]
+            if ln.get("outwardIssue", {}).get("key") == outward
+        )
+    )
 
 
 def _remote(site: Site, key: str, global_id: str = "ado:1") -> int:
-    resp = site.http.post(f"{site.api}/issue/{key}/remotelink", json={
-        "globalId": global_id, "object": {"url": "https://dev.azure.com/o/p/1", "title": "1"}})
+    resp = site.http.post(
+        f"{site.api}/issue/{key}/remotelink",
+        json={
+            "globalId": global_id,
+            "object": {"url": "https://dev.azure.com/o/p/1", "title": "1"},
+        },
+    )
     assert resp.status_code in (200, 201), resp.text
     return int(resp.json()["id"])
 
 
 def _times(site: Site, key: str) -> tuple[str, str]:
-    fields = site.http.get(f"{site.api}/issue/{key}",
-                           params={"fields": "created,updated"}).json()["fields"]
+    fields = site.http.get(f"{site.api}/issue/{key}", params={"fields": "created,updated"}).json()[
+        "fields"
+    ]
     return fields["created"], fields["updated"]
 
 
@@ -119,16 +139,22 @@ def test_delete_issue_removes_it_everywhere_and_never_reuses_its_key(site: Site)
     assert _times(site, b["key"])[1] > b_before  # its links changed
     assert site.http.get(f"{site.api}/issueLink/{link_id}").status_code == 404
     assert site.http.get(f"{site.api}/attachment/{att['id']}").status_code == 404
-    assert site.http.get(f"{site.api}/comment/{comment['id']}/properties/ado").status_code \
-        == 404
+    assert site.http.get(f"{site.api}/comment/{comment['id']}/properties/ado").status_code == 404
     assert site.create(summary="c")["key"] == "MIG-3"  # MIG-1 is not handed out again
     assert site.app.issue_keys() == [b["key"], "MIG-3"]
     snapshot = site.http.get(site.url + "/_sandbox/jira/issues").json()
     assert [i["key"] for i in snapshot["issues"]] == [b["key"], "MIG-3"]
     writes = snapshot["writes"]
     assert writes["issues_deleted"] == 1
-    assert all(writes.get(k, 0) == 0 for k in ("comments_deleted", "attachments_deleted",
-                                               "links_deleted", "remote_links_deleted"))
+    assert all(
+        writes.get(k, 0) == 0
+        for k in (
+            "comments_deleted",
+            "attachments_deleted",
+            "links_deleted",
+            "remote_links_deleted",
+        )
+    )
     assert site.http.get(site.url + "/_sandbox/jira/writes").json() == writes
     again = site.http.delete(f"{site.api}/issue/{a['key']}")
     assert_matches_spec(again, "DELETE", ISSUE, 404)
@@ -205,9 +231,11 @@ def test_update_comment_moves_its_updated_and_the_issues(site: Site) -> None:
     assert created["created"] == created["updated"]
     issue_before = _times(site, key)[1]
     url = f"{site.api}/issue/{key}/comment/{created['id']}"
-    resp = site.http.put(url, params={"notifyUsers": "false", "expand": "renderedBody"},
-                         json={"body": doc(para("edited")),
-                               "properties": [{"key": "ado", "value": {"v": 2}}]})
+    resp = site.http.put(
+        url,
+        params={"notifyUsers": "false", "expand": "renderedBody"},
+        json={"body": doc(para("edited")), "properties": [{"key": "ado", "value": {"v": 2}}]},
+    )
     edited = assert_matches_spec(resp, "PUT", COMMENT, 200)
     assert edited["id"] == created["id"] and edited["body"] == doc(para("edited"))
     assert edited["created"] == created["created"] and edited["updated"] > created["updated"]
@@ -221,19 +249,23 @@ def test_update_comment_moves_its_updated_and_the_issues(site: Site) -> None:
     assert site.app.writes["comments_edited"] == 1
 
 
-@pytest.mark.parametrize(("params", "body"), [
-    ({}, {}),  # no body
-    ({}, {"body": "plain text is not ADF"}),
-    ({}, {"body": doc(para("x")), "visibility": "Administrators"}),
-    ({"notifyUsers": "sometimes"}, {"body": doc(para("x"))}),
-])
+@pytest.mark.parametrize(
+    ("params", "body"),
+    [
+        ({}, {}),  # no body
+        ({}, {"body": "plain text is not ADF"}),
+        ({}, {"body": doc(para("x")), "visibility": "Administrators"}),
+        ({"notifyUsers": "sometimes"}, {"body": doc(para("x"))}),
+    ],
+)
 def test_update_comment_refuses_an_invalid_request(
     site: Site, params: dict[str, str], body: dict[str, Any]
 ) -> None:
     key = site.create()["key"]
     comment = _comment(site, key)
-    resp = site.http.put(f"{site.api}/issue/{key}/comment/{comment['id']}", params=params,
-                         json=body)
+    resp = site.http.put(
+        f"{site.api}/issue/{key}/comment/{comment['id']}", params=params, json=body
+    )
     assert_matches_spec(resp, "PUT", COMMENT, 400)
     assert site.app.dump_issue(key)["comments"][0]["body"] == doc(para("hello"))
     assert not site.app.writes.get("comments_edited")
@@ -249,8 +281,11 @@ def test_update_comment_of_an_unknown_issue_or_comment(site: Site) -> None:
 # ---------------------------------------------------------------------- comment properties
 def test_comment_property_keys_and_values(site: Site) -> None:
     key = site.create()["key"]
-    comment = _comment(site, key, properties=[{"key": "ado.comment", "value": {"id": 7}},
-                                              {"key": "other", "value": [1, 2]}])
+    comment = _comment(
+        site,
+        key,
+        properties=[{"key": "ado.comment", "value": {"id": 7}}, {"key": "other", "value": [1, 2]}],
+    )
     base = f"{site.api}/comment/{comment['id']}/properties"
     keys = assert_matches_spec(site.http.get(base), "GET", COMMENT_PROPS, 200)
     assert [k["key"] for k in keys["keys"]] == ["ado.comment", "other"]
@@ -268,8 +303,7 @@ def test_comment_property_keys_and_values(site: Site) -> None:
         assert_matches_spec(invalid, "GET", pattern, 400)
         anonymous = site.anon.get(f"{site.api}/comment/{comment['id']}/properties{path}")
         _anonymous(anonymous, "GET", pattern)
-    assert site.http.delete(f"{site.api}/issue/{key}/comment/{comment['id']}").status_code \
-        == 204
+    assert site.http.delete(f"{site.api}/issue/{key}/comment/{comment['id']}").status_code == 204
     assert_matches_spec(site.http.get(base + "/ado.comment"), "GET", COMMENT_PROP, 404)
 
 
@@ -287,22 +321,28 @@ def _listed_and_single(site: Site, key: str, cid: str) -> tuple[dict[str, Any], 
     params = {"expand": "properties,renderedBody"}
     listed = site.http.get(f"{site.api}/issue/{key}/comment", params=params)
     one = site.http.get(f"{site.api}/issue/{key}/comment/{cid}", params=params)
-    return (assert_matches_spec(listed, "GET", ISSUE + "/comment", 200)["comments"][0],
-            assert_matches_spec(one, "GET", COMMENT, 200))
+    return (
+        assert_matches_spec(listed, "GET", ISSUE + "/comment", 200)["comments"][0],
+        assert_matches_spec(one, "GET", COMMENT, 200),
+    )
 
 
 def test_comment_properties_in_list_is_off_by_default_and_can_be_turned_on(site: Site) -> None:
     key = site.create()["key"]
     cid = _comment(site, key, properties=[{"key": "ado", "value": {"n": 1}}])["id"]
-    assert site.http.get(site.url + "/_sandbox/jira/settings").json()[
-        "comment_properties_in_list"] is False
+    assert (
+        site.http.get(site.url + "/_sandbox/jira/settings").json()["comment_properties_in_list"]
+        is False
+    )
     for shown in _listed_and_single(site, key, cid):
         assert "properties" not in shown and shown["renderedBody"] == "<p>hello</p>"
     refused = _settings(site, comment_properties_in_list="yes")
     assert refused.status_code == 400
     assert site.app.settings.comment_properties_in_list is False
-    assert _settings(site, comment_properties_in_list=True).json()[
-        "comment_properties_in_list"] is True
+    assert (
+        _settings(site, comment_properties_in_list=True).json()["comment_properties_in_list"]
+        is True
+    )
     for shown in _listed_and_single(site, key, cid):
         assert shown["properties"] == [{"key": "ado", "value": {"n": 1}}]
     embedded = site.http.get(f"{site.api}/issue/{key}", params={"fields": "comment"})
@@ -340,8 +380,7 @@ def test_delete_attachment(site: Site) -> None:
     assert [a["id"] for a in site.app.dump_issue(key)["attachments"]] == [second["id"]]
     assert _times(site, key)[1] > before
     assert_matches_spec(site.http.delete(url), "DELETE", ATTACHMENT, 404)
-    assert_matches_spec(site.http.delete(f"{site.api}/attachment/abc"), "DELETE",
-                        ATTACHMENT, 404)
+    assert_matches_spec(site.http.delete(f"{site.api}/attachment/abc"), "DELETE", ATTACHMENT, 404)
     assert _settings(site, delete_permission=False).status_code == 200
     other = f"{site.api}/attachment/{second['id']}"
     assert_matches_spec(site.http.delete(other), "DELETE", ATTACHMENT, 403)
@@ -381,16 +420,20 @@ def test_delete_remote_link(site: Site) -> None:
     assert site.http.get(f"{site.api}/issue/{key}/remotelink").json() == []
     assert _times(site, key)[1] > before
     assert_matches_spec(site.http.delete(url), "DELETE", REMOTE, 404)
-    assert_matches_spec(site.http.delete(f"{site.api}/issue/{key}/remotelink/abc"),
-                        "DELETE", REMOTE, 400)
+    assert_matches_spec(
+        site.http.delete(f"{site.api}/issue/{key}/remotelink/abc"), "DELETE", REMOTE, 400
+    )
     not_its_own = site.http.delete(f"{site.api}/issue/{key}/remotelink/{foreign}")
     assert_matches_spec(not_its_own, "DELETE", REMOTE, 400)
-    assert_matches_spec(site.http.delete(f"{site.api}/issue/MIG-99/remotelink/{foreign}"),
-                        "DELETE", REMOTE, 404)
+    assert_matches_spec(
+        site.http.delete(f"{site.api}/issue/MIG-99/remotelink/{foreign}"), "DELETE", REMOTE, 404
+    )
     assert len(site.app.dump_issue(other)["remoteLinks"]) == 1
     assert site.app.writes["remote_links_deleted"] == 1
-    again = site.http.post(f"{site.api}/issue/{key}/remotelink", json={
-        "globalId": "ado:1", "object": {"url": "https://dev.azure.com/o/p/1", "title": "1"}})
+    again = site.http.post(
+        f"{site.api}/issue/{key}/remotelink",
+        json={"globalId": "ado:1", "object": {"url": "https://dev.azure.com/o/p/1", "title": "1"}},
+    )
     assert again.status_code == 201  # the globalId is free again
 
 
@@ -427,19 +470,28 @@ def test_updated_moves_on_with_every_change(site: Site) -> None:
         assert hit["fields"]["updated"] == now[1], what  # search shows the same
         seen.append(now[1])
 
-    assert site.http.put(f"{site.api}/issue/{key}", json={"fields": {"summary": "x"}}) \
-        .status_code == 204
+    assert (
+        site.http.put(f"{site.api}/issue/{key}", json={"fields": {"summary": "x"}}).status_code
+        == 204
+    )
     changed("edit")
-    assert site.http.post(f"{site.api}/issue/{key}/transitions",
-                          json={"transition": {"id": "21"}}).status_code == 204
+    assert (
+        site.http.post(
+            f"{site.api}/issue/{key}/transitions", json={"transition": {"id": "21"}}
+        ).status_code
+        == 204
+    )
     changed("transition")
     comment = _comment(site, key)
     changed("comment added")
-    assert site.http.put(f"{site.api}/issue/{key}/comment/{comment['id']}",
-                         json={"body": doc(para("edited"))}).status_code == 200
+    assert (
+        site.http.put(
+            f"{site.api}/issue/{key}/comment/{comment['id']}", json={"body": doc(para("edited"))}
+        ).status_code
+        == 200
+    )
     changed("comment edited")
-    assert site.http.delete(f"{site.api}/issue/{key}/comment/{comment['id']}").status_code \
-        == 204
+    assert site.http.delete(f"{site.api}/issue/{key}/comment/{comment['id']}").status_code == 204
     changed("comment deleted")
     att = _attach(site, key)
     changed("attachment added")
@@ -460,8 +512,9 @@ def test_comments_and_attachments_carry_their_authors_and_times(site: Site) -> N
     key = site.create()["key"]
     _comment(site, key)
     _attach(site, key)
-    fields = site.http.get(f"{site.api}/issue/{key}",
-                           params={"fields": "comment,attachment"}).json()["fields"]
+    fields = site.http.get(
+        f"{site.api}/issue/{key}", params={"fields": "comment,attachment"}
+    ).json()["fields"]
     [comment] = fields["comment"]["comments"]
     assert comment["author"]["accountId"] == _me(site)
     assert JIRA_TIME.match(comment["created"]) and comment["updated"] == comment["created"]
@@ -475,8 +528,10 @@ def test_comments_and_attachments_carry_their_authors_and_times(site: Site) -> N
 def test_a_delete_whose_answer_is_lost_was_applied(site: Site) -> None:
     key = site.create()["key"]
     route = "DELETE /rest/api/3/issue/{issueIdOrKey}"
-    knobs = site.http.patch(site.url + "/_sandbox/knobs", json={
-        "lost_answer_p": 1.0, "lost_answer_mode": "502", "fault_routes": [route]})
+    knobs = site.http.patch(
+        site.url + "/_sandbox/knobs",
+        json={"lost_answer_p": 1.0, "lost_answer_mode": "502", "fault_routes": [route]},
+    )
     assert knobs.status_code == 200, knobs.text
     lost = site.http.delete(f"{site.api}/issue/{key}")
     assert lost.status_code == 502 and lost.headers["Content-Type"] == "text/html"

@@ -63,27 +63,48 @@ def test_server_info_and_control_routes_need_no_auth(site: Site) -> None:
 
 
 # ---------------------------------------------------------------------- create validation
-@pytest.mark.parametrize(("fields", "expected"), [
-    ({"summary": None}, {"summary": "You must specify a summary of the issue."}),
-    ({"summary": "x" * 256}, {"summary": "Summary must be less than 255 characters."}),
-    ({"summary": "two\nlines"},
-     {"summary": "The summary is invalid because it contains newline characters."}),
-    ({"labels": ["has space"]},
-     {"labels": "The label 'has space' contains spaces which is invalid."}),
-    ({"environment": doc(para("x"))},
-     {"environment": "Field 'environment' cannot be set. It is not on the appropriate screen, "
-                     "or unknown."}),
-    ({"customfield_99999": 1},
-     {"customfield_99999": "Field 'customfield_99999' cannot be set. It is not on the "
-                           "appropriate screen, or unknown."}),
-    ({"priority": {"name": "Urgent"}}, {"priority": "Specify a valid 'id' or 'name' for Priority"}),
-    ({"parent": {"key": "MIG-404"}}, {"parent": "Could not find issue by id or key."}),
-    ({"assignee": {"accountId": PEOPLE[2].jira_account_id}},
-     {"assignee": "Specified user does not exist or you do not have required permissions"}),
-    ({"customfield_10016": "five"}, {"customfield_10016": "Operation value must be a number"}),
-])
-def test_create_refuses_bad_fields(site: Site, fields: dict[str, Any],
-                                   expected: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"summary": None}, {"summary": "You must specify a summary of the issue."}),
+        ({"summary": "x" * 256}, {"summary": "Summary must be less than 255 characters."}),
+        (
+            {"summary": "two\nlines"},
+            {"summary": "The summary is invalid because it contains newline characters."},
+        ),
+        (
+            {"labels": ["has space"]},
+            {"labels": "The label 'has space' contains spaces which is invalid."},
+        ),
+        (
+            {"environment": doc(para("x"))},
+            {
+                "environment": "Field 'environment' cannot be set. "
+                "It is not on the appropriate screen, or unknown."
+            },
+        ),
+        (
+            {"customfield_99999": 1},
+            {
+                "customfield_99999": "Field 'customfield_99999' cannot be set. It is not on the "
+                "appropriate screen, or unknown."
+            },
+        ),
+        (
+            {"priority": {"name": "Urgent"}},
+            {"priority": "Specify a valid 'id' or 'name' for Priority"},
+        ),
+        ({"parent": {"key": "MIG-404"}}, {"parent": "Could not find issue by id or key."}),
+        (
+            {"assignee": {"accountId": PEOPLE[2].jira_account_id}},
+            {"assignee": "Specified user does not exist or you do not have required permissions"},
+        ),
+        ({"customfield_10016": "five"}, {"customfield_10016": "Operation value must be a number"}),
+    ],
+)
+def test_create_refuses_bad_fields(
+    site: Site, fields: dict[str, Any], expected: dict[str, str]
+) -> None:
     body = issue_body("Story", "ok")
     body["fields"].update(fields)
     body["fields"] = {k: v for k, v in body["fields"].items() if v is not None}
@@ -91,12 +112,15 @@ def test_create_refuses_bad_fields(site: Site, fields: dict[str, Any],
     assert site.app.issue_keys() == []
 
 
-@pytest.mark.parametrize("description", [
-    "plain text is not ADF",
-    doc({"type": "paragraph", "content": [{"type": "text", "text": ""}]}),
-    {"type": "doc", "content": []},
-    doc({"type": "bulletList", "content": [para("x")]}),
-])
+@pytest.mark.parametrize(
+    "description",
+    [
+        "plain text is not ADF",
+        doc({"type": "paragraph", "content": [{"type": "text", "text": ""}]}),
+        {"type": "doc", "content": []},
+        doc({"type": "bulletList", "content": [para("x")]}),
+    ],
+)
 def test_description_must_be_valid_adf(site: Site, description: Any) -> None:
     body = issue_body("Task", "t", description=description)
     errors = _errors(site.http.post(site.api + "/issue", json=body))
@@ -107,17 +131,21 @@ def test_unknown_issue_type_and_project_are_refused(site: Site) -> None:
     body = issue_body("Feature", "f")
     body["fields"]["project"] = {"key": "OTHER"}
     assert _errors(site.http.post(site.api + "/issue", json=body)) == {
-        "project": "Specify a valid project ID or key", "issuetype": "Specify a valid issue type"}
+        "project": "Specify a valid project ID or key",
+        "issuetype": "Specify a valid issue type",
+    }
     missing = {"fields": {"project": {"key": "MIG"}, "summary": "s"}}
     assert _errors(site.http.post(site.api + "/issue", json=missing)) == {
-        "issuetype": "Specify an issue type"}
+        "issuetype": "Specify an issue type"
+    }
 
 
 def test_parents_must_fit_the_hierarchy(site: Site) -> None:
     task = site.create("Task", "t")["key"]
     story_under_task = issue_body("Story", "s", parent={"key": task})
     assert _errors(site.http.post(site.api + "/issue", json=story_under_task)) == {
-        "parent": "Given parent work item does not belong to appropriate hierarchy."}
+        "parent": "Given parent work item does not belong to appropriate hierarchy."
+    }
     orphan = issue_body("Sub-task", "s")
     assert "parent" in _errors(site.http.post(site.api + "/issue", json=orphan))
     epic_with_parent = issue_body("Epic", "e", parent={"key": task})
@@ -139,8 +167,10 @@ def test_edit_refuses_fields_not_on_the_screen(site: Site) -> None:
     key = site.create("Task", "t")["key"]
     resp = site.http.put(f"{site.api}/issue/{key}", json={"fields": {"issuetype": {"id": "1"}}})
     assert "issuetype" in _errors(resp)
-    both = site.http.put(f"{site.api}/issue/{key}", json={
-        "fields": {"labels": ["a"]}, "update": {"labels": [{"add": "b"}]}})
+    both = site.http.put(
+        f"{site.api}/issue/{key}",
+        json={"fields": {"labels": ["a"]}, "update": {"labels": [{"add": "b"}]}},
+    )
     assert "labels" in _errors(both)
 
 
@@ -148,12 +178,14 @@ def test_unknown_issue_is_404_with_jira_body(site: Site) -> None:
     resp = site.http.get(site.api + "/issue/MIG-42")
     _errors(resp, 404)
     assert resp.json()["errorMessages"] == [
-        "Issue does not exist or you do not have permission to see it."]
+        "Issue does not exist or you do not have permission to see it."
+    ]
 
 
 def test_invalid_json_body_is_400(site: Site) -> None:
-    resp = site.http.post(site.api + "/issue", data=b"{not json",
-                          headers={"Content-Type": "application/json"})
+    resp = site.http.post(
+        site.api + "/issue", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
     _errors(resp)
 
 
@@ -178,14 +210,16 @@ def test_property_values_over_32768_characters_are_refused(site: Site) -> None:
 
 # ---------------------------------------------------------------------- attachments
 def _upload(site: Site, key: str, files: list[Any], **headers: str) -> requests.Response:
-    return site.http.post(f"{site.api}/issue/{key}/attachments", files=files,
-                          headers={"X-Atlassian-Token": "no-check", **headers})
+    return site.http.post(
+        f"{site.api}/issue/{key}/attachments",
+        files=files,
+        headers={"X-Atlassian-Token": "no-check", **headers},
+    )
 
 
 def test_attachments_need_the_xsrf_header(site: Site) -> None:
     key = site.create()["key"]
-    resp = site.http.post(f"{site.api}/issue/{key}/attachments",
-                          files=[("file", ("a.txt", b"a"))])
+    resp = site.http.post(f"{site.api}/issue/{key}/attachments", files=[("file", ("a.txt", b"a"))])
     assert resp.status_code == 403 and resp.text == "XSRF check failed"
     assert site.app.writes.get("attachments", 0) == 0
 

@@ -72,20 +72,29 @@ def _manage_env() -> dict[str, str]:
 def test_manage_py_sandbox() -> None:
     if not (REPO / "manage.py").exists():
         pytest.skip("manage.py not present")
-    _run(["manage.py", "sandbox", "--items", "25", "--wiql-cap", "10", "--latency-ms", "0"],
-         _manage_env())
+    _run(
+        ["manage.py", "sandbox", "--items", "25", "--wiql-cap", "10", "--latency-ms", "0"],
+        _manage_env(),
+    )
 
 
-@pytest.mark.parametrize("option", [
-    ("--late-write", "POST /rest/api/3/nowhere=1x1"),
-    ("--fault-routes", "writes,DELETE /rest/api/3/nowhere"),
-])
+@pytest.mark.parametrize(
+    "option",
+    [
+        ("--late-write", "POST /rest/api/3/nowhere=1x1"),
+        ("--fault-routes", "writes,DELETE /rest/api/3/nowhere"),
+    ],
+)
 def test_manage_py_sandbox_refuses_a_selector_naming_no_route(option: tuple[str, str]) -> None:
     if not (REPO / "manage.py").exists():
         pytest.skip("manage.py not present")
     proc = subprocess.run(
         [sys.executable, "manage.py", "sandbox", "--items", "20", *option],
-        cwd=REPO, env=_manage_env(), capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        env=_manage_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2, proc.stderr  # a usage error, as ``python -m sandbox`` exits
     assert proc.stdout == ""  # no connection line: nothing was served

@@ -35,8 +35,9 @@ def test_each_status_change_is_announced_once_whoever_reports_it(
     from migrations_app import services
 
     with django_capture_on_commit_callbacks(execute=False):  # no broker needed
-        r = owner_api.post(f"/api/migrations/project/{project.id}/start", start_body(),
-                           format="json")
+        r = owner_api.post(
+            f"/api/migrations/project/{project.id}/start", start_body(), format="json"
+        )
         run_id = r.json()["id"]
         claimed_at = timezone.now()
         assert services.run_claim(run_id, "w1") is services.Claim.CLAIMED
@@ -69,8 +70,17 @@ def test_the_payload_has_the_documented_fields(owner_api, project, webhook, make
     (delivery,) = deliveries_of(webhook["id"])
     (payload,) = payloads_of(webhook["id"])
     assert list(payload) == [
-        "event", "deliveryId", "runId", "projectId", "runType", "dryRun", "status",
-        "sequence", "stats", "totalItems", "occurredAt",
+        "event",
+        "deliveryId",
+        "runId",
+        "projectId",
+        "runType",
+        "dryRun",
+        "status",
+        "sequence",
+        "stats",
+        "totalItems",
+        "occurredAt",
     ]
     assert payload["deliveryId"] == str(delivery.id)
     assert payload["runId"] == str(run.id) and payload["projectId"] == str(project.id)
@@ -91,9 +101,7 @@ def test_cancelling_a_paused_run_announces_its_end_at_once(owner_api, webhook, m
     assert payloads_of(webhook["id"])[-1]["stats"]["created"] == 2
 
 
-def test_cancelling_a_run_a_worker_holds_leaves_the_end_to_the_engine(
-    owner_api, webhook, make_run
-):
+def test_cancelling_a_run_a_worker_holds_leaves_the_end_to_the_engine(owner_api, webhook, make_run):
     run = make_run(
         "RUNNING", lease_owner="w1", lease_expires_at=timezone.now() + timedelta(minutes=1)
     )
@@ -106,7 +114,10 @@ def test_cancelling_a_run_a_worker_holds_leaves_the_end_to_the_engine(
         ("run.finished", "cancelled"),
     ]
     assert payloads_of(webhook["id"])[-1]["stats"] == {
-        "created": 5, "updated": 0, "skipped": 0, "failed": 1,
+        "created": 5,
+        "updated": 0,
+        "skipped": 0,
+        "failed": 1,
     }
 
 

@@ -29,8 +29,7 @@ def test_it_generates_a_secret_and_shows_it_once(owner_api, project, allow_priva
     assert created["secret"].startswith("whsec_")
     assert created["url"] == "http://127.0.0.1:9/hook/"  # the trailing slash is kept
     assert created["enabled"] is True and created["projectId"] == str(project.id)
-    assert set(created) == {"id", "projectId", "url", "enabled", "createdAt", "updatedAt",
-                            "secret"}
+    assert set(created) == {"id", "projectId", "url", "enabled", "createdAt", "updatedAt", "secret"}
     shown = owner_api.get(hooks_url(project, created["id"])).json()
     listed = owner_api.get(hooks_url(project)).json()
     assert "secret" not in shown and all("secret" not in w for w in listed)
@@ -115,8 +114,9 @@ def test_it_changes_the_url_and_the_enabled_flag(owner_api, project, hook):
 
 def test_a_patch_is_guarded_and_validated_too(owner_api, project, hook, settings):
     settings.MIGRATOR_ALLOW_PRIVATE_TARGETS = False
-    r = owner_api.patch(hooks_url(project, hook["id"]), {"url": "https://127.0.0.1/x"},
-                        format="json")
+    r = owner_api.patch(
+        hooks_url(project, hook["id"]), {"url": "https://127.0.0.1/x"}, format="json"
+    )
     assert r.status_code == 400 and list(r.json()["details"]) == ["url"]
     r = owner_api.patch(hooks_url(project, hook["id"]), {"secret": "x"}, format="json")
     assert r.status_code == 400 and list(r.json()["details"]) == ["secret"]
@@ -157,9 +157,7 @@ def test_another_tenants_ids_answer_like_missing_ones(
     assert r.status_code == 404 and r.json()["code"] == "WEBHOOK_NOT_FOUND"
 
 
-def test_a_webhook_of_another_project_is_not_found_under_this_one(
-    owner_api, project, hook, tenant
-):
+def test_a_webhook_of_another_project_is_not_found_under_this_one(owner_api, project, hook, tenant):
     from migrations_app.models import Project
 
     other = Project.objects.create(tenant=tenant, name="Other")
@@ -197,13 +195,22 @@ def test_the_delivery_log_is_paged_newest_first_and_filters_by_state(
     assert first["event"] == "run.finished" and first["runId"] == str(run.id)
     assert first["payload"]["deliveryId"] == first["id"]
     assert set(first) == {
-        "id", "webhookId", "event", "runId", "state", "attemptCount", "lastStatusCode",
-        "lastError", "nextAttemptAt", "payload", "createdAt", "finishedAt", "attempts",
+        "id",
+        "webhookId",
+        "event",
+        "runId",
+        "state",
+        "attemptCount",
+        "lastStatusCode",
+        "lastError",
+        "nextAttemptAt",
+        "payload",
+        "createdAt",
+        "finishedAt",
+        "attempts",
     }
     delivered = owner_api.get(f"{url}?state=delivered").json()
-    assert delivered["count"] == 3 and {d["state"] for d in delivered["results"]} == {
-        "delivered"
-    }
+    assert delivered["count"] == 3 and {d["state"] for d in delivered["results"]} == {"delivered"}
     pending = owner_api.get(f"{url}?state=pending").json()["results"]
     assert all(d["nextAttemptAt"] for d in pending)
     r = owner_api.get(f"{url}?state=lost")

@@ -258,9 +258,7 @@ def test_backoff_doubles_and_a_long_retry_after_is_capped(settings):
 
 
 @pytest.mark.usefixtures("allow_private_targets")
-def test_overdue_deliveries_are_enqueued_again_by_the_sweep(
-    owner_api, project, make_run, settings
-):
+def test_overdue_deliveries_are_enqueued_again_by_the_sweep(owner_api, project, make_run, settings):
     from migrations_app.models import WebhookDelivery
     from migrations_app.webhooks.services import sweep_deliveries
 

@@ -130,7 +130,9 @@ def _user(value: Any, inp: ConvertInput) -> dict[str, str]:
 
 def _option(value: Any, inp: ConvertInput) -> dict[str, str]:
     raw = render_value(value)
-    wanted = inp.values.get(str(value), inp.values.get(raw, raw)).strip()
+    folded = {k.strip().lower(): v for k, v in inp.values.items()}
+    wanted = inp.values.get(str(value)) or folded.get(raw.strip().lower()) or raw
+    wanted = wanted.strip()
     if not wanted:
         raise _Refused("wrong-type", "an empty value is no option")
     allowed = allowed_options([inp.meta] if inp.meta else [])

@@ -34,7 +34,9 @@ from engine.adf import (
     strong,
     text,
 )
+from engine.artifacts import ArtifactContext, artifact_title, parse_artifact_uri
 from engine.content import format_date, identity_of, one_line, person_label
+from engine.relations import ADO_LINK_NAMES
 
 ADF_THRESHOLD = 24_000  # over this, the history goes to a file (Jira's limit is 32,767)
 VALUE_LIMIT = 200  # characters of one value shown in the collapsed section
@@ -63,6 +65,7 @@ _NOISE = frozenset(
 )
 _LEVEL = re.compile(r"^System\.(Area|Iteration)Level\d+$")
 _HTMLISH = re.compile(r"<(?:/?[a-zA-Z][a-zA-Z0-9]*(?:\s[^>]*)?/?|!--.*?--)>", re.DOTALL)
+_NO_NAMES = ArtifactContext("", "")  # titles with ids: history has no repository names
 FAR_FUTURE = "9999-01-01"  # ADO's revisedDate of the current revision in some answers
 
 
@@ -149,15 +152,23 @@ def render_value(value: Any) -> str:
 
 
 def _relation_line(raw: Any) -> str:
+    """ "Related #7", "Fixed in Commit: Commit 3f2a1c9 in repo …", "Attached File: shot.png"."""
     if not isinstance(raw, Mapping):
         return ""
     rel = str(raw.get("rel") or "link")
     url = str(raw.get("url") or "")
     attrs = raw.get("attributes") if isinstance(raw.get("attributes"), Mapping) else {}
     name = str((attrs or {}).get("name") or "")
+    kind = ADO_LINK_NAMES.get(rel) or rel.rsplit(".", 1)[-1]
     tail = url.rstrip("/").rsplit("/", 1)[-1]
-    target = f"#{tail}" if "/workitems/" in url.lower() and tail.isdigit() else (name or url)
-    return one_line(f"{rel.rsplit('.', 1)[-1]} {target}")
+    if "/workitems/" in url.lower() and tail.isdigit():
+        return one_line(f"{kind} #{tail}")
+    art = parse_artifact_uri(url) if rel == "ArtifactLink" else None
+    if art is not None:
+        return one_line(f"{name or 'Artifact'}: {artifact_title(art, _NO_NAMES)}")
+    if rel == "AttachedFile":
+        return one_line(f"Attached file: {name or tail}")
+    return one_line(f"{kind}: {name or url}")
 
 
 def _relations(raw: Any, key: str) -> tuple[str, ...]:

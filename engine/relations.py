@@ -31,6 +31,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from engine.artifacts import (
     Artifact,
@@ -97,7 +98,8 @@ class JiraLinkType:
     id: str = ""
 
 
-def jira_link_types(raw: Sequence[Mapping[str, Any]]) -> list[JiraLinkType]:
+def jira_link_types(raw: Sequence[Any]) -> list[JiraLinkType]:
+    """The site's link types (malformed rows are left out)."""
     return [
         JiraLinkType(
             str(t.get("name") or ""),
@@ -190,9 +192,23 @@ def _work_item_web_url(base: str, item_id: int) -> str:
     return f"{base.rstrip('/')}/_workitems/edit/{item_id}"
 
 
-def _org_of(url: str) -> str:
-    head, sep, _ = url.partition("/_apis/")
-    return head.rstrip("/").lower() if sep else ""
+def org_key(url: str) -> str:
+    """Which organisation a URL is in: ``{org}.visualstudio.com`` and ``host/{org}/…`` alike.
+
+    A work item URL may carry the project (``…/{org}/{project}/_apis/…``) or not,
+    so only the host and the first path segment say which organisation it is.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:  # a malformed host or port: no organisation to compare
+        return ""
+    if not host:
+        return ""
+    if host.endswith(".visualstudio.com"):
+        return "dev.azure.com/" + host.split(".", 1)[0]
+    first = parts.path.strip("/").split("/", 1)[0].lower()
+    return f"{host}:{port}/{first}" if port else f"{host}/{first}"
 
 
 def _ado_name(rel: str, ctx: RelationContext) -> str:
@@ -301,8 +317,8 @@ def _hyperlink(rel: Relation) -> RelationDecision:
 
 
 def _work_item_decision(rel: Relation, ctx: RelationContext, target: int) -> RelationDecision:
-    org = _org_of(rel.url)
-    if org and ctx.ado_org_url and org != ctx.ado_org_url.rstrip("/").lower():
+    org = org_key(rel.url)
+    if org and ctx.ado_org_url and org != org_key(ctx.ado_org_url):
         base = rel.url.partition("/_apis/")[0]
         return _remote_item(rel, ctx, target, "the item is in another organisation", base)
     if rel.rel == HIERARCHY_REVERSE:

@@ -22,6 +22,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from html import escape
 from typing import Literal
 
 from engine.adf import (
@@ -106,8 +107,16 @@ def _local(tag: object) -> str:
     return name.rsplit("}", 1)[-1].lower()
 
 
+def _step_html(el: ET.Element) -> str:
+    """A parameterizedString as HTML: plain-text ones (isformatted="false") keep their lines."""
+    raw = "".join(el.itertext())
+    if (el.get("isformatted") or "true").strip().lower() == "false":
+        return escape(raw).replace("\n", "<br>")
+    return raw
+
+
 def _strings(step: ET.Element) -> tuple[str, str]:
-    texts = ["".join(p.itertext()) for p in step if _local(p.tag) == "parameterizedstring"]
+    texts = [_step_html(p) for p in step if _local(p.tag) == "parameterizedstring"]
     texts += ["", ""]
     return texts[0], texts[1]
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from engine.model import Identity
+from engine.users import UserDirectory
 
 TargetKind = Literal["email", "accountId"]
 ResolvedVia = Literal["user_map", "email", "unmapped"]
@@ -143,6 +144,20 @@ def identity_keys(identity: Identity) -> list[str]:
     """The keys a map may name this identity by, in the order they are tried."""
     keys = [identity.unique_name or "", identity.display_name]
     return [k for k in dict.fromkeys(fold(k) for k in keys if k and k.strip())]
+
+
+def directory_lookup(directory: UserDirectory) -> EmailLookup:
+    """What ``UserDirectory`` found, as the resolver's lookup.
+
+    Call ``directory.resolve(resolver.lookup_emails(identities))`` first: this
+    reads the directory's answers as they are now and searches nothing itself.
+    """
+    accounts = directory.accounts()
+
+    def lookup(email: str) -> str | None:
+        return accounts.get(email.lower())
+
+    return lookup
 
 
 class UserResolver:

@@ -574,3 +574,8 @@ def test_no_criteria_no_placement() -> None:
     assert place_criteria("   ", SCREEN) is None
     document, cut = description_with_criteria([paragraph("x")], None, [], paragraph("cut"))
     assert not cut and document == doc(paragraph("x"))
+
+
+def test_value_maps_match_ado_values_case_insensitively() -> None:
+    done = convert("Custom.Risk", "customfield_10100", "1 - HIGH", {"1 - High": "Low"})
+    assert done.value == {"id": "3"}

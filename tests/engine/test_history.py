@@ -115,7 +115,7 @@ def test_it_builds_a_typed_history() -> None:
     ]
     assert linked.links_added == ("Related #7",)
     assert commented.comment == "Looks bad on Safari"
-    assert last.links_removed == ("ArtifactLink Build",)
+    assert last.links_removed == ("Build: Build 3",)
     assert [(c.name, c.new) for c in last.changes][1:] == [
         ("Done", "Yes"),
         ("Due", "2024-06-01 00:00 UTC"),
@@ -230,7 +230,7 @@ def test_the_markdown_file_is_complete() -> None:
     text = history_markdown(build_history(1, UPDATES))
     assert text.startswith("# Azure DevOps history (5 revisions) of work item 1")
     assert "long " * 199 in text
-    assert "- Link removed: ArtifactLink Build" in text
+    assert "- Link removed: Build: Build 3" in text
 
 
 def test_nothing_to_show_renders_nothing() -> None:
@@ -256,3 +256,43 @@ def test_the_official_update_example_builds() -> None:
     rendering = render_history(history)
     assert rendering is not None
     assert_valid_adf(rendering.body)
+
+
+@pytest.mark.parametrize(
+    ("relation", "line"),
+    [
+        (
+            {"rel": "System.LinkTypes.Hierarchy-Reverse", "url": "https://x/_apis/wit/workItems/2"},
+            "Parent #2",
+        ),
+        (
+            {"rel": "Custom.Link-Forward", "url": "https://x/_apis/wit/workItems/3"},
+            "Link-Forward #3",
+        ),
+        (
+            {
+                "rel": "ArtifactLink",
+                "url": "vstfs:///Git/Commit/p%2Fr%2F4800cfa0be564b1e606d6811e99e0380f765a9c4",
+                "attributes": {"name": "Fixed in Commit"},
+            },
+            "Fixed in Commit: Commit 4800cfa in repo r",
+        ),
+        ({"rel": "ArtifactLink", "url": "vstfs:///Build/Build/9"}, "Artifact: Build 9"),
+        (
+            {
+                "rel": "AttachedFile",
+                "url": "https://x/_apis/wit/attachments/g",
+                "attributes": {"name": "a.png"},
+            },
+            "Attached file: a.png",
+        ),
+        (
+            {"rel": "Hyperlink", "url": "https://wiki.example/p"},
+            "Hyperlink: https://wiki.example/p",
+        ),
+        ({"url": "weird"}, "link: weird"),
+    ],
+)
+def test_relation_changes_read_as_links(relation: dict[str, Any], line: str) -> None:
+    (rev,) = build_history(1, [update(1, 1, relations={"added": [relation]})]).revisions
+    assert rev.links_added == (line,)

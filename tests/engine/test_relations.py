@@ -22,6 +22,7 @@ from engine.relations import (
     decide_relation,
     decide_relations,
     jira_link_types,
+    org_key,
     stable_digest,
 )
 
@@ -360,3 +361,49 @@ def test_the_link_type_map_is_checked_before_any_write(raw: Any, codes: list[str
 def test_jira_link_types_skips_junk() -> None:
     assert [t.name for t in SITE][-1] == "Problem/Incident"
     assert JiraLinkType("Relates", "relates to", "relates to", "10003") in SITE
+
+
+@pytest.mark.parametrize(
+    ("url", "same"),
+    [
+        (wi(5), True),
+        (f"{ORG}/{PROJ}/_apis/wit/workItems/5", True),  # with the project in the path
+        ("https://DEV.azure.com/Fabrikam/_apis/wit/workItems/5", True),
+        ("https://fabrikam.visualstudio.com/_apis/wit/workItems/5", True),
+        ("https://fabrikam.visualstudio.com/Fabrikam/_apis/wit/workItems/5", True),
+        ("https://dev.azure.com/contoso/_apis/wit/workItems/5", False),
+        ("https://contoso.visualstudio.com/_apis/wit/workItems/5", False),
+        ("http://127.0.0.1:8123/fabrikam/_apis/wit/workItems/5", False),
+    ],
+)
+def test_which_organisation_an_item_is_in(url: str, same: bool) -> None:
+    decision = decide_relation(Relation("System.LinkTypes.Related", url), ctx())
+    assert (decision.action == "issue_link") is same
+
+
+def test_a_local_organisation_is_compared_with_its_port() -> None:
+    local = "http://127.0.0.1:8123/fab"
+    here = ctx(ado_org_url=local, ado_web_url=f"{local}/Proj")
+    mine = decide_relation(
+        Relation("System.LinkTypes.Related", f"{local}/Proj/_apis/wit/workItems/1"), here
+    )
+    other = decide_relation(
+        Relation("System.LinkTypes.Related", "http://127.0.0.1:9000/fab/_apis/wit/workItems/1"),
+        here,
+    )
+    assert (mine.action, other.action) == ("issue_link", "remote_link")
+
+
+@pytest.mark.parametrize(
+    ("url", "key"),
+    [
+        ("https://dev.azure.com/Fabrikam/x/_apis/wit/workItems/2", "dev.azure.com/fabrikam"),
+        ("https://fabrikam.visualstudio.com/", "dev.azure.com/fabrikam"),
+        ("http://[::1", ""),
+        ("http://x:99999/a", ""),
+        ("garbage", ""),
+        ("", ""),
+    ],
+)
+def test_org_key(url: str, key: str) -> None:
+    assert org_key(url) == key

@@ -59,7 +59,7 @@ DATA = (
 
 def cells(table: dict[str, Any]) -> list[list[str]]:
     def cell_text(cell: dict[str, Any]) -> str:
-        out = []
+        out: list[str] = []
         for block in cell["content"]:
             out.extend(n.get("text", "") for n in block.get("content", []))
         return "".join(out)
@@ -231,3 +231,18 @@ def test_steps_text_for_overflow_files() -> None:
         "3. Shared steps #31",
         "4. Log out => Back at the start & done",
     ]
+
+
+def test_plain_text_steps_keep_their_lines_and_their_angle_brackets() -> None:
+    raw = steps(
+        '<step id="2" type="ActionStep">'
+        '<parameterizedString isformatted="false">'
+        "Type a &lt;b&gt;\nthen press Enter</parameterizedString>"
+        '<parameterizedString isformatted="false"></parameterizedString></step>'
+    )
+    parsed = parse_steps(raw)
+    table = steps_table(parsed)
+    assert table is not None
+    valid(table)
+    action = table["content"][1]["content"][1]["content"][0]["content"]
+    assert [n.get("text") for n in action] == ["Type a <b>", None, "then press Enter"]

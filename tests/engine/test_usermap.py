@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from engine.model import Identity
-from engine.usermap import UserResolver, fold, parse_user_map, target_kind
+from engine.usermap import UserResolver, directory_lookup, fold, parse_user_map, target_kind
+from engine.users import UserDirectory
 
 DIRECTORY = {
     "jamal@fabrikam.example": "acc-jamal",
@@ -145,3 +146,15 @@ def test_accounts_by_email_feeds_the_content_rules() -> None:
 
 def test_fold() -> None:
     assert fold("  Jamal \t Hartnett ") == "jamal hartnett"
+
+
+def test_the_user_directory_serves_as_the_lookup() -> None:
+    directory = UserDirectory(
+        cast(Any, None), {"J.Hartnett@corp.example": "acc-corp", "x@y.example": None}
+    )
+    users = UserResolver(
+        parse_user_map({"jamal@ado.example": "j.hartnett@corp.example"}),
+        directory_lookup(directory),
+    )
+    assert users.account_for(JAMAL) == "acc-corp"
+    assert users.account_for(Identity("X", "x@y.example")) is None

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote, unquote
 
+from engine.adf import clean_text
+
 ArtifactKind = Literal[
     "commit",
     "pull_request",
@@ -173,13 +175,18 @@ def parse_artifact_uri(uri: str) -> Artifact | None:
 
 
 # --------------------------------------------------------------------------- titles and URLs
+def _q(part: str) -> str:
+    """One URL segment or query value, encoded; characters UTF-8 cannot carry become "?"."""
+    return quote(part, safe="", errors="replace")
+
+
 def _repo(art: Artifact, ctx: ArtifactContext) -> str:
     return ctx.repo_names.get(art.repo_id) or ctx.repo_names.get(art.repo_id.lower()) or art.repo_id
 
 
 def _project_segment(art: Artifact, ctx: ArtifactContext) -> str:
     name = ctx.project_names.get(art.project_id) or ctx.project_names.get(art.project_id.lower())
-    return quote(name or art.project_id or ctx.project, safe="")
+    return _q(name or art.project_id or ctx.project)
 
 
 def artifact_title(art: Artifact, ctx: ArtifactContext) -> str:
@@ -203,15 +210,15 @@ def artifact_title(art: Artifact, ctx: ArtifactContext) -> str:
         title = f"Azure DevOps {art.tool} {art.artifact_type} {art.ident}"
     else:
         title = titles[art.kind]
-    return " ".join(title.split())[:255]
+    return " ".join(clean_text(title).split())[:255]
 
 
 def artifact_web_url(art: Artifact, ctx: ArtifactContext) -> str:
     """The ADO web page that opens the artifact; the URI itself when there is none."""
     org = ctx.org_web_url.rstrip("/")
     base = f"{org}/{_project_segment(art, ctx)}"
-    repo = quote(_repo(art, ctx), safe="")
-    ident = quote(art.ident, safe="")
+    repo = _q(_repo(art, ctx))
+    ident = _q(art.ident)
     if art.kind in ("commit", "ref_commit"):
         return f"{base}/_git/{repo}/commit/{ident}"
     if art.kind == "pull_request":
@@ -225,8 +232,8 @@ def artifact_web_url(art: Artifact, ctx: ArtifactContext) -> str:
         return f"{base}/_versionControl/changeset/{ident}"
     if art.kind in ("versioned_item", "latest_item"):
         version = art.version or "T"
-        return f"{base}/_versionControl?path={ident}&version={quote(version, safe='')}"
+        return f"{base}/_versionControl?path={ident}&version={_q(version)}"
     if art.kind == "wiki_page":
-        wiki = quote(ctx.wiki_names.get(art.repo_id) or art.repo_id, safe="")
+        wiki = _q(ctx.wiki_names.get(art.repo_id) or art.repo_id)
         return f"{base}/_wiki/wikis/{wiki}?pagePath={ident}"
     return art.uri

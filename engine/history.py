@@ -28,6 +28,7 @@ from engine.adf import (
     adf_char_length,
     adf_to_text,
     bullet_list,
+    clean_text,
     doc,
     html_to_blocks,
     paragraph,
@@ -134,7 +135,11 @@ def _html_text(value: str) -> str:
 
 
 def render_value(value: Any) -> str:
-    """A field value as a person reads it (never raises)."""
+    """A field value as a person reads it, without characters Jira refuses (never raises)."""
+    return clean_text(_rendered(value))
+
+
+def _rendered(value: Any) -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, bool):

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from engine.adf import clean_text
 from engine.artifacts import (
     Artifact,
     ArtifactContext,
@@ -305,7 +306,7 @@ def _artifact_decision(rel: Relation, ctx: RelationContext) -> RelationDecision:
 
 
 def _hyperlink(rel: Relation) -> RelationDecision:
-    comment = " ".join(str(rel.attributes.get("comment") or "").split())
+    comment = " ".join(clean_text(str(rel.attributes.get("comment") or "")).split())
     return RelationDecision(
         rel.rel,
         "remote_link",

@@ -28,6 +28,7 @@ from typing import Literal
 from engine.adf import (
     Node,
     adf_to_text,
+    clean_text,
     fit_blocks,
     heading,
     html_to_blocks,
@@ -258,7 +259,8 @@ def _cell(blocks: Sequence[Node], header: bool = False) -> Node:
 
 
 def _text_cell(value: str, header: bool = False) -> Node:
-    return _cell([paragraph(value.strip())] if value.strip() else [], header)
+    shown = clean_text(value).strip()
+    return _cell([paragraph(shown)] if shown else [], header)
 
 
 def _html_cell(html: str) -> Node:

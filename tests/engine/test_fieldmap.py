@@ -579,3 +579,42 @@ def test_no_criteria_no_placement() -> None:
 def test_value_maps_match_ado_values_case_insensitively() -> None:
     done = convert("Custom.Risk", "customfield_10100", "1 - HIGH", {"1 - High": "Low"})
     assert done.value == {"id": "3"}
+
+
+HOSTILE_VALUES: list[Any] = [
+    None,
+    0,
+    -1,
+    2**80,
+    float("nan"),
+    float("-inf"),
+    True,
+    "",
+    " ",
+    ";;;",
+    "\x00\ud800",
+    "<" * 50,
+    "<script>alert(1)</script>",
+    "9999-99-99T99:99:99Z",
+    "0001-01-01T00:00:00+14:00",
+    "x" * 40_000,
+    [],
+    [None, {"displayName": ""}],
+    {},
+    {"displayName": "Ana", "uniqueName": "ana@fabrikam.example"},
+    {"weird": object()},
+    object(),
+]
+
+
+@pytest.mark.parametrize("ref", sorted(ADO))
+def test_no_value_of_any_type_into_any_field_raises(ref: str) -> None:
+    for fid in BY_ID:
+        for value in HOSTILE_VALUES:
+            screen_meta = next((m for m in SCREEN if m.field_id == fid), None)
+            done = convert_value(
+                value, ConvertInput(ADO[ref], BY_ID[fid], {}, screen_meta, resolve_user)
+            )
+            assert (done.value is None) or (done.problem is None)
+            if done.problem is None and BY_ID[fid].kind == "doc" and done.value is not None:
+                assert adf_char_length(done.value) <= DESCRIPTION_BUDGET

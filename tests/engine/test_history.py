@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import pytest
@@ -296,3 +297,49 @@ def test_the_official_update_example_builds() -> None:
 def test_relation_changes_read_as_links(relation: dict[str, Any], line: str) -> None:
     (rev,) = build_history(1, [update(1, 1, relations={"added": [relation]})]).revisions
     assert rev.links_added == (line,)
+
+
+def test_characters_jira_refuses_are_removed() -> None:
+    raw = update(
+        1,
+        1,
+        {"Custom.X": {"newValue": "bad\ud800\x00 value"}, "System.History": {"newValue": "hi\x07"}},
+    )
+    rendering = render_history(build_history(1, [raw]))
+    assert rendering is not None
+    assert_valid_adf(rendering.body)
+    text = json.dumps(rendering.body, ensure_ascii=False)
+    assert "bad value" in text and "Comment: hi" in text
+
+
+def test_random_junk_never_crashes() -> None:
+    rng = random.Random(12)
+    atoms: list[Any] = [
+        None,
+        0,
+        1.5,
+        True,
+        "",
+        "x",
+        "<b>",
+        "2024-01-01T00:00:00Z",
+        [],
+        {},
+        {"displayName": "A"},
+    ]
+
+    def junk(depth: int = 0) -> Any:
+        if depth > 2 or rng.random() < 0.4:
+            return rng.choice(atoms)
+        return {
+            rng.choice(
+                ["id", "rev", "fields", "relations", "revisedBy", "newValue", "oldValue", "added"]
+            ): junk(depth + 1)
+            for _ in range(3)
+        }
+
+    for _ in range(300):
+        history = build_history(1, [junk() for _ in range(3)], since_rev=rng.choice([0, 1]))
+        rendering = render_history(history, threshold=rng.choice([50, 24_000]))
+        if rendering is not None:
+            assert rendering.body["type"] == "doc"

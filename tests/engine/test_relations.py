@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -407,3 +408,39 @@ def test_a_local_organisation_is_compared_with_its_port() -> None:
 )
 def test_org_key(url: str, key: str) -> None:
     assert org_key(url) == key
+
+
+def test_random_uris_and_relations_never_crash() -> None:
+    rng = random.Random(7)
+    pieces = [
+        "vstfs:///",
+        "Git/",
+        "Commit/",
+        "Ref/",
+        "Build/",
+        "Wiki/",
+        "WikiPage/",
+        "VersionControl/",
+        "VersionedItem/",
+        "%2F",
+        "%25",
+        "%",
+        "GB",
+        "GT",
+        "&changesetVersion=",
+        "\ud800",
+        "/",
+        "1",
+        "x",
+    ]
+    for _ in range(2000):
+        uri = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        art = parse_artifact_uri(uri)
+        if art is not None:
+            assert artifact_title(art, ACTX)
+            assert artifact_web_url(art, ACTX)
+        rel = rng.choice(
+            ["ArtifactLink", "Hyperlink", "System.LinkTypes.Related", "X", "AttachedFile"]
+        )
+        decision = decide_relation(Relation(rel, uri, {"name": uri, "comment": uri}), ctx())
+        assert decision.reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from html import escape
 from typing import Any
 
@@ -246,3 +247,35 @@ def test_plain_text_steps_keep_their_lines_and_their_angle_brackets() -> None:
     valid(table)
     action = table["content"][1]["content"][1]["content"][0]["content"]
     assert [n.get("text") for n in action] == ["Type a <b>", None, "then press Enter"]
+
+
+def test_random_fragments_never_crash() -> None:
+    rng = random.Random(3)
+    pieces = [
+        "<steps>",
+        "</steps>",
+        "<step>",
+        "</step>",
+        '<compref ref="1">',
+        "</compref>",
+        "<compref/>",
+        "<parameterizedString>",
+        "</parameterizedString>",
+        "&lt;P&gt;x&lt;/P&gt;",
+        "&amp;",
+        "&",
+        "<!--",
+        "-->",
+        "<![CDATA[",
+        "]]>",
+        "<?x?>",
+        "\x00",
+        "\ud800",
+        "x",
+    ]
+    for _ in range(500):
+        raw = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 15)))
+        parsed = parse_steps(raw, {1: raw})
+        table = steps_table(parsed)
+        assert table is None or table["type"] == "table"
+        parse_parameters(raw, raw)

@@ -127,35 +127,25 @@ def _values(ado: str, raw: Any) -> tuple[dict[str, str], list[FieldProblem]]:
     return out, problems
 
 
+def _no_target(ado: str) -> FieldProblem:
+    return FieldProblem("missing-jira-field", ado, f"field_map[{ado!r}] names no Jira field")
+
+
 def _entry(ado: str, raw: Any) -> tuple[FieldMapEntry | None, list[FieldProblem]]:
     if isinstance(raw, str):
-        return (
-            (FieldMapEntry(ado, raw.strip()), [])
-            if raw.strip()
-            else (
-                None,
-                [
-                    FieldProblem(
-                        "missing-jira-field", ado, f"field_map[{ado!r}] names no Jira field"
-                    )
-                ],
-            )
-        )
+        return (FieldMapEntry(ado, raw.strip()), []) if raw.strip() else (None, [_no_target(ado)])
     if not isinstance(raw, Mapping):
-        return None, [
-            FieldProblem("bad-entry", ado, f"field_map[{ado!r}] must be a name or an object")
-        ]
+        message = f"field_map[{ado!r}] must be a name or an object"
+        return None, [FieldProblem("bad-entry", ado, message)]
     problems = [
         FieldProblem("unknown-key", ado, f"field_map[{ado!r}]: unknown key {k!r}")
         for k in raw
         if k not in ("field", "jira", "values")
     ]
+    # The contract names the key "field"; "jira" is taken too, as an alias.
     target = raw.get("field", raw.get("jira"))
     if not isinstance(target, str) or not target.strip():
-        return None, [
-            *problems,
-            FieldProblem("missing-jira-field", ado, f"field_map[{ado!r}] names no Jira field"),
-        ]
+        return None, [*problems, _no_target(ado)]
     values, value_problems = _values(ado, raw.get("values"))
     return FieldMapEntry(ado, target.strip(), values), problems + value_problems
 
@@ -246,8 +236,15 @@ def resolve_field_map(
     """Each entry's Jira field, checked against the create screens (issue type -> fields)."""
     out = ResolvedMap(problems=list(field_map.problems))
     targets: dict[str, str] = {}
+    known = list(jira_fields)
+    ids = {f.id for f in known}
+    for metas in screens.values():  # a screen field the fields list lacks still counts
+        for meta in metas:
+            if meta.field_id not in ids:
+                ids.add(meta.field_id)
+                known.append(from_meta(meta))
     for entry in field_map.entries:
-        jira, why = _find_jira(entry.jira, jira_fields)
+        jira, why = _find_jira(entry.jira, known)
         if jira is None:
             out.problems.append(FieldProblem("unknown-jira-field", entry.ado_field, why))
             continue
@@ -348,3 +345,17 @@ def suggest_field_map(
             )
         )
     return sorted(out, key=lambda s: s.ado_field)
+
+
+def unmatched_fields(used: Iterable[AdoField], suggestions: Iterable[FieldSuggestion]) -> list[str]:
+    """The used custom ADO fields no suggestion covers (for the report's "not carried")."""
+    covered = {s.ado_field for s in suggestions}
+    return sorted(
+        {
+            ado.reference_name
+            for ado in used
+            if ado.reference_name not in covered
+            and ado.reference_name not in CARRIED_ADO
+            and not ado.reference_name.startswith("System.")
+        }
+    )

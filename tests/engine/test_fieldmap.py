@@ -11,7 +11,12 @@ from engine.acceptance import description_with_criteria, place_criteria
 from engine.adf import adf_char_length, doc, heading, panel, paragraph
 from engine.content import DESCRIPTION_BUDGET
 from engine.fieldconv import ConvertInput, convert_value, mapped_fields
-from engine.fieldmap import parse_field_map, resolve_field_map, suggest_field_map
+from engine.fieldmap import (
+    parse_field_map,
+    resolve_field_map,
+    suggest_field_map,
+    unmatched_fields,
+)
 from engine.fieldtypes import AdoField, ado_fields, from_meta, jira_fields, jira_kind
 from engine.model import FieldMeta, Identity
 from tests.engine.adf_schema import assert_valid_adf, specs_path
@@ -618,3 +623,23 @@ def test_no_value_of_any_type_into_any_field_raises(ref: str) -> None:
             assert (done.value is None) or (done.problem is None)
             if done.problem is None and BY_ID[fid].kind == "doc" and done.value is not None:
                 assert adf_char_length(done.value) <= DESCRIPTION_BUDGET
+
+
+def test_unmatched_custom_fields_are_listed() -> None:
+    used = list(ADO.values())
+    assert unmatched_fields(used, suggest_field_map(used, SCREEN)) == [
+        "Custom.Count",
+        "Custom.Flag",
+    ]
+
+
+def test_a_screen_field_missing_from_the_fields_list_still_resolves() -> None:
+    extra = FieldMeta("customfield_10300", "Story point estimate", False, {"type": "number"})
+    out = resolve_field_map(
+        parse_field_map({"Custom.EffortHours": "story point estimate"}),
+        JIRA,
+        {"Story": [extra]},
+        ADO,
+    )
+    assert out.problems == []
+    assert out.fields["Custom.EffortHours"].jira.id == "customfield_10300"

@@ -221,17 +221,40 @@ def _mapped_name(rel: str, ctx: RelationContext) -> str | None:
     return lowered.get(_fold(rel)) or lowered.get(_fold(_ado_name(rel, ctx)))
 
 
+def _verb(description: str) -> str:
+    return _fold(description).removeprefix("is ")
+
+
+def _outward(rel: str, found: JiraLinkType | None, ctx: RelationContext) -> bool:
+    """Whether this item is the outward end ("blocks", "tests") of the Jira link.
+
+    ADO's name says what this item is to the other ("Tested By": this item is
+    tested by the other), so a name matching the inward description makes this
+    item the inward end. Otherwise the built-in mapping's direction holds, and
+    for a custom type its forward end is the outward one.
+    """
+    name = _verb(_ado_name(rel, ctx))
+    if found is not None and _verb(found.inward) != _verb(found.outward):
+        if name == _verb(found.inward):
+            return False
+        if name == _verb(found.outward):
+            return True
+    default = DEFAULT_LINK_RULES.get(rel)
+    return default.outward if default is not None else not rel.endswith("-Reverse")
+
+
 def _link_rule(rel: str, ctx: RelationContext) -> tuple[LinkRule | None, str]:
     """The rule for a work-item link type, or None (with why) when Jira has no counterpart."""
-    forward = not rel.endswith("-Reverse")
+    default = DEFAULT_LINK_RULES.get(rel)
+    symmetric = default.symmetric if default is not None else False
     mapped = _mapped_name(rel, ctx)
     if mapped is not None:
         found = find_link_type(ctx.link_types, mapped) if ctx.link_types else None
         if found is not None or not ctx.link_types:
             name = found.name if found else mapped
-            return LinkRule(name, forward, False), f"link_type_map: '{rel}' -> '{name}'"
+            rule = LinkRule(name, _outward(rel, found, ctx), symmetric)
+            return rule, f"link_type_map: '{rel}' -> '{name}'"
         return None, f"link_type_map names '{mapped}', which the site lacks"
-    default = DEFAULT_LINK_RULES.get(rel)
     if default is not None:
         if not ctx.link_types or find_link_type(ctx.link_types, default.jira_type):
             return default, f"default mapping '{rel}' -> '{default.jira_type}'"
@@ -239,18 +262,14 @@ def _link_rule(rel: str, ctx: RelationContext) -> tuple[LinkRule | None, str]:
             rule = LinkRule(RELATES, default.outward, default.symmetric)
             return rule, f"the site has no '{default.jira_type}' link type; '{RELATES}' used"
         return None, f"the site has neither '{default.jira_type}' nor '{RELATES}'"
-    found = find_link_type(ctx.link_types, _ado_name(rel, ctx))
+    ado_name = _ado_name(rel, ctx)
+    found = find_link_type(ctx.link_types, ado_name) or find_link_type(
+        ctx.link_types, _verb(ado_name)
+    )
     if found is not None:
-        name = _fold(_ado_name(rel, ctx))
-        outward = forward
-        if _fold(found.inward) == name:
-            outward = False
-        elif _fold(found.outward) == name:
-            outward = True
-        return LinkRule(found.name, outward, False), (
-            f"'{_ado_name(rel, ctx)}' matches the site's '{found.name}' link type by name"
-        )
-    return None, f"no Jira link type matches '{_ado_name(rel, ctx)}'"
+        rule = LinkRule(found.name, _outward(rel, found, ctx), False)
+        return rule, f"'{ado_name}' matches the site's '{found.name}' link type by name"
+    return None, f"no Jira link type matches '{ado_name}'"
 
 
 def _remote_item(

@@ -258,7 +258,27 @@ def test_hyperlinks_keep_the_global_id_they_always_had() -> None:
             "System.LinkTypes.Related",
             {"link_type_map": {"System.LinkTypes.Related": "Cloners"}},
             "issue_link",
-            LinkRule("Cloners", True, False),
+            LinkRule("Cloners", True, True),  # still written once, from one end
+        ),
+        # a mapped type keeps the direction ADO's name gives it
+        (
+            "Microsoft.VSTS.Common.TestedBy-Forward",
+            {"link_type_map": {"Tested By": "Tests"}},
+            "issue_link",
+            LinkRule("Tests", False, False),
+        ),
+        (
+            "Microsoft.VSTS.Common.TestedBy-Reverse",
+            {"link_type_map": {"Microsoft.VSTS.Common.TestedBy-Reverse": "tests"}},
+            "issue_link",
+            LinkRule("Tests", True, False),
+        ),
+        # a custom type named like a site type's description
+        (
+            "Custom.LinkTypes.Causes-Forward",
+            {"ado_link_names": {"Custom.LinkTypes.Causes-Forward": "Causes"}},
+            "issue_link",
+            LinkRule("Problem/Incident", True, False),
         ),
         (
             "Microsoft.VSTS.Common.Affects-Forward",

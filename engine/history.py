@@ -106,6 +106,7 @@ class Revision:
 @dataclass
 class History:
     item_id: int
+    since_rev: int = 0  # revisions up to this one were carried before (INCREMENTAL)
     revisions: list[Revision] = field(default_factory=list)
     skipped: int = 0  # updates with nothing to show
     problems: list[str] = field(default_factory=list)
@@ -240,7 +241,7 @@ def build_history(
     field_names: Mapping[str, str] | None = None,
 ) -> History:
     """The item's revisions after ``since_rev``, oldest first (by update id)."""
-    out = History(item_id)
+    out = History(item_id, since_rev=max(since_rev, 0))
     rows = []
     for raw in updates:
         if not isinstance(raw, Mapping):
@@ -295,7 +296,8 @@ def _revision_blocks(rev: Revision) -> list[Node]:
 
 def _title(history: History) -> str:
     count = len(history.revisions)
-    return f"Azure DevOps history ({count} revision{'s' if count != 1 else ''})"
+    since = f", after revision {history.since_rev}" if history.since_rev else ""
+    return f"Azure DevOps history ({count} revision{'s' if count != 1 else ''}{since})"
 
 
 def expand_section(history: History) -> Node:
@@ -318,8 +320,10 @@ def history_markdown(history: History) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def history_file_name(item_id: int) -> str:
-    return f"ado-{item_id}-history.md"
+def history_file_name(item_id: int, since_rev: int = 0) -> str:
+    """The attached file's name; an INCREMENTAL part names where it starts, so none is replaced."""
+    part = f"-from-rev-{since_rev + 1}" if since_rev else ""
+    return f"ado-{item_id}-history{part}.md"
 
 
 def _people(revisions: Sequence[Revision]) -> int:
@@ -333,7 +337,7 @@ def _summary(history: History) -> Node:
     line = (
         f"{_title(history)}: from {first or '?'} to {last or '?'}, by {people} "
         f"{'person' if people == 1 else 'people'}. The full history is attached as "
-        f"{history_file_name(history.item_id)}."
+        f"{history_file_name(history.item_id, history.since_rev)}."
     )
     states = [f"{r.state[1]}" for r in revs if r.state]
     blocks = [paragraph([strong(line)])]
@@ -349,7 +353,7 @@ def render_history(history: History, threshold: int = ADF_THRESHOLD) -> HistoryR
     body = doc(expand_section(history))
     if adf_char_length(body) <= threshold:
         return HistoryRendering(body, None, None, len(history.revisions))
-    name = history_file_name(history.item_id)
+    name = history_file_name(history.item_id, history.since_rev)
     return HistoryRendering(
         doc(_summary(history)), name, history_markdown(history), len(history.revisions)
     )

@@ -343,3 +343,17 @@ def test_random_junk_never_crashes() -> None:
         rendering = render_history(history, threshold=rng.choice([50, 24_000]))
         if rendering is not None:
             assert rendering.body["type"] == "doc"
+
+
+def test_an_incremental_part_says_where_it_starts() -> None:
+    many = [update(i, i, {"Custom.Notes": {"newValue": "x" * 500}}) for i in range(1, 200)]
+    history = build_history(1, many, since_rev=150)
+    assert history.since_rev == 150 and history.revisions[0].rev == 151
+    rendering = render_history(history, threshold=1000)
+    assert rendering is not None
+    assert rendering.file_name == "ado-1-history-from-rev-151.md"
+    assert (
+        rendering.body["content"][0]["attrs"]["title"]
+        == "Azure DevOps history (49 revisions, after revision 150)"
+    )
+    assert_valid_adf(rendering.body)

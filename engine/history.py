@@ -30,6 +30,7 @@ from engine.adf import (
     bullet_list,
     clean_text,
     doc,
+    heading,
     html_to_blocks,
     paragraph,
     strong,
@@ -300,14 +301,21 @@ def _title(history: History) -> str:
     return f"Azure DevOps history ({count} revision{'s' if count != 1 else ''}{since})"
 
 
+def _section(title: str, content: list[Node], collapsed: bool) -> list[Node]:
+    """An ``expand`` (only valid at a document's top level), or a heading and the blocks."""
+    if collapsed:
+        return [{"type": "expand", "attrs": {"title": title}, "content": content}]
+    return [heading(title, 3), *content]
+
+
 def expand_section(history: History) -> Node:
     """The collapsed section: an ``expand`` node, valid at a document's top level."""
+    return _section(_title(history), _all_blocks(history), True)[0]
+
+
+def _all_blocks(history: History) -> list[Node]:
     content = [block for rev in history.revisions for block in _revision_blocks(rev)]
-    return {
-        "type": "expand",
-        "attrs": {"title": _title(history)},
-        "content": content or [paragraph("No changes.")],
-    }
+    return content or [paragraph("No changes.")]
 
 
 def history_markdown(history: History) -> str:
@@ -330,7 +338,7 @@ def _people(revisions: Sequence[Revision]) -> int:
     return len({r.by for r in revisions})
 
 
-def _summary(history: History) -> Node:
+def _summary(history: History) -> list[Node]:
     revs = history.revisions
     first, last = format_date(revs[0].date), format_date(revs[-1].date)
     people = _people(revs)
@@ -343,17 +351,23 @@ def _summary(history: History) -> Node:
     blocks = [paragraph([strong(line)])]
     if states:
         blocks.append(paragraph([text("States: " + _short(" → ".join(states), 1000))]))
-    return {"type": "expand", "attrs": {"title": _title(history)}, "content": blocks}
+    return blocks
 
 
-def render_history(history: History, threshold: int = ADF_THRESHOLD) -> HistoryRendering | None:
-    """The history comment's body (and a file when long); None when there is nothing to show."""
+def render_history(
+    history: History, threshold: int = ADF_THRESHOLD, *, collapsed: bool = True
+) -> HistoryRendering | None:
+    """The history comment's body (and a file when long); None when there is nothing to show.
+
+    ``collapsed=False`` gives a heading and plain blocks instead of an ``expand``,
+    for a target that refuses ``expand`` nodes.
+    """
     if not history.revisions:
         return None
-    body = doc(expand_section(history))
+    count = len(history.revisions)
+    body = doc(*_section(_title(history), _all_blocks(history), collapsed))
     if adf_char_length(body) <= threshold:
-        return HistoryRendering(body, None, None, len(history.revisions))
+        return HistoryRendering(body, None, None, count)
     name = history_file_name(history.item_id, history.since_rev)
-    return HistoryRendering(
-        doc(_summary(history)), name, history_markdown(history), len(history.revisions)
-    )
+    summary = doc(*_section(_title(history), _summary(history), collapsed))
+    return HistoryRendering(summary, name, history_markdown(history), count)

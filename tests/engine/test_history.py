@@ -357,3 +357,13 @@ def test_an_incremental_part_says_where_it_starts() -> None:
         == "Azure DevOps history (49 revisions, after revision 150)"
     )
     assert_valid_adf(rendering.body)
+
+
+@pytest.mark.parametrize("threshold", [24_000, 500])
+def test_an_uncollapsed_rendering_has_no_expand(threshold: int) -> None:
+    rendering = render_history(build_history(1, UPDATES), threshold, collapsed=False)
+    assert rendering is not None
+    assert_valid_adf(rendering.body)
+    kinds = {n["type"] for n in rendering.body["content"]}
+    assert "expand" not in kinds and rendering.body["content"][0]["type"] == "heading"
+    assert (rendering.file_name is None) is (threshold == 24_000)

@@ -468,6 +468,15 @@ class SandboxApp:
         with self._counter_lock:
             self.counters[key] += 1
 
+    def counter_snapshot(self) -> dict[str, int]:
+        """A copy of the request and fault counters, taken under their lock."""
+        with self._counter_lock:
+            return dict(self.counters)
+
+    def clear_counters(self) -> None:
+        with self._counter_lock:
+            self.counters.clear()
+
     def _chance(self, p: float) -> bool:
         if p <= 0:
             return False
@@ -564,14 +573,12 @@ class SandboxApp:
         return json_response(200, self.knobs.as_dict())
 
     def _get_counters(self, request: Request) -> Response:
-        with self._counter_lock:
-            snapshot = dict(self.counters)
+        snapshot = self.counter_snapshot()
         served = sum(n for key, n in snapshot.items() if not key.startswith(FAULT_COUNTER_PREFIXES))
         return json_response(200, {"total": served, "routes": snapshot})
 
     def _reset_counters(self, request: Request) -> Response:
-        with self._counter_lock:
-            self.counters.clear()
+        self.clear_counters()
         return empty_response(204)
 
 

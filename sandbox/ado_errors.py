@@ -1,4 +1,4 @@
-"""Azure DevOps error answers: the exception handlers raise and the body shape it renders.
+"""Azure DevOps error answers: the exception a handler raises and the body shape it renders.
 
 Every refusal of the simulated service goes through :class:`AdoError` or
 :func:`error_response`, so all of them carry the service's own JSON shape

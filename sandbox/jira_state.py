@@ -1,6 +1,6 @@
 """The simulated Jira site's data and the rules that change it.
 
-Everything here is plain Python (no HTTP): the routes in ``sandbox/jira.py``
+Everything here is plain Python (no HTTP): the route handlers (``sandbox/jira_*``)
 parse requests, call one method of :class:`JiraState` and render the result.
 A single re-entrant lock guards all state: the server is threaded, and
 dictionaries plus one lock are fast enough for thousands of requests a second.

@@ -223,6 +223,7 @@ class AdoApp(AdoFaultAnswers):
 
         return run
 
+    # ------------------------------------------------------------------ hooks
     def authenticate(self, request: Request) -> Response | None:
         return self._credentials.refusal(request)
 

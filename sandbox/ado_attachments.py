@@ -13,7 +13,7 @@ class AttachmentRoute:
     """``GET .../wit/attachments/{id}``."""
 
     def __init__(self, site: AdoSite) -> None:
-        self.site, self.store = site, site.store
+        self.store = site.store
 
     def download(self, request: Request) -> Response:
         found = self.store.attachment(request.params["id"])

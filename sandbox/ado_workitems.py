@@ -22,7 +22,7 @@ BATCH_LIMIT = 200
 
 
 class WorkItemRoutes:
-    """Handlers for the work-item reads; every one renders through :meth:`render`."""
+    """Handlers for the work-item reads; every item is rendered by :meth:`_render`."""
 
     def __init__(self, site: AdoSite) -> None:
         self.site, self.store = site, site.store

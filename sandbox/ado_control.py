@@ -75,10 +75,13 @@ class ControlRoutes:
         return self._control(edit)
 
     def remove(self, request: Request) -> Response:
-        ident = plain_int(request.params["id"])
-        if (request.arg("destroy") or "").lower() == "true":
-            return self._control(lambda: self._recycle(ident))
-        return self._control(lambda: {"id": ident, "rev": self.app.remove_item(ident)})
+        def remove() -> dict[str, Any]:
+            ident = plain_int(request.params["id"])  # a bad id answers 400, not 500
+            if (request.arg("destroy") or "").lower() == "true":
+                return self._recycle(ident)
+            return {"id": ident, "rev": self.app.remove_item(ident)}
+
+        return self._control(remove)
 
     def _recycle(self, ident: int) -> dict[str, Any]:
         self.app.delete_item(ident)

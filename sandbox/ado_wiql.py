@@ -17,6 +17,7 @@ from sandbox.ado_state import AdoStore
 from sandbox.dataset import iso
 from sandbox.httpbase import Request, Response, json_response
 
+_ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 _TOKEN = re.compile(
     r"""\s*(?:
     (?P<field>\[[^\]]+\])
@@ -305,8 +306,20 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     if isinstance(value, dict):
         return (1, str(value.get("displayName", "")).lower())
     if isinstance(value, str):
-        return (1, value.lower())
+        moment = _timestamp(value)
+        # ADO drops trailing zeros of the milliseconds (".9Z", ".95Z"): compare instants.
+        return (2, moment) if moment is not None else (1, value.lower())
     return (1, value)
+
+
+def _timestamp(value: str) -> datetime | None:
+    if not _ISO_INSTANT.match(value):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class WiqlRoute:

@@ -331,3 +331,21 @@ def test_control_routes_report_bad_input(ado_sandbox: SandboxHandle) -> None:
         requests.post(f"{base}/_sandbox/items", json={"type": "Nope"}, timeout=5).status_code == 400
     )
     assert requests.patch(f"{base}/_sandbox/items/1", data=b"{", timeout=5).status_code == 400
+
+
+def test_wiql_orders_timestamps_as_instants_not_as_text() -> None:
+    # ADO writes ".9Z" and ".95Z": as text ".9Z" sorts after ".95Z", as instants before.
+    from sandbox.ado_wiql import _sort_key
+
+    stamps = ["2026-01-01T10:00:00.95Z", "2026-01-01T10:00:00.9Z", "2026-01-01T10:00:00Z"]
+    assert sorted(stamps, key=_sort_key) == [
+        "2026-01-01T10:00:00Z",
+        "2026-01-01T10:00:00.9Z",
+        "2026-01-01T10:00:00.95Z",
+    ]
+    assert sorted(["b", None, "A"], key=_sort_key) == [None, "A", "b"]
+
+
+def test_control_delete_of_a_non_numeric_id_is_a_400(ado_sandbox: SandboxHandle) -> None:
+    r = requests.delete(f"{ado_sandbox.ado_url}/_sandbox/items/x", timeout=5)
+    assert r.status_code == 400 and "not an id" in r.json()["message"]

@@ -374,9 +374,8 @@ class Transport:
         key = _origin_key(url)
         settings = self._environment.get(key)
         if settings is None:
-            session = self.session
-            settings = session.merge_environment_settings(key + "/", {}, False, None, None)
-            self._environment[key] = settings
+            read = self.session.merge_environment_settings(key + "/", {}, False, None, None)
+            settings = self._environment[key] = dict(read)
         return {**settings, "stream": stream}
 
     def _send_once(

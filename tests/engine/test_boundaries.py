@@ -59,8 +59,8 @@ def forbidden_imports(source: str, filename: str) -> list[tuple[int, str]]:
             top = name.split(".", 1)[0]
             if top in FORBIDDEN:
                 found.append((getattr(node, "lineno", 0), name))
-        for child in ast.iter_child_nodes(node):
-            visit(child)
+        for inner in ast.iter_child_nodes(node):
+            visit(inner)
 
     visit(ast.parse(source, filename))
     return found

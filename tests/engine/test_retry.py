@@ -61,7 +61,7 @@ class Case:
     attempt: int = 1
     waited: float = 0.0
     policy: dict[str, Any] = field(default_factory=dict)
-    want: type[Decision] = Done  # type: ignore[assignment]
+    want: type[Decision] = Done
     wait: float | None = None  # Retry: the wait
     hold: float = 0.0
     error: type[Exception] | None = None  # Raise: the error's type

@@ -12,6 +12,8 @@ output always validates against ``adf-v1-full.schema.json``.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -299,7 +301,7 @@ class _TreeBuilder(HTMLParser):
             children.append(data)
 
 
-def _parse(html: str) -> _El:
+def _build(html: str) -> _El:
     builder = _TreeBuilder()
     try:
         builder.feed(html)
@@ -309,6 +311,46 @@ def _parse(html: str) -> _El:
         # keep what was parsed rather than fail the whole item.
         pass
     return builder.root
+
+
+class _ParseCache:
+    """Recently parsed fragments, bounded by their total length in characters.
+
+    One work item's fields are parsed several times while it is migrated (its
+    create payload, its inline images, its description rewrite); parsing was the
+    converter's largest cost. The trees are never changed after they are built,
+    so threads share them.
+    """
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self._trees: OrderedDict[str, _El] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def parse(self, html: str) -> _El:
+        with self._lock:
+            tree = self._trees.get(html)
+            if tree is not None:
+                self._trees.move_to_end(html)
+                return tree
+        tree = _build(html)
+        if len(html) <= self.max_chars // 4:
+            with self._lock:
+                if html not in self._trees:
+                    self._trees[html] = tree
+                    self._chars += len(html)
+                while self._chars > self.max_chars:
+                    old, _ = self._trees.popitem(last=False)
+                    self._chars -= len(old)
+        return tree
+
+
+_PARSED = _ParseCache(max_chars=4_000_000)
+
+
+def _parse(html: str) -> _El:
+    return _PARSED.parse(html)
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -804,4 +846,7 @@ def _img_sources(el: _El) -> list[str]:
 
 def image_sources(html: str) -> list[str]:
     """The src of every <img> in an HTML fragment, in document order."""
-    return _img_sources(_parse(html)) if html else []
+    # No "<img" (in any case) means no img element: skip the parse.
+    if not html or "<img" not in html.lower():
+        return []
+    return _img_sources(_parse(html))

@@ -634,8 +634,13 @@ def issue_content(item: WorkItem, ctx: ContentContext) -> IssueContent:
     _apply_person(out, ctx, "reporter", creator)
     out.rules |= tracker.rules
     out.notes += tracker.notes
-    html = "".join(_html(item, name) for name in (F_DESCRIPTION, F_REPRO, F_SYSINFO, F_ACCEPTANCE))
-    out.inline_images = inline_attachment_ids(html)
+    # Field by field, as each is converted (and so each parse is shared with the converter).
+    found = (
+        guid
+        for name in (F_DESCRIPTION, F_REPRO, F_SYSINFO, F_ACCEPTANCE)
+        for guid in inline_attachment_ids(_html(item, name))
+    )
+    out.inline_images = list(dict.fromkeys(found))
     return out
 
 

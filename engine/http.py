@@ -44,152 +44,82 @@ always reported as it is.
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import random
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from engine.errors import AuthError, ForeignOrigin, PermanentError, TransientError
+from engine.errors import AuthError, ForeignOrigin, PermanentError
 from engine.netpolicy import AddressPolicy, OriginCredential, guard_session
 from engine.ratelimit import RateLimiter, StopCheck, raise_if_stopped, sleep_unless_stopped
+from engine.retry import (
+    IDEMPOTENT_METHODS,
+    RETRY_AFTER_STATUSES,
+    UNKNOWN_OUTCOME_STATUSES,
+    Answer,
+    Call,
+    Decision,
+    Done,
+    Failure,
+    OutcomeUnknown,
+    Raise,
+    RetriesExhausted,
+    Retry,
+    RetryPolicy,
+    decide,
+    parse_reset,
+    parse_retry_after,
+    server_wait,
+)
 
 log = logging.getLogger(__name__)
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-RETRY_AFTER_STATUSES = frozenset({429, 503})
-# A gateway or server failure on a write leaves its outcome open.
-UNKNOWN_OUTCOME_STATUSES = frozenset({500, 502, 504})
-
-
-class OutcomeUnknown(TransientError):
-    """A non-idempotent write failed after it may have reached the server.
-
-    Raised instead of a blind retry when a POST times out while waiting for the
-    answer, loses its connection after sending, or gets a 500/502/504. The write
-    may or may not have happened: look it up in the target (Jira search by the
-    migration marker, the issue's comments with their properties, …) and adopt
-    what exists before writing again. Never raised for 429/503 answers, which
-    mean the write was not done (those are retried), nor for failures to
-    connect (nothing was sent; retried too).
-    """
-
-    def __init__(self, message: str, *, method: str, url: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.method = method
-        self.url = url
-        self.status = status
-
-
-class RetriesExhausted(TransientError):
-    """A transient failure outlived the retry budget (attempts or total wait).
-
-    ``retry_after`` is the server's requested wait when it asked for one longer
-    than the remaining budget, so the caller can pause the run instead of failing.
-    """
-
-    def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
-
-
-@dataclass
-class RetryPolicy:
-    """How hard to try. ``sleep``/``clock``/``rng`` are injectable for tests.
-
-    ``clock`` is wall-clock seconds (``time.time``): Retry-After dates and
-    ``X-RateLimit-Reset`` are absolute times.
-    """
-
-    max_attempts: int = 8
-    max_total_wait: float = 300.0  # seconds of sleeping, summed over one request
-    backoff_base: float = 0.5
-    backoff_cap: float = 30.0
-    default_throttle_wait: float = 5.0  # a 429 that names no wait at all
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.time
-    rng: Callable[[], float] = field(default_factory=lambda: random.Random().random)
-
-    def backoff(self, retry_index: int) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2**retry_index)]."""
-        ceiling = min(self.backoff_cap, self.backoff_base * (2**retry_index))
-        return float(self.rng() * ceiling)
-
-
-# --------------------------------------------------------------------------- headers
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
-
-
-def parse_reset(value: str | None, now: float) -> float | None:
-    """Seconds until ``X-RateLimit-Reset``: Unix epoch (ADO) or ISO 8601 (Jira)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value) - now)
-    except ValueError:
-        pass
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
-
-
-def server_wait(headers: Mapping[str, str], now: float) -> float | None:
-    """The wait a response asks for, most specific header first."""
-    wait = parse_retry_after(headers.get("Retry-After"), now)
-    if wait is not None:
-        return wait
-    wait = parse_reset(headers.get("X-RateLimit-Reset"), now)
-    if wait is not None:
-        return wait
-    delay = headers.get("X-RateLimit-Delay")
-    if delay:
-        try:
-            return max(0.0, float(delay))
-        except ValueError:
-            return None
-    return None
+__all__ = [  # the retry types are part of this module's interface too
+    "IDEMPOTENT_METHODS",
+    "RETRY_AFTER_STATUSES",
+    "UNKNOWN_OUTCOME_STATUSES",
+    "Answer",
+    "BodyFactory",
+    "Call",
+    "Decision",
+    "Done",
+    "Failure",
+    "OutcomeUnknown",
+    "Raise",
+    "RetriesExhausted",
+    "Retry",
+    "RetryPolicy",
+    "Transport",
+    "decide",
+    "error_details",
+    "error_message",
+    "jira_error_collection",
+    "make_session",
+    "parse_reset",
+    "parse_retry_after",
+    "raise_for_client_error",
+    "server_wait",
+]
 
 
 # --------------------------------------------------------------------------- errors
 def error_message(response: requests.Response) -> str:
     """A readable reason from an error body (Jira errorMessages+errors, ADO message)."""
+    return error_details(response)[0]
+
+
+def error_details(response: requests.Response) -> tuple[str, Any]:
+    """The readable reason and the decoded body (text when not JSON) of an error answer."""
     try:
         body = response.json()
     except ValueError:
         text = (response.text or "").strip()
-        return text[:500] or response.reason or f"HTTP {response.status_code}"
-    return _message_from_body(body) or response.reason or f"HTTP {response.status_code}"
+        return text[:500] or response.reason or f"HTTP {response.status_code}", response.text
+    return _message_from_body(body) or response.reason or f"HTTP {response.status_code}", body
 
 
 def _message_from_body(body: Any) -> str:
@@ -212,20 +142,14 @@ def jira_error_collection(body: Any) -> str:
     return _message_from_body(body)
 
 
-def _body_of(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return response.text
-
-
 def raise_for_client_error(response: requests.Response, what: str) -> None:
     """Raise Auth/PermanentError for a 4xx (not 429)."""
     status = response.status_code
-    message = f"{what}: HTTP {status}: {error_message(response)}"
+    reason, body = error_details(response)
+    message = f"{what}: HTTP {status}: {reason}"
     if status in (401, 403):
-        raise AuthError(message, status=status, body=_body_of(response))
-    raise PermanentError(message, status=status, body=_body_of(response))
+        raise AuthError(message, status=status, body=body)
+    raise PermanentError(message, status=status, body=body)
 
 
 # --------------------------------------------------------------------------- session
@@ -277,6 +201,12 @@ def _sent_nothing(exc: requests.exceptions.RequestException) -> bool:
 BodyFactory = Callable[[], Any]
 
 
+def _origin_key(url: str) -> str:
+    """``scheme://authority`` of a prepared URL (requests always gives it a path)."""
+    scheme, sep, rest = url.partition("://")
+    return scheme + sep + rest.split("/", 1)[0]
+
+
 class Transport:
     """Sends requests on one session through the retry policy and an optional limiter.
 
@@ -284,6 +214,10 @@ class Transport:
     pause (429 / 503 / a delayed 200) holds back every thread's next request.
     ``credential`` binds the transport to one origin; ``stop_check`` makes waits
     and not-yet-sent attempts give way to a stop (both described in the module doc).
+
+    The environment's proxy and CA bundle settings (``trust_env``) are read once
+    per origin and kept for the transport's life: requests would read them on
+    every request, which was the largest share of the client's CPU per call.
     """
 
     def __init__(
@@ -309,6 +243,7 @@ class Transport:
         self.stop_check = stop_check
         self._lock = threading.Lock()
         self._not_before = 0.0
+        self._environment: dict[str, dict[str, Any]] = {}
         self.requests_sent = 0  # attempts, for tests and benchmarks
 
     # ------------------------------------------------------------------ pacing
@@ -363,105 +298,85 @@ class Transport:
         PermanentError (e.g. ADO's 203 sign-in page is handled by the caller).
         Raises ForeignOrigin (off the credential's origin), BlockedAddress (the
         connect-time guard) and StopRequested (a stop before sending), none retried.
+        What each answer leads to is :func:`decide`'s; this loop carries it out.
         """
         method = method.upper()
-        if idempotent is None:
-            idempotent = method in IDEMPOTENT_METHODS
-        label = what or f"{method} {url}"
-        self._refuse_foreign(url, label)
-        policy = self.retry
+        call = Call(
+            method=method,
+            url=url,
+            label=what or f"{method} {url}",
+            idempotent=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+            ok=frozenset(ok) if ok is not None else None,
+        )
+        self._refuse_foreign(url, call.label)
         waited = 0.0
         attempt = 0
-        ok_set = frozenset(ok) if ok is not None else None
         while True:
             attempt += 1
-            raise_if_stopped(self.stop_check, label)
-            self._wait_turn(label)
+            raise_if_stopped(self.stop_check, call.label)
+            self._wait_turn(call.label)
             body = body_factory() if body_factory is not None else data
-            response, failure = self._send_once(
-                method,
-                url,
-                params=params,
-                json_body=json_body,
-                body=body,
-                headers=headers,
-                stream=stream,
-                label=label,
+            response, outcome = self._attempt(
+                call, params=params, json_body=json_body, body=body, headers=headers, stream=stream
             )
-            if failure is not None and not idempotent and not _sent_nothing(failure):
-                raise OutcomeUnknown(
-                    f"{label}: {type(failure).__name__} after the request may have been "
-                    "sent; the write's outcome is unknown",
-                    method=method,
-                    url=url,
-                ) from failure
-
-            # ---- decide
-            if response is None:
-                reason = f"{label}: {type(failure).__name__}: {failure}"
-                wait = policy.backoff(attempt - 1)
-                last_status: int | None = None
-            else:
-                status = last_status = response.status_code
-                now = policy.clock()
-                if status < 400:
-                    asked = parse_retry_after(response.headers.get("Retry-After"), now)
-                    if asked:
-                        # ADO delayed this answer and asks us to slow down: the next
-                        # request waits (never longer than one request's retry budget).
-                        self._hold_until(now + min(asked, policy.max_total_wait))
-                    unexpected = status not in ok_set if ok_set is not None else status >= 300
-                    if unexpected:
-                        response.close()
-                        where = response.headers.get("Location")
-                        raise PermanentError(
-                            f"{label}: unexpected HTTP {status}"
-                            + (f" (redirect to {where})" if where else ""),
-                            status=status,
-                        )
-                    return response
-                if status != 429 and status < 500:
-                    try:
-                        raise_for_client_error(response, label)
-                    finally:
-                        response.close()
-                reason = f"{label}: HTTP {status}: {error_message(response)}"
+            decision = decide(outcome, call, attempt=attempt, waited=waited, policy=self.retry)
+            if decision.hold > 0 and isinstance(outcome, Answer):
+                self._hold_until(outcome.received_at + decision.hold)
+            if isinstance(decision, Done) and response is not None:
+                return response
+            if response is not None:
                 response.close()
-                if not idempotent and status in UNKNOWN_OUTCOME_STATUSES:
-                    raise OutcomeUnknown(
-                        f"{reason}; the write's outcome is unknown",
-                        method=method,
-                        url=url,
-                        status=status,
-                    )
-                asked = server_wait(response.headers, now)
-                if status in RETRY_AFTER_STATUSES and asked is not None:
-                    wait = asked
-                elif status == 429:
-                    wait = max(policy.default_throttle_wait, policy.backoff(attempt - 1))
-                else:
-                    wait = policy.backoff(attempt - 1)
-                if status in RETRY_AFTER_STATUSES and waited + wait <= policy.max_total_wait:
-                    # The whole site is throttled: hold back every thread, not only this one.
-                    self._hold_until(now + wait)
-
-            if attempt >= policy.max_attempts:
-                raise RetriesExhausted(
-                    f"{reason} (gave up after {attempt} attempts)", status=last_status
-                )
-            if waited + wait > policy.max_total_wait:
-                raise RetriesExhausted(
-                    f"{reason} (waiting {wait:.1f}s more would exceed the "
-                    f"{policy.max_total_wait:.0f}s retry budget)",
-                    status=last_status,
-                    retry_after=wait,
-                )
-            log.info("%s: retry %d in %.2fs (%s)", self.name, attempt, wait, reason)
-            if wait > 0:
+            if isinstance(decision, Raise):
+                if decision.cause is not None:
+                    raise decision.error from decision.cause
+                raise decision.error
+            assert isinstance(decision, Retry)
+            log.info(
+                "%s: retry %d in %.2fs (%s)", self.name, attempt, decision.wait, decision.reason
+            )
+            if decision.wait > 0:
                 # The previous attempt got a final "not done" or a retryable failure:
                 # stopping during this wait abandons nothing that was carried out.
-                self._pause(wait, label)
-            waited += wait
+                self._pause(decision.wait, call.label)
+            waited += decision.wait
+
+    def _attempt(
+        self,
+        call: Call,
+        *,
+        params: Any,
+        json_body: Any,
+        body: Any,
+        headers: Mapping[str, str] | None,
+        stream: bool,
+    ) -> tuple[requests.Response | None, Answer | Failure]:
+        """Send once and describe what came back for :func:`decide`."""
+        response, failure = self._send_once(
+            call.method,
+            call.url,
+            params=params,
+            json_body=json_body,
+            body=body,
+            headers=headers,
+            stream=stream,
+            label=call.label,
+        )
+        if response is None:
+            assert failure is not None
+            return None, Failure(failure, sent_nothing=_sent_nothing(failure))
+        status = response.status_code
+        message, error_body = error_details(response) if status >= 400 else ("", None)
+        answer = Answer(status, response.headers, self.retry.clock(), message, error_body)
+        return response, answer
+
+    def _send_settings(self, url: str, stream: bool) -> dict[str, Any]:
+        """``Session.send`` keywords: the environment's settings for the URL's origin."""
+        key = _origin_key(url)
+        settings = self._environment.get(key)
+        if settings is None:
+            read = self.session.merge_environment_settings(key + "/", {}, False, None, None)
+            settings = self._environment[key] = dict(read)
+        return {**settings, "stream": stream}
 
     def _send_once(
         self,
@@ -491,20 +406,26 @@ class Transport:
             with self._lock:
                 self.requests_sent += 1
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    data=body,
-                    headers=dict(headers) if headers else None,
-                    # Per request, and only on the bound origin (see OriginCredential).
-                    auth=self.credential,
+                # What Session.request does, with the environment read once per origin.
+                prepared = self.session.prepare_request(
+                    requests.Request(
+                        method=method,
+                        url=url,
+                        headers=dict(headers) if headers else None,
+                        data=body or {},
+                        json=json_body,
+                        params=params or {},
+                        # Per request, and only on the bound origin (see OriginCredential).
+                        auth=self.credential,
+                    )
+                )
+                response = self.session.send(
+                    prepared,
                     timeout=self.timeout,
-                    stream=stream,
                     # Never followed: a redirect could lead the request (and, before
                     # the credential was bound to an origin, the token) elsewhere.
                     allow_redirects=False,
+                    **self._send_settings(prepared.url or url, stream),
                 )
             except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
                 return None, exc

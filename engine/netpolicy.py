@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -342,8 +343,16 @@ class Origin:
             return f"{self.scheme}://{host}"
         return f"{self.scheme}://{host}:{self.port}"
 
+    @cached_property
+    def _prefix(self) -> str:
+        return f"{self}/"
+
     def contains(self, url: str) -> bool:
         """True when ``url`` is on this origin (False for anything unparseable)."""
+        # Fast path: the canonical "scheme://host[:port]/" spelt exactly. Both parsers
+        # end the authority at that "/", so they cannot read it as anything else.
+        if url.startswith(self._prefix):
+            return True
         try:
             return Origin.of(url) == self
         except ValueError:

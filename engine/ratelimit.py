@@ -96,35 +96,39 @@ class RateLimiter(Protocol):
 
 
 class _Slots:
-    """The in-flight bound shared by both limiters."""
+    """The in-flight bound shared by both limiters.
+
+    One condition guards the count (a semaphore plus a separate lock for the
+    counters took two locks and a condition per request).
+    """
 
     def __init__(self, max_in_flight: int) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self.max_in_flight = max_in_flight
-        self._sem = threading.BoundedSemaphore(max_in_flight)
-        self._lock = threading.Lock()
+        self._free = threading.Condition(threading.Lock())
         self.in_flight = 0
         self.peak_in_flight = 0
 
     def take(self, should_stop: StopCheck | None = None) -> None:
-        if should_stop is None:
-            self._sem.acquire()
-        else:
-            # Every slot may be held by requests stuck in a long wait: keep looking
-            # at the stop flag instead of blocking on the semaphore for good.
-            while True:
+        with self._free:
+            while self.in_flight >= self.max_in_flight:
+                if should_stop is None:
+                    self._free.wait()
+                    continue
+                # Every slot may be held by requests stuck in a long wait: keep looking
+                # at the stop flag instead of blocking for good.
                 raise_if_stopped(should_stop, "rate limiter")
-                if self._sem.acquire(timeout=STOP_SLICE):
-                    break
-        with self._lock:
+                self._free.wait(timeout=STOP_SLICE)
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
     def give(self) -> None:
-        with self._lock:
+        with self._free:
+            if self.in_flight <= 0:
+                raise ValueError("released more slots than were taken")
             self.in_flight -= 1
-        self._sem.release()
+            self._free.notify()
 
 
 class _PacedLimiter:

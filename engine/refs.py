@@ -23,6 +23,7 @@ _REF_RE = re.compile(
 _URL_TAIL = ".,;:!?)]}'\""
 SAFE_SCHEMES = frozenset({"http", "https", "mailto", "ftp"})
 _ATTACHMENTS = ("_apis", "wit", "attachments")
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def safe_href(href: str) -> str | None:
     Browsers ignore ASCII whitespace and control characters inside a scheme
     ("java\\nscript:"), so they are removed before the scheme is read.
     """
-    cleaned = "".join(ch for ch in href.strip() if ord(ch) > 0x20 and ord(ch) != 0x7F)
+    cleaned = _CONTROL_OR_SPACE.sub("", href.strip())
     try:
         scheme = urlsplit(cleaned).scheme.lower()
     except ValueError:

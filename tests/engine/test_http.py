@@ -615,3 +615,22 @@ def test_a_429_storm_is_abandoned_promptly_in_real_time() -> None:
     assert len(outcome) == 1 and isinstance(outcome[0], StopRequested), outcome
     assert elapsed < 2.0, f"took {elapsed:.2f}s to notice the stop"
     assert sent_before_stop == 1 and len(responses.calls) == 1  # nothing sent after the stop
+
+
+# --------------------------------------------------------------------------- environment
+@responses.activate
+def test_the_environments_proxy_settings_still_apply(
+    t: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    monkeypatch.setenv("NO_PROXY", "direct.test")
+    responses.get(URL, json={})
+    responses.get("https://direct.test/x", json={})
+    tr = transport(t)
+    tr.request("GET", URL)
+    tr.request("GET", URL)
+    tr.request("GET", "https://direct.test/x")
+    proxies = [call.request.req_kwargs["proxies"] for call in responses.calls]  # type: ignore[attr-defined]
+    assert proxies[0].get("https") == "http://proxy.test:3128"
+    assert proxies[1] == proxies[0]
+    assert not proxies[2].get("https")  # NO_PROXY names that host

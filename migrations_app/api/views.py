@@ -22,12 +22,12 @@ from migrations_app.api.schema import (
     JSON_BODY,
     SIZED_BODY,
     error_responses,
-    phases_of,
     uuid_path,
 )
 from migrations_app.errors import ErrorCode
 from migrations_app.exports import crosswalk_response
 from migrations_app.models import ItemStatus, MigrationRun, Project, RunStatus, Tenant
+from migrations_app.phases import phases_of
 
 NOT_FOUND_PROJECT = (ErrorCode.PROJECT_NOT_FOUND,)
 NOT_FOUND_RUN = (ErrorCode.MIGRATION_NOT_FOUND,)

@@ -27,7 +27,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from migrations_app import connections, schedules, selectors, services
-from migrations_app.api.schema import PHASES, phases_of
 from migrations_app.dashboard.forms import ConnectionForm, ProjectForm, ScheduleForm, StartRunForm
 from migrations_app.errors import ApplicationError, ErrorCode
 from migrations_app.exports import crosswalk_response
@@ -43,6 +42,7 @@ from migrations_app.models import (
     RunType,
     Tenant,
 )
+from migrations_app.phases import PHASES, phases_of
 
 LOG_TAIL = 200
 CHART_POINTS = 600

@@ -17,6 +17,7 @@ from migrations_app.models import (
     MigrationRun,
     Project,
     ProjectConnection,
+    RunDocument,
     RunItem,
     RunType,
     ScheduleStatus,
@@ -145,6 +146,16 @@ def run_items(*, run: MigrationRun, status: str | None = None) -> QuerySet[RunIt
     if status:
         items = items.filter(status=status)
     return items.order_by("ado_id")
+
+
+def run_item_find(*, run: MigrationRun, ado_id: int) -> RunItem | None:
+    return RunItem.objects.filter(run=run, ado_id=ado_id).first()
+
+
+def run_report(*, run: MigrationRun) -> dict[str, Any] | None:
+    """The run's whole report (the one read that loads it; pages use the run's digest)."""
+    report = RunDocument.objects.filter(run=run).values_list("report", flat=True).first()
+    return report if isinstance(report, dict) else None
 
 
 def rollback_preview(*, run: MigrationRun) -> MigrationRun | None:

@@ -394,4 +394,5 @@ class MigrationReportView(RunView):
     def get(self, request: Request, run_id: str) -> Response:
         run = self.run(request, run_id)
         run.phases = phases_of(run.type)  # type: ignore[attr-defined]
+        run.report = selectors.run_report(run=run)  # type: ignore[attr-defined]
         return Response(s.ReportOut(run).data)

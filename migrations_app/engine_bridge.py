@@ -265,7 +265,7 @@ class DjangoCheckpointStore:
 
     def save_report(self, report: dict[str, Any]) -> None:
         scrubbed = self.scrub.json(report)
-        digest = digest_of(scrubbed, rollback=self._rollback)
+        digest = digest_of(scrubbed, rollback=self._rollback).to_json()
         self._save_document({"report": scrubbed}, report_digest=digest)
 
     def load_unsettled(self) -> list[Unsettled]:

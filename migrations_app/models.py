@@ -12,6 +12,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 
+from migrations_app.run_digest import ReportDigest
+
 
 class Tenant(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
@@ -158,6 +160,11 @@ class MigrationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} run {self.id} ({self.status})"
+
+    @property
+    def digest(self) -> ReportDigest:
+        """What the pages show of the run's report (see migrations_app.run_digest)."""
+        return ReportDigest.from_json(self.report_digest)
 
 
 class RunDocument(models.Model):

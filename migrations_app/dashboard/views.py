@@ -42,7 +42,7 @@ from migrations_app.models import (
     Tenant,
 )
 from migrations_app.phases import PHASES, phases_of
-from migrations_app.run_digest import rollback_summary
+from migrations_app.run_digest import RollbackSummary, rollback_summary
 
 LOG_TAIL = 200
 CHART_POINTS = 600
@@ -141,7 +141,7 @@ def _project_page(
         last = next((r for r in runs if r.type != RunType.ROLLBACK), None)
         initial = StartRunForm.initial_from(last, connection)
         form = StartRunForm(initial=initial, connection=connection)
-    mapped = next((r for r in runs if (r.report_digest or {}).get("typeMappings")), None)
+    mapped = next((r for r in runs if r.digest.type_mappings), None)
     now = timezone.now()
     context = {
         "project": proj,
@@ -149,8 +149,8 @@ def _project_page(
         "form": form,
         "active": next((r for r in runs if r.status in ACTIVE_STATUSES), None),
         "mapped_run": mapped,
-        "type_mappings": mapped.report_digest.get("typeMappings", []) if mapped else [],
-        "state_mappings": mapped.report_digest.get("stateMappings", []) if mapped else [],
+        "type_mappings": mapped.digest.type_mappings if mapped else [],
+        "state_mappings": mapped.digest.state_mappings if mapped else [],
         "connection": connection,
         "connection_form": connection_form or ConnectionForm(connection=connection),
         "schedule": schedule,
@@ -295,13 +295,12 @@ def _can_roll_back(run: MigrationRun) -> bool:
     return run.type != RunType.ROLLBACK and not run.dry_run and run.status in FINISHED_STATUSES
 
 
-def _rollback_summary(run: MigrationRun | None) -> dict[str, Any] | None:
+def _rollback_summary(run: MigrationRun | None) -> RollbackSummary | None:
     """A rollback run's counts per kind and what it leaves, from the run's report digest
     (None until it has a report)."""
     if run is None or run.type != RunType.ROLLBACK:
         return None
-    summary = (run.report_digest or {}).get("rollback")
-    return summary if isinstance(summary, dict) else None
+    return run.digest.rollback
 
 
 # --------------------------------------------------------------------------- rollback
@@ -347,13 +346,13 @@ def rollback(request: HttpRequest, project_id: str, run_id: str) -> HttpResponse
 
 def _panels_context(run: MigrationRun) -> dict[str, Any]:
     failed = list(selectors.run_items(run=run, status=ItemStatus.FAILED)[:FAILED_ROWS])
-    digest = run.report_digest or {}
+    digest = run.digest
     return {
         "run": run,
         "failed_items": failed,
         "failed_more": max(0, run.failure_count - len(failed)),
-        "type_mappings": digest.get("typeMappings", []),
-        "state_mappings": digest.get("stateMappings", []),
+        "type_mappings": digest.type_mappings,
+        "state_mappings": digest.state_mappings,
         "rollback": _rollback_summary(run),
     }
 

@@ -17,7 +17,7 @@ def move_documents(apps: Any, schema_editor: Any) -> None:
         document_model.objects.update_or_create(
             run_id=run.pk, defaults={"plan": run.plan, "report": run.report}
         )
-        digest = digest_of(run.report, rollback=run.type == "ROLLBACK")
+        digest = digest_of(run.report, rollback=run.type == "ROLLBACK").to_json()
         run_model.objects.filter(pk=run.pk).update(report_digest=digest)
 
 

@@ -88,7 +88,7 @@ def test_the_confirmation_shows_the_dry_runs_counts_and_rolls_back(
     assert 'http-equiv="refresh"' not in page
     assert 'id="rollback-counts"' in page and "Would remove" in page
     summary = response.context["summary"]
-    assert [r["planned"] for r in summary["rows"]] == [12, 30, 4, 7, 12]
+    assert [r.planned for r in summary.rows] == [12, 30, 4, 7, 12]
     assert 'id="confirm-total">65<' in page and "PROJ-7" in page
     assert run_url(dry) in page
 

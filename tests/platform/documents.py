@@ -11,7 +11,7 @@ def with_report(run: Any, report: dict[str, Any] | None) -> Any:
     from migrations_app.run_digest import digest_of
 
     RunDocument.objects.update_or_create(run_id=run.pk, defaults={"report": report})
-    digest = digest_of(report, rollback=run.type == RunType.ROLLBACK)
+    digest = digest_of(report, rollback=run.type == RunType.ROLLBACK).to_json()
     MigrationRun.objects.filter(pk=run.pk).update(report_digest=digest)
     run.refresh_from_db()
     return run

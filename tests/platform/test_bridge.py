@@ -107,7 +107,8 @@ def test_a_report_keeps_its_digest_on_the_run(store, held_run):
     mappings = [{"adoType": "Bug", "jiraType": "Bug", "source": "same name"}]
     store.save_report({"typeMappings": mappings, "problems": {"x": list(range(500))}})
     held_run.refresh_from_db()
-    assert held_run.report_digest == {"typeMappings": mappings, "stateMappings": []}
+    assert held_run.digest.type_mappings == mappings
+    assert held_run.digest.state_mappings == [] and held_run.digest.rollback is None
 
 
 def test_a_worker_that_lost_its_lease_writes_no_plan_and_no_report(store, held_run):
@@ -119,6 +120,7 @@ def test_a_worker_that_lost_its_lease_writes_no_plan_and_no_report(store, held_r
     assert not RunDocument.objects.filter(run_id=held_run.pk).exists()
     held_run.refresh_from_db()
     assert held_run.report_digest == {}
+    assert held_run.digest.type_mappings == []
 
 
 def test_a_taken_over_run_resumes_from_the_plan_its_first_worker_saved(store, held_run):

@@ -59,12 +59,12 @@ def test_plans_and_reports_move_to_the_document_with_a_digest(old_apps):
     runs = apps.get_model(APP, "MigrationRun").objects
     moved = documents.get(run_id=run.pk)
     assert (moved.plan, moved.report) == ({"ids": [1, 2]}, report)
-    assert runs.get(pk=run.pk).report_digest == {"typeMappings": mappings, "stateMappings": []}
+    assert runs.get(pk=run.pk).report_digest["type_mappings"] == mappings
     summary = runs.get(pk=rollback.pk).report_digest["rollback"]
     assert summary["rows"][0]["planned"] == 2
-    assert (len(summary["left"]), summary["leftMore"]) == (20, 10)
+    assert (len(summary["left"]), summary["left_more"]) == (20, 10)
     assert not documents.filter(run_id=empty.pk).exists()
-    assert runs.get(pk=empty.pk).report_digest == {}
+    assert runs.get(pk=empty.pk).report_digest == {}  # as added: an empty digest
 
 
 def test_the_migration_can_be_reversed(old_apps):

@@ -35,11 +35,13 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
 
 
 def project_list(*, tenant: Tenant) -> QuerySet[Project]:
-    latest = MigrationRun.objects.order_by("-created_at")
+    # Only each project's latest run (a sliced prefetch, one query): a project with
+    # years of scheduled syncs lists as cheaply as a new one.
+    latest = MigrationRun.objects.order_by("-created_at")[:1]
     return (
         Project.objects.filter(tenant=tenant)
         .order_by("-created_at")
-        .prefetch_related(Prefetch("runs", queryset=latest))
+        .prefetch_related(Prefetch("runs", queryset=latest, to_attr="latest_runs"))
     )
 
 
@@ -52,7 +54,7 @@ def project_get(*, tenant: Tenant, project_id: Any) -> Project:
 
 
 def project_last_run(project: Project) -> MigrationRun | None:
-    cached = getattr(project, "_prefetched_objects_cache", {}).get("runs")
+    cached = getattr(project, "latest_runs", None)
     if cached is not None:
         return cached[0] if cached else None
     return project.runs.order_by("-created_at").first()

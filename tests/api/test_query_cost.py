@@ -117,3 +117,14 @@ def test_the_query_count_does_not_grow_with_the_run(make_run, project, answers, 
     assert counts[0] == counts[1], (
         f"{answer}: {counts[0]} queries for 10 items, {counts[1]} for 2,000"
     )
+
+
+def test_the_project_list_loads_only_each_projects_latest_run(make_run, project, owner_api):
+    from migrations_app import selectors
+
+    for _ in range(30):
+        make_run("COMPLETED")
+    latest = make_run("RUNNING")
+    (listed,) = selectors.project_list(tenant=project.tenant)
+    assert [run.pk for run in listed.latest_runs] == [latest.pk]
+    assert owner_api.get("/api/projects").json()[0]["lastRun"]["id"] == str(latest.id)

@@ -126,5 +126,5 @@ def test_the_project_list_loads_only_each_projects_latest_run(make_run, project,
         make_run("COMPLETED")
     latest = make_run("RUNNING")
     (listed,) = selectors.project_list(tenant=project.tenant)
-    assert [run.pk for run in listed.latest_runs] == [latest.pk]
+    assert [run.pk for run in listed.latest_runs] == [latest.pk]  # type: ignore[attr-defined]
     assert owner_api.get("/api/projects").json()[0]["lastRun"]["id"] == str(latest.id)

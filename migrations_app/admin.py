@@ -23,6 +23,7 @@ from migrations_app.models import (
     PendingWrite,
     Project,
     ProjectConnection,
+    RunDocument,
     RunItem,
     ScheduleTick,
     SyncSchedule,
@@ -156,6 +157,28 @@ class MigrationRunAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # Runs change only through the services (API, actions, worker).
         return [f.name for f in MigrationRun._meta.fields if f.name not in SECRET_FIELDS]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(RunDocument)
+class RunDocumentAdmin(admin.ModelAdmin):
+    """A run's plan and report, read-only; the list shows no document (they are large)."""
+
+    list_display = ("run", "updated_at")
+    list_select_related = ("run",)
+    search_fields = ("=run__id",)
+    raw_id_fields = ("run",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RunDocument]:
+        queryset: QuerySet[RunDocument] = super().get_queryset(request)
+        # The change page shows the documents; the list needs none of them.
+        on_change_page = "object_id" in getattr(request.resolver_match, "kwargs", {})
+        return queryset if on_change_page else queryset.defer("plan", "report")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in RunDocument._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

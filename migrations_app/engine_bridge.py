@@ -31,9 +31,12 @@ from migrations_app.models import (
     LedgerEntry,
     MigrationRun,
     PendingWrite,
+    RunDocument,
     RunItem,
     RunStatus,
+    RunType,
 )
+from migrations_app.run_digest import digest_of
 from migrations_app.services import run_heartbeat
 
 REDACTED = "[redacted]"
@@ -77,6 +80,7 @@ class DjangoCheckpointStore:
         self.owner = owner
         self.scrub = scrubber
         self._jira_base = str(run.target.get("base_url", ""))
+        self._rollback = run.type == RunType.ROLLBACK
         lease = lease_seconds if lease_seconds is not None else settings.MIGRATOR_LEASE_SECONDS
         # Renewing at most every quarter lease keeps checkpoints cheap; a lease renewed
         # that recently cannot have expired, so nobody can have taken it over.
@@ -105,11 +109,21 @@ class DjangoCheckpointStore:
     def set_total(self, total: int) -> None:
         self._mine().update(total_count=total, updated_at=timezone.now())
 
+    def _save_document(self, document: dict[str, Any], **run_fields: Any) -> bool:
+        """Write the plan or report (and ``run_fields`` on the run row) while the lease is
+        held; a worker that lost its lease writes nothing."""
+        with transaction.atomic():
+            if not self._mine().update(updated_at=timezone.now(), **run_fields):
+                return False
+            RunDocument.objects.update_or_create(run_id=self.run_id, defaults=document)
+        return True
+
     def save_plan(self, plan: dict[str, Any]) -> None:
-        self._mine().update(plan=self.scrub.json(plan), updated_at=timezone.now())
+        self._save_document({"plan": self.scrub.json(plan)})
 
     def load_plan(self) -> dict[str, Any] | None:
-        plan = MigrationRun.objects.values_list("plan", flat=True).get(pk=self.run_id)
+        rows = RunDocument.objects.filter(run_id=self.run_id).values_list("plan", flat=True)
+        plan = rows.first()
         return plan if isinstance(plan, dict) else None
 
     def load_items(self) -> dict[int, ItemRecord]:
@@ -250,7 +264,9 @@ class DjangoCheckpointStore:
             LedgerEntry.objects.filter(project_id=self.project_id, ado_id__in=ids).delete()
 
     def save_report(self, report: dict[str, Any]) -> None:
-        self._mine().update(report=self.scrub.json(report), updated_at=timezone.now())
+        scrubbed = self.scrub.json(report)
+        digest = digest_of(scrubbed, rollback=self._rollback).to_json()
+        self._save_document({"report": scrubbed}, report_digest=digest)
 
     def load_unsettled(self) -> list[Unsettled]:
         rows = PendingWrite.objects.filter(project_id=self.project_id)

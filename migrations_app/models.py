@@ -12,6 +12,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 
+from migrations_app.run_digest import ReportDigest
+
 
 class Tenant(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
@@ -124,8 +126,10 @@ class MigrationRun(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
 
-    plan = models.JSONField(null=True, blank=True)
-    report = models.JSONField(null=True, blank=True)
+    # The parts of the report that the dashboard pages show (mappings, a rollback's
+    # counts and first rows), bounded in size; the whole plan and report are in
+    # RunDocument, which only the report answers and the engine read.
+    report_digest = models.JSONField(default=dict, blank=True, editable=False)
 
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -156,6 +160,30 @@ class MigrationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} run {self.id} ({self.status})"
+
+    @property
+    def digest(self) -> ReportDigest:
+        """What the pages show of the run's report (see migrations_app.run_digest)."""
+        return ReportDigest.from_json(self.report_digest)
+
+
+class RunDocument(models.Model):
+    """A run's plan and report: the engine's two documents, which grow with the project.
+
+    Kept off the run row so that a status poll, a run list or a page cannot load
+    them by accident; written by the engine bridge, read by the engine on resume
+    and by the report answers.
+    """
+
+    run = models.OneToOneField(
+        MigrationRun, on_delete=models.CASCADE, primary_key=True, related_name="document"
+    )
+    plan = models.JSONField(null=True, blank=True)
+    report = models.JSONField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"plan and report of run {self.run_id}"
 
 
 class ItemStatus(models.TextChoices):

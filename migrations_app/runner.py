@@ -1,28 +1,29 @@
 """What the Celery task does: claim the run, build the engine's inputs from the
 database, call the engine, record the outcome.
 
-The engine package is imported lazily (``settings.MIGRATOR_ENGINE_PACKAGE``,
-``engine`` by default): ``{pkg}.pipeline.run_migration``, ``{pkg}.ado.AdoClient``,
-``{pkg}.jira.JiraClient``, and for ROLLBACK runs ``{pkg}.rollback.run_rollback``
-(which needs no ADO client: a rollback only talks to Jira).
+A migration run goes to :func:`engine.pipeline.run_migration` with an ADO source
+and a Jira target; a ROLLBACK run goes to :func:`engine.rollback.run_rollback`,
+which needs no ADO client (a rollback only talks to Jira).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 from urllib.parse import quote
 
 from django.conf import settings
 from django.utils import timezone
 from redis import Redis
 
+from engine.ado import AdoClient
+from engine.jira import JiraClient
 from engine.netpolicy import AddressPolicy
-from engine.ports import RollbackSpec, RunSpec, SourceItem
+from engine.pipeline import run_migration
+from engine.ports import RollbackSpec, RunOutcome, RunSpec, SourceItem
 from engine.ratelimit import RateLimiter, limiter_for
+from engine.rollback import run_rollback
 from migrations_app import crypto, events, services
 from migrations_app.engine_bridge import (
     DjangoCheckpointStore,
@@ -37,25 +38,6 @@ logger = logging.getLogger(__name__)
 # How long a run waits for a stopping run of its project to release its lease.
 PROJECT_BUSY_RETRY_SECONDS = 2.0
 DEFAULT_ADO_BASE_URL = "https://dev.azure.com"
-
-
-@dataclass
-class Engine:
-    run_migration: Any
-    ado_client: Any
-    jira_client: Any
-    run_rollback: Any = None
-
-
-def load_engine(*, rollback: bool = False) -> Engine:
-    package = settings.MIGRATOR_ENGINE_PACKAGE
-    pipeline = importlib.import_module(f"{package}.pipeline")
-    ado = importlib.import_module(f"{package}.ado")
-    jira = importlib.import_module(f"{package}.jira")
-    engine = Engine(pipeline.run_migration, ado.AdoClient, jira.JiraClient)
-    if rollback:
-        engine.run_rollback = importlib.import_module(f"{package}.rollback").run_rollback
-    return engine
 
 
 def build_spec(run: MigrationRun) -> RunSpec:
@@ -134,49 +116,8 @@ def execute_run(run_id: str, owner: str) -> services.Claim:
     pat, api_token = crypto.decrypt(run.pat_encrypted), crypto.decrypt(run.api_token_encrypted)
     scrubber = Scrubber([pat, api_token])
     sink = DjangoEventSink(run.pk, scrubber)
-    rollback = run.type == RunType.ROLLBACK
     try:
-        if rollback and run.rollback_of_id is None:
-            raise RuntimeError("the run to roll back no longer exists")
-        engine = load_engine(rollback=rollback)
-        jira_url = str(run.target.get("base_url", ""))
-        target = engine.jira_client(
-            jira_url,
-            str(run.target.get("email", "")),
-            api_token,
-            limiter=jira_limiter(jira_url),
-            max_in_flight=settings.MIGRATOR_JIRA_MAX_IN_FLIGHT,
-            timeout=settings.MIGRATOR_HTTP_TIMEOUT,
-            policy=address_policy(),
-        )
-        store = DjangoCheckpointStore(run, owner, scrubber)
-        control = DjangoControlSignal(run.pk)
-        if rollback:
-            outcome = engine.run_rollback(
-                build_rollback_spec(run),
-                target=target,
-                store=store,
-                events=sink,
-                control=control,
-            )
-        else:
-            source = engine.ado_client(
-                str(run.source.get("base_url") or DEFAULT_ADO_BASE_URL),
-                str(run.source.get("org", "")),
-                str(run.source.get("project", "")),
-                pat,
-                pool_size=settings.MIGRATOR_HTTP_POOL_SIZE,
-                timeout=settings.MIGRATOR_HTTP_TIMEOUT,
-                policy=address_policy(),
-            )
-            outcome = engine.run_migration(
-                build_spec(run),
-                source=source,
-                target=target,
-                store=store,
-                events=sink,
-                control=control,
-            )
+        outcome = _call_engine(run, owner, scrubber, sink, pat=pat, api_token=api_token)
     except Exception as exc:  # the engine's own failures end the run, never the worker
         reason = scrubber.text(f"{type(exc).__name__}: {exc}")
         logger.exception("run %s failed in the engine", run_id)
@@ -184,17 +125,54 @@ def execute_run(run_id: str, owner: str) -> services.Claim:
             sink.log(f"✗ Run failed: {reason}")
             sink.done(_stats_of(run.pk))
         return claim
-    return _finish(run_id, owner, outcome, scrubber, claimed_at, claim)
+    _finish(run_id, owner, outcome, scrubber, claimed_at)
+    return claim
+
+
+def _call_engine(
+    run: MigrationRun,
+    owner: str,
+    scrubber: Scrubber,
+    sink: DjangoEventSink,
+    *,
+    pat: str,
+    api_token: str,
+) -> RunOutcome:
+    if run.type == RunType.ROLLBACK and run.rollback_of_id is None:
+        raise RuntimeError("the run to roll back no longer exists")
+    jira_url = str(run.target.get("base_url", ""))
+    target = JiraClient(
+        jira_url,
+        str(run.target.get("email", "")),
+        api_token,
+        limiter=jira_limiter(jira_url),
+        max_in_flight=settings.MIGRATOR_JIRA_MAX_IN_FLIGHT,
+        timeout=settings.MIGRATOR_HTTP_TIMEOUT,
+        policy=address_policy(),
+    )
+    store = DjangoCheckpointStore(run, owner, scrubber)
+    control = DjangoControlSignal(run.pk)
+    if run.type == RunType.ROLLBACK:
+        return run_rollback(
+            build_rollback_spec(run), target=target, store=store, events=sink, control=control
+        )
+    source = AdoClient(
+        str(run.source.get("base_url") or DEFAULT_ADO_BASE_URL),
+        str(run.source.get("org", "")),
+        str(run.source.get("project", "")),
+        pat,
+        pool_size=settings.MIGRATOR_HTTP_POOL_SIZE,
+        timeout=settings.MIGRATOR_HTTP_TIMEOUT,
+        policy=address_policy(),
+    )
+    return run_migration(
+        build_spec(run), source=source, target=target, store=store, events=sink, control=control
+    )
 
 
 def _finish(
-    run_id: str,
-    owner: str,
-    outcome: Any,
-    scrubber: Scrubber,
-    claimed_at: Any,
-    claim: services.Claim,
-) -> services.Claim:
+    run_id: str, owner: str, outcome: RunOutcome, scrubber: Scrubber, claimed_at: datetime
+) -> None:
     final = services.run_finish(
         run_id,
         owner,
@@ -206,7 +184,6 @@ def _finish(
         logger.warning("run %s: lease lost to another worker; outcome dropped", run_id)
     elif final != outcome.status and final in (RunStatus.CANCELLED, RunStatus.FAILED):
         events.publish_status(run_id, final)
-    return claim
 
 
 def _stats_of(run_id: uuid.UUID) -> dict[str, int]:

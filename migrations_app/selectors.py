@@ -17,6 +17,7 @@ from migrations_app.models import (
     MigrationRun,
     Project,
     ProjectConnection,
+    RunDocument,
     RunItem,
     RunType,
     ScheduleStatus,
@@ -34,11 +35,13 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
 
 
 def project_list(*, tenant: Tenant) -> QuerySet[Project]:
-    latest = MigrationRun.objects.order_by("-created_at")
+    # Only each project's latest run (a sliced prefetch, one query): a project with
+    # years of scheduled syncs lists as cheaply as a new one.
+    latest = MigrationRun.objects.order_by("-created_at")[:1]
     return (
         Project.objects.filter(tenant=tenant)
         .order_by("-created_at")
-        .prefetch_related(Prefetch("runs", queryset=latest))
+        .prefetch_related(Prefetch("runs", queryset=latest, to_attr="latest_runs"))
     )
 
 
@@ -51,7 +54,7 @@ def project_get(*, tenant: Tenant, project_id: Any) -> Project:
 
 
 def project_last_run(project: Project) -> MigrationRun | None:
-    cached = getattr(project, "_prefetched_objects_cache", {}).get("runs")
+    cached = getattr(project, "latest_runs", None)
     if cached is not None:
         return cached[0] if cached else None
     return project.runs.order_by("-created_at").first()
@@ -145,6 +148,16 @@ def run_items(*, run: MigrationRun, status: str | None = None) -> QuerySet[RunIt
     if status:
         items = items.filter(status=status)
     return items.order_by("ado_id")
+
+
+def run_item_find(*, run: MigrationRun, ado_id: int) -> RunItem | None:
+    return RunItem.objects.filter(run=run, ado_id=ado_id).first()
+
+
+def run_report(*, run: MigrationRun) -> dict[str, Any] | None:
+    """The run's whole report (the one read that loads it; pages use the run's digest)."""
+    report = RunDocument.objects.filter(run=run).values_list("report", flat=True).first()
+    return report if isinstance(report, dict) else None
 
 
 def rollback_preview(*, run: MigrationRun) -> MigrationRun | None:

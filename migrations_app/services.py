@@ -31,7 +31,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from migrations_app import crypto, events
+from migrations_app import crypto, dispatch, events
 from migrations_app.errors import ApplicationError, ErrorCode
 from migrations_app.models import (
     ACTIVE_STATUSES,
@@ -42,6 +42,7 @@ from migrations_app.models import (
     RunStatus,
     RunType,
     Tenant,
+    User,
 )
 from migrations_app.webhooks import announce
 
@@ -320,7 +321,7 @@ def _dispatch_on_commit(run_id: uuid.UUID) -> None:
 
     def send() -> None:
         try:
-            _send_task(run_id)
+            dispatch.send_run(run_id)
         except Exception as exc:
             reason = f"Could not enqueue the run: {type(exc).__name__}: {exc}"
             logger.error("dispatch of run %s failed: %s", run_id, reason)
@@ -334,17 +335,10 @@ def _dispatch_on_commit(run_id: uuid.UUID) -> None:
     transaction.on_commit(send, robust=False)
 
 
-def _send_task(run_id: uuid.UUID, countdown: float | None = None) -> None:
-    from migrations_app.tasks import run_migration
-
-    options: dict[str, Any] = {} if countdown is None else {"countdown": countdown}
-    run_migration.apply_async(args=(str(run_id),), **options)
-
-
 def dispatch_later(run_id: uuid.UUID | str, countdown: float) -> None:
     """Re-enqueue a run that could not start yet (its project is still held by a stopping run)."""
     try:
-        _send_task(uuid.UUID(str(run_id)), countdown=countdown)
+        dispatch.send_run(run_id, countdown=countdown)
     except Exception:
         logger.warning("could not re-enqueue run %s; the sweep will", run_id, exc_info=True)
 
@@ -511,7 +505,7 @@ def sweep_stale_runs(limit: int = 100) -> list[uuid.UUID]:
     for run_id in MigrationRun.objects.filter(stale).values_list("pk", flat=True)[:limit]:
         if MigrationRun.objects.filter(stale, pk=run_id).update(dispatched_at=now):
             try:
-                _send_task(run_id)
+                dispatch.send_run(run_id)
             except Exception:
                 logger.warning("sweep could not enqueue run %s", run_id, exc_info=True)
                 continue
@@ -548,8 +542,6 @@ def tenant_user_ensure(
     *, tenant_slug: str, tenant_name: str, username: str, password: str, email: str = ""
 ) -> str:
     """Create the tenant when missing, then the user in it; a second call changes nothing."""
-    from migrations_app.models import User
-
     with transaction.atomic():
         tenant, tenant_created = Tenant.objects.get_or_create(
             slug=tenant_slug, defaults={"name": tenant_name}

@@ -11,13 +11,13 @@ import os
 
 from celery import Task, shared_task
 
-from migrations_app import runner, schedules, services
+from migrations_app import dispatch, runner, schedules, services
 from migrations_app.webhooks import services as webhook_services
 
 
 @shared_task(
     bind=True,
-    name="migrations.run",
+    name=dispatch.RUN_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
@@ -34,7 +34,7 @@ def sweep_stale_runs() -> int:
 
 @shared_task(
     bind=True,
-    name="migrations.deliver_webhook",
+    name=dispatch.DELIVER_WEBHOOK_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,

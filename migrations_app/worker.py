@@ -18,6 +18,9 @@ import threading
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from migrations_app.services import sweep_stale_runs
+from migrations_app.webhooks.services import sweep_deliveries
+
 logger = logging.getLogger(__name__)
 
 _started = threading.Event()
@@ -25,9 +28,6 @@ _stop = threading.Event()
 
 
 def sweep_once() -> None:
-    from migrations_app.services import sweep_stale_runs
-    from migrations_app.webhooks.services import sweep_deliveries
-
     close_old_connections()
     try:
         swept = sweep_stale_runs()

@@ -102,9 +102,6 @@ if MIGRATOR_WEBHOOK_MAX_ATTEMPTS < 1 or MIGRATOR_WEBHOOK_BACKOFF_SECONDS < 0:
     )
 if MIGRATOR_WEBHOOK_TIMEOUT <= 0:
     raise ImproperlyConfigured("MIGRATOR_WEBHOOK_TIMEOUT must be positive.")
-# The package the worker takes the engine from: {pkg}.pipeline.run_migration,
-# {pkg}.ado.AdoClient, {pkg}.jira.JiraClient. Tests point it at a slow stand-in.
-MIGRATOR_ENGINE_PACKAGE = env.str("MIGRATOR_ENGINE_PACKAGE", default="engine")
 # Runtime state of the embedded mode (filesystem broker queue) lives here; the test
 # suite keeps its own (queue and SQLite test database) so a running demo is untouched.
 MIGRATOR_VAR_DIR = Path(

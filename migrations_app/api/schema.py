@@ -5,44 +5,8 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
+from migrations_app.api.serializers import ErrorOut
 from migrations_app.errors import DESCRIPTIONS, HTTP_STATUS, ErrorCode
-
-# The engine's phases, as counted by ``currentPhase`` (0 = not started yet).
-try:
-    from engine.report import PHASES as _ENGINE_PHASES
-
-    PHASES: dict[str, str] = {str(number): name for number, name in _ENGINE_PHASES.items()}
-except ImportError:  # the engine names them; these are the same names
-    PHASES = {
-        "1": "discover and plan",
-        "2": "create issues",
-        "3": "reach target states",
-        "4": "comments and attachments",
-        "5": "links",
-        "6": "verify",
-    }
-try:
-    from engine.rollback import PHASES as _ROLLBACK_PHASES
-
-    ROLLBACK_PHASES: dict[str, str] = {str(n): name for n, name in _ROLLBACK_PHASES.items()}
-except ImportError:
-    ROLLBACK_PHASES = {
-        "1": "plan the rollback",
-        "2": "remove added content",
-        "3": "remove issues",
-        "4": "verify removal",
-    }
-PHASES_TEXT = (
-    "; ".join(f"{number} = {name}" for number, name in PHASES.items())
-    + "; for ROLLBACK runs: "
-    + "; ".join(f"{number} = {name}" for number, name in ROLLBACK_PHASES.items())
-)
-
-
-def phases_of(run_type: str) -> dict[str, str]:
-    """The phase names of a run of ``run_type`` (rollbacks have their own)."""
-    return ROLLBACK_PHASES if run_type == "ROLLBACK" else PHASES
-
 
 # Statuses every authenticated JSON operation can answer: no or a bad token, a
 # user without tenant, an Accept (or ?format=) that JSON does not satisfy.
@@ -67,8 +31,6 @@ _GENERIC = {
 
 
 def error_responses(*statuses: int, codes: tuple[ErrorCode, ...] = ()) -> dict:
-    from migrations_app.api.serializers import ErrorOut
-
     out = {}
     for status in sorted(set(statuses)):
         listed = [c for c in codes if HTTP_STATUS[c] == status] or _GENERIC.get(status, [])

@@ -15,8 +15,8 @@ from typing import Any
 from rest_framework import serializers
 
 from migrations_app import netguard
-from migrations_app.api.schema import PHASES_TEXT
 from migrations_app.models import MIGRATION_TYPES, ItemStatus, RunStatus, RunType
+from migrations_app.phases import PHASES_TEXT
 
 DEFAULT_ADO_BASE_URL = "https://dev.azure.com"
 

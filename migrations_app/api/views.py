@@ -22,12 +22,12 @@ from migrations_app.api.schema import (
     JSON_BODY,
     SIZED_BODY,
     error_responses,
-    phases_of,
     uuid_path,
 )
 from migrations_app.errors import ErrorCode
 from migrations_app.exports import crosswalk_response
 from migrations_app.models import ItemStatus, MigrationRun, Project, RunStatus, Tenant
+from migrations_app.phases import phases_of
 
 NOT_FOUND_PROJECT = (ErrorCode.PROJECT_NOT_FOUND,)
 NOT_FOUND_RUN = (ErrorCode.MIGRATION_NOT_FOUND,)
@@ -394,4 +394,5 @@ class MigrationReportView(RunView):
     def get(self, request: Request, run_id: str) -> Response:
         run = self.run(request, run_id)
         run.phases = phases_of(run.type)  # type: ignore[attr-defined]
+        run.report = selectors.run_report(run=run)  # type: ignore[attr-defined]
         return Response(s.ReportOut(run).data)

@@ -27,7 +27,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from migrations_app import connections, schedules, selectors, services
-from migrations_app.api.schema import PHASES, phases_of
 from migrations_app.dashboard.forms import ConnectionForm, ProjectForm, ScheduleForm, StartRunForm
 from migrations_app.errors import ApplicationError, ErrorCode
 from migrations_app.exports import crosswalk_response
@@ -39,10 +38,11 @@ from migrations_app.models import (
     ItemStatus,
     MigrationRun,
     Project,
-    RunItem,
     RunType,
     Tenant,
 )
+from migrations_app.phases import PHASES, phases_of
+from migrations_app.run_digest import RollbackSummary, rollback_summary
 
 LOG_TAIL = 200
 CHART_POINTS = 600
@@ -141,7 +141,7 @@ def _project_page(
         last = next((r for r in runs if r.type != RunType.ROLLBACK), None)
         initial = StartRunForm.initial_from(last, connection)
         form = StartRunForm(initial=initial, connection=connection)
-    mapped = next((r for r in runs if r.report and r.report.get("typeMappings")), None)
+    mapped = next((r for r in runs if r.digest.type_mappings), None)
     now = timezone.now()
     context = {
         "project": proj,
@@ -149,8 +149,8 @@ def _project_page(
         "form": form,
         "active": next((r for r in runs if r.status in ACTIVE_STATUSES), None),
         "mapped_run": mapped,
-        "type_mappings": (mapped.report or {}).get("typeMappings", []) if mapped else [],
-        "state_mappings": (mapped.report or {}).get("stateMappings", []) if mapped else [],
+        "type_mappings": mapped.digest.type_mappings if mapped else [],
+        "state_mappings": mapped.digest.state_mappings if mapped else [],
         "connection": connection,
         "connection_form": connection_form or ConnectionForm(connection=connection),
         "schedule": schedule,
@@ -295,38 +295,12 @@ def _can_roll_back(run: MigrationRun) -> bool:
     return run.type != RunType.ROLLBACK and not run.dry_run and run.status in FINISHED_STATUSES
 
 
-def _rollback_summary(run: MigrationRun | None) -> dict[str, Any] | None:
-    """A rollback run's counts per kind and what it leaves (None until it has a report)."""
-    report = (run.report or {}) if run is not None else {}
-    counts = report.get("counts")
-    if run is None or run.type != RunType.ROLLBACK or not isinstance(counts, dict):
+def _rollback_summary(run: MigrationRun | None) -> RollbackSummary | None:
+    """A rollback run's counts per kind and what it leaves, from the run's report digest
+    (None until it has a report)."""
+    if run is None or run.type != RunType.ROLLBACK:
         return None
-    kinds = [
-        ("issues", "Issues"),
-        ("comments", "Comments"),
-        ("attachments", "Attachments"),
-        ("links", "Issue links"),
-        ("remoteLinks", "Remote links"),
-    ]
-    rows = [
-        {
-            "label": label,
-            **{
-                state: (counts.get(state) or {}).get(kind, 0)
-                for state in ("planned", "removed", "left", "alreadyGone", "failed")
-            },
-        }
-        for kind, label in kinds
-    ]
-    return {
-        "rows": rows,
-        "left": report.get("left", []),
-        "failed": report.get("failed", []),
-        "notReverted": report.get("notReverted", []),
-        "method": (report.get("issueRemoval") or {}).get("method", ""),
-        "methodReason": (report.get("issueRemoval") or {}).get("reason", ""),
-        "planned": sum(r["planned"] for r in rows),
-    }
+    return run.digest.rollback
 
 
 # --------------------------------------------------------------------------- rollback
@@ -372,13 +346,13 @@ def rollback(request: HttpRequest, project_id: str, run_id: str) -> HttpResponse
 
 def _panels_context(run: MigrationRun) -> dict[str, Any]:
     failed = list(selectors.run_items(run=run, status=ItemStatus.FAILED)[:FAILED_ROWS])
-    report = run.report or {}
+    digest = run.digest
     return {
         "run": run,
         "failed_items": failed,
         "failed_more": max(0, run.failure_count - len(failed)),
-        "type_mappings": report.get("typeMappings", []),
-        "state_mappings": report.get("stateMappings", []),
+        "type_mappings": digest.type_mappings,
+        "state_mappings": digest.state_mappings,
         "rollback": _rollback_summary(run),
     }
 
@@ -436,7 +410,7 @@ def stream_token(request: HttpRequest, project_id: str, run_id: str) -> JsonResp
 @require_GET
 def run_item(request: HttpRequest, project_id: str, run_id: str, ado_id: int) -> HttpResponse:
     run = _run(request, project_id, run_id)
-    item = RunItem.objects.filter(run=run, ado_id=ado_id).first()
+    item = selectors.run_item_find(run=run, ado_id=ado_id)
     if item is None:
         raise Http404("No such item in this run.")
     return render(
@@ -448,13 +422,15 @@ def run_item(request: HttpRequest, project_id: str, run_id: str, ado_id: int) ->
 @require_GET
 def run_report(request: HttpRequest, project_id: str, run_id: str) -> HttpResponse:
     run = _run(request, project_id, run_id)
-    pretty = json.dumps(run.report, indent=2, ensure_ascii=False) if run.report else ""
+    report = selectors.run_report(run=run)
+    pretty = json.dumps(report, indent=2, ensure_ascii=False) if report else ""
+    summary = rollback_summary(report) if run.type == RunType.ROLLBACK else None
     context = {
         "project": run.project,
         "run": run,
-        "report": run.report or {},
+        "report": report or {},
         "pretty": pretty,
-        "rollback": _rollback_summary(run),
+        "rollback": summary,
     }
     return render(request, "dashboard/report.html", context)
 

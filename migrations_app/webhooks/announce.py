@@ -28,6 +28,7 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from migrations_app import dispatch
 from migrations_app.models import (
     MigrationRun,
     Webhook,
@@ -64,11 +65,8 @@ def delivery_body(payload: Mapping[str, Any], delivery_id: uuid.UUID) -> str:
 
 def enqueue(delivery_id: uuid.UUID | str, countdown: float | None = None) -> None:
     """Send the delivery's task; a broker that refuses it leaves the delivery to the sweep."""
-    from migrations_app.tasks import deliver_webhook
-
-    options: dict[str, Any] = {} if countdown is None else {"countdown": countdown}
     try:
-        deliver_webhook.apply_async(args=(str(delivery_id),), **options)
+        dispatch.send_webhook_delivery(delivery_id, countdown=countdown)
     except Exception:
         logger.warning(
             "could not enqueue webhook delivery %s; the sweep will", delivery_id, exc_info=True

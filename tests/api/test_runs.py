@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 
+from tests.platform.documents import with_report
+
 pytestmark = pytest.mark.django_db
 
 
@@ -339,7 +341,7 @@ def test_it_serves_the_report_with_run_metadata(owner_api, make_run):
         "mappings": {"types": {"Feature": {"to": "Epic", "source": "override"}}},
         "problems": [],
     }
-    run = make_run("COMPLETED", report=report, current_phase=6)
+    run = with_report(make_run("COMPLETED", current_phase=6), report)
     r = owner_api.get(f"/api/migrations/{run.id}/report")
     assert r.status_code == 200
     body = r.json()

@@ -19,6 +19,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.platform.documents import with_report
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -56,7 +58,7 @@ def fuzz_world(owner, project, make_run):
     from migrations_app.models import LedgerEntry, RunItem
     from migrations_app.webhooks.services import webhook_create
 
-    run = make_run("RUNNING", report={"problems": []})
+    run = with_report(make_run("RUNNING"), {"problems": []})
     RunItem.objects.create(run=run, ado_id=1, ado_type="Bug", jira_key="PROJ-1", status="CREATED")
     LedgerEntry.objects.create(project=project, ado_id=1, jira_key="PROJ-1", jira_id="10001")
     webhook = webhook_create(project=project, url="http://127.0.0.1:9/hook").webhook

@@ -14,6 +14,7 @@ from migrations_app import events
 from migrations_app.live import tokens
 from migrations_app.models import MigrationRun, Project, RunItem
 from tests.fixtures.platform import API_TOKEN, PAT
+from tests.platform.documents import with_report
 
 pytestmark = pytest.mark.django_db
 
@@ -149,9 +150,9 @@ def test_a_second_active_run_is_refused_on_the_form(
 def test_the_project_page_shows_the_last_reports_mappings(
     browser: Client, project: Any, make_run: Any
 ) -> None:
-    make_run(
-        "COMPLETED",
-        report={
+    with_report(
+        make_run("COMPLETED"),
+        {
             "typeMappings": [
                 {
                     "adoType": "User Story",
@@ -214,7 +215,7 @@ def test_the_page_mints_fresh_stream_tokens(browser: Client, owner: Any, make_ru
 
 
 def test_state_item_report_and_crosswalk_pages(browser: Client, make_run: Any) -> None:
-    run = make_run("PARTIAL", report={"typeMappings": [], "counts": {"Bug": 1}})
+    run = with_report(make_run("PARTIAL"), {"typeMappings": [], "counts": {"Bug": 1}})
     RunItem.objects.create(run=run, ado_id=7, ado_type="Bug", status="FAILED", error="refused")
     state = browser.get(run_url(run, "/state")).json()
     assert state["status"] == "PARTIAL" and state["active"] is False

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from migrations_app.models import MigrationRun
+from tests.platform.documents import with_report
 
 pytestmark = pytest.mark.django_db
 
@@ -78,14 +79,16 @@ def test_the_confirmation_shows_the_dry_runs_counts_and_rolls_back(
     browser: Client, make_run: Any
 ) -> None:
     run = make_run("COMPLETED")
-    dry = make_run("COMPLETED", type="ROLLBACK", dry_run=True, rollback_of=run, report=DRY_REPORT)
+    dry = with_report(
+        make_run("COMPLETED", type="ROLLBACK", dry_run=True, rollback_of=run), DRY_REPORT
+    )
     response = browser.get(run_url(run, "/rollback"))
     page = response.content.decode()
     assert response.status_code == 200
     assert 'http-equiv="refresh"' not in page
     assert 'id="rollback-counts"' in page and "Would remove" in page
     summary = response.context["summary"]
-    assert [r["planned"] for r in summary["rows"]] == [12, 30, 4, 7, 12]
+    assert [r.planned for r in summary.rows] == [12, 30, 4, 7, 12]
     assert 'id="confirm-total">65<' in page and "PROJ-7" in page
     assert run_url(dry) in page
 
@@ -99,7 +102,7 @@ def test_the_confirmation_shows_the_dry_runs_counts_and_rolls_back(
 
 def test_a_refused_rollback_is_shown_not_started(browser: Client, make_run: Any) -> None:
     run = make_run("COMPLETED")
-    make_run("COMPLETED", type="ROLLBACK", dry_run=True, rollback_of=run, report=DRY_REPORT)
+    with_report(make_run("COMPLETED", type="ROLLBACK", dry_run=True, rollback_of=run), DRY_REPORT)
     make_run("RUNNING")  # another run of the project holds it
     response = browser.post(run_url(run, "/rollback"))
     assert response.status_code == 400
@@ -110,13 +113,9 @@ def test_a_refused_rollback_is_shown_not_started(browser: Client, make_run: Any)
 def test_a_rollback_runs_page_shows_its_counts(browser: Client, make_run: Any) -> None:
     run = make_run("COMPLETED")
     report = {**DRY_REPORT, "dryRun": False}
-    rb = make_run(
-        "COMPLETED",
-        type="ROLLBACK",
-        rollback_of=run,
-        report=report,
-        success_count=11,
-        skipped_count=1,
+    rb = with_report(
+        make_run("COMPLETED", type="ROLLBACK", rollback_of=run, success_count=11, skipped_count=1),
+        report,
     )
     page = browser.get(run_url(rb)).content.decode()
     assert 'id="rollback-panel"' in page and "Removed" in page

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.django_db
         "/admin/migrations_app/runitem/?status__exact=FAILED",
         "/admin/migrations_app/runitem/?q=123",
         "/admin/migrations_app/runitem/?q=PROJ-1",
+        "/admin/migrations_app/rundocument/",
     ],
 )
 def test_admin_pages_render(admin_client, make_run, url):
@@ -37,6 +38,20 @@ def test_the_run_change_page_shows_items_inline_and_no_secret_fields(admin_clien
     page = admin_client.get(f"/admin/migrations_app/migrationrun/{run.pk}/change/").content.decode()
     assert "PROJ-1" in page
     assert "pat_encrypted" not in page and "api_token_encrypted" not in page
+
+
+def test_a_runs_report_is_shown_on_its_document_page_only(admin_client, make_run):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.platform.documents import with_report
+
+    run = with_report(make_run("COMPLETED"), {"problems": {"marker": "found-it"}})
+    with CaptureQueriesContext(connection) as queries:
+        assert admin_client.get("/admin/migrations_app/rundocument/").status_code == 200
+    assert not any('"report"' in q["sql"] for q in queries.captured_queries)
+    page = admin_client.get(f"/admin/migrations_app/rundocument/{run.pk}/change/")
+    assert "found-it" in page.content.decode()
 
 
 @pytest.mark.parametrize(

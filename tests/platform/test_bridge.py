@@ -99,7 +99,60 @@ def test_plan_phase_total_and_report_round_trip(store, held_run):
     held_run.refresh_from_db()
     assert store.load_plan() == {"ids": [3, 1, 2]}
     assert (held_run.current_phase, held_run.total_count) == (3, 3)
-    assert held_run.report == {"counts": {"Bug": 3}}
+    assert held_run.document.report == {"counts": {"Bug": 3}}
+    assert held_run.document.plan == {"ids": [3, 1, 2]}
+
+
+def test_a_report_keeps_its_digest_on_the_run(store, held_run):
+    mappings = [{"adoType": "Bug", "jiraType": "Bug", "source": "same name"}]
+    store.save_report({"typeMappings": mappings, "problems": {"x": list(range(500))}})
+    held_run.refresh_from_db()
+    assert held_run.digest.type_mappings == mappings
+    assert held_run.digest.state_mappings == [] and held_run.digest.rollback is None
+
+
+def test_a_worker_that_lost_its_lease_writes_no_plan_and_no_report(store, held_run):
+    from migrations_app.models import MigrationRun, RunDocument
+
+    MigrationRun.objects.filter(pk=held_run.pk).update(lease_owner="someone-else")
+    store.save_plan({"ids": [1]})
+    store.save_report({"typeMappings": [{"adoType": "Bug"}]})
+    assert not RunDocument.objects.filter(run_id=held_run.pk).exists()
+    held_run.refresh_from_db()
+    assert held_run.report_digest == {}
+    assert held_run.digest.type_mappings == []
+
+
+def test_a_taken_over_run_resumes_from_the_plan_its_first_worker_saved(store, held_run):
+    from migrations_app.engine_bridge import DjangoCheckpointStore, Scrubber
+    from migrations_app.models import MigrationRun
+
+    store.save_plan({"ids": [5, 6]})
+    MigrationRun.objects.filter(pk=held_run.pk).update(lease_owner="second")
+    second = DjangoCheckpointStore(MigrationRun.objects.get(pk=held_run.pk), "second", Scrubber([]))
+    assert second.load_plan() == {"ids": [5, 6]}
+    second.save_plan({"ids": [5, 6, 7]})
+    assert store.load_plan() == {"ids": [5, 6, 7]}
+
+
+def test_checkpoints_heartbeats_and_control_polls_never_read_the_documents(held_run):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from migrations_app.engine_bridge import DjangoCheckpointStore, DjangoControlSignal, Scrubber
+
+    store = DjangoCheckpointStore(held_run, "me", Scrubber([]), lease_seconds=0)
+    store.save_plan({"ids": list(range(1000))})
+    control = DjangoControlSignal(held_run.pk, min_interval=0)
+    with CaptureQueriesContext(connection) as queries:
+        assert store.heartbeat() is True
+        store.set_phase(2)
+        store.set_total(2)
+        store.save_items([ItemRecord(1, "Bug", "u1", "CREATED", "PROJ-1", "101")])
+        store.save_ledger([LedgerEntry(1, "PROJ-1", "101")])
+        assert control.poll() == "run"
+    touched = [q["sql"] for q in queries.captured_queries if "rundocument" in q["sql"].lower()]
+    assert touched == []
 
 
 def test_heartbeat_is_false_once_another_worker_took_the_lease(held_run):

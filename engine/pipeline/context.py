@@ -1,0 +1,292 @@
+"""What the phases of one run share: spec, ports, plan, ledger, settle book, counters."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.content import (
+    ContentContext,
+)
+from engine.mapping import (
+    WorkflowGraph,
+    map_state,
+)
+from engine.model import (
+    Status,
+    WorkItem,
+)
+from engine.pipeline.checkpoint import Checkpointer
+from engine.pipeline.limits import (
+    ADO_BATCH,
+    WRITE_PHASES,
+)
+from engine.pipeline.markers import ExactlyOnce
+from engine.pipeline.payloads import IssuePayloads
+from engine.pipeline.pool import WorkerPool
+from engine.pipeline.stops import Interrupted, StopRun
+from engine.planning import (
+    PlannedItem,
+    chunks,
+)
+from engine.ports import (
+    AdoSource,
+    CheckpointStore,
+    ControlSignal,
+    EventSink,
+    ItemRecord,
+    JiraTarget,
+    LedgerEntry,
+    RunSpec,
+)
+from engine.settle import SettleBook
+from engine.users import UserDirectory
+
+
+@dataclass
+class Ports:
+    """The five ports a run talks through."""
+
+    source: AdoSource
+    target: JiraTarget
+    store: CheckpointStore
+    events: EventSink
+    control: ControlSignal
+
+
+class RunContext:
+    """One execution of ``run_migration`` (a resumed run is a new context).
+
+    Holds the state every phase reads and writes (plan, items, records, ledger,
+    settle book, counters) and the shared services: :attr:`checkpointer`,
+    :attr:`pool`, :attr:`markers`, :attr:`payloads`. Everything the worker
+    threads change is changed under :attr:`lock`.
+    """
+
+    def __init__(self, spec: RunSpec, ports: Ports) -> None:
+        self.spec = spec
+        self.ports = ports
+        self.source, self.target, self.store = ports.source, ports.target, ports.store
+        self.token = uuid.uuid4().hex  # marks intents saved by this process
+        self.lock = threading.RLock()
+        self.stop = threading.Event()
+        self.stop_reason: StopRun | None = None
+        self.plan: dict[str, Any] = {}
+        self.items: dict[int, PlannedItem] = {}
+        self.order: list[int] = []
+        self.records: dict[int, ItemRecord] = {}
+        self.ledger: dict[int, LedgerEntry] = {}
+        self.crosswalk: dict[int, str] = {}
+        self.dirty_records: set[int] = set()
+        self.dirty_ledger: set[int] = set()
+        self.logs: list[str] = []
+        self.graph = WorkflowGraph()
+        self.users = UserDirectory(self.target)
+        self.initial_status: dict[str, str] = {}
+        self.resumed = False
+        self.phase = 0
+        self.units = 0
+        self.since_checkpoint = 0
+        self.wi_cache: dict[int, WorkItem] = {}
+        self.reconcile: set[int] = set()
+        self.statuses_cache: dict[tuple[str, str], Status | None] = {}
+        self.verification: dict[str, Any] | None = None
+        self.settle = SettleBook(spec.settle_seconds)
+        self.rounds: dict[str, int] = {}  # settle rounds per key, this process
+        self.repairs: list[dict[str, Any]] = []
+        self.suspects_pending: set[int] = set()  # suspects without a ledger entry yet
+        self.ado_web = spec.ado_web_url or str(getattr(self.source, "project_url", ""))
+        # Credentials go to this origin only; content URLs elsewhere are never fetched.
+        self.ado_origin = str(getattr(self.source, "base_url", "") or self.ado_web)
+        self.checkpointer = Checkpointer(self)
+        self.pool = WorkerPool(self)
+        self.markers = ExactlyOnce(self)
+        self.payloads = IssuePayloads(self)
+
+    def enter_phase(self, number: int) -> None:
+        self.phase = number
+        self.store.set_phase(number)
+
+    def raise_if_stopped(self) -> None:
+        if self.stop_reason is not None:
+            raise self.stop_reason
+
+    def request_stop(self, stop: StopRun) -> None:
+        with self.lock:
+            if self.stop_reason is None or stop.lease_lost or stop.status == "FAILED":
+                self.stop_reason = stop
+        self.stop.set()
+
+    def check_stop(self) -> None:
+        """Called by workers before every write."""
+        if self.stop.is_set():
+            raise Interrupted()
+
+    def log(self, message: str) -> None:
+        with self.lock:
+            self.logs.append(message)
+
+    def label(self, ado_id: int) -> str:
+        item = self.items[ado_id]
+        return f"ADO #{ado_id} [{item.ado_type}]"
+
+    def fail_item(self, ado_id: int, reason: str) -> None:
+        with self.lock:
+            record = self.records[ado_id]
+            if record.status == "FAILED":
+                return
+            record.status, record.error = "FAILED", reason[:2000]
+            self.dirty_records.add(ado_id)
+            self.units += len(WRITE_PHASES) - self.steps_done(ado_id)
+            self.since_checkpoint += 1
+        self.log(f"✗ {self.label(ado_id)}: {reason}")
+
+    def steps(self, ado_id: int) -> dict[str, int]:
+        entry = self.ledger.get(ado_id)
+        if entry is None:
+            return {}
+        steps = entry.extra.setdefault("steps", {})
+        return steps if isinstance(steps, dict) else {}
+
+    def steps_done(self, ado_id: int) -> int:
+        rev = self.items[ado_id].rev
+        return sum(1 for p in WRITE_PHASES if self.steps(ado_id).get(str(p)) == rev)
+
+    def step_done(self, ado_id: int, phase: int) -> bool:
+        return self.steps(ado_id).get(str(phase)) == self.items[ado_id].rev
+
+    def mark_step(self, ado_id: int, phase: int) -> None:
+        with self.lock:
+            if self.step_done(ado_id, phase):
+                return
+            rev = self.items[ado_id].rev
+            self.steps(ado_id)[str(phase)] = rev
+            pending = self.ledger[ado_id].extra.get("pending")
+            if isinstance(pending, dict) and pending.get("phase") == phase:
+                self.ledger[ado_id].extra.pop("pending", None)
+            if all(self.step_done(ado_id, p) for p in WRITE_PHASES):
+                self.ledger[ado_id].extra["synced_rev"] = rev
+                record = self.records[ado_id]
+                if self.ledger[ado_id].extra.pop("resync", None) and record.status == "PENDING":
+                    record.status = "UPDATED"  # an earlier run's issue, written again
+                    self.dirty_records.add(ado_id)
+            self.dirty_ledger.add(ado_id)
+            self.units += 1
+            self.since_checkpoint += 1
+
+    def write_rule(self, entry: LedgerEntry, rule: str, note: str | None = None) -> None:
+        """What a write phase carried (or could not) for the fidelity report."""
+        with self.lock:
+            rules = set(entry.extra.get("write_rules", [])) | {rule}
+            entry.extra["write_rules"] = sorted(rules)
+            if note:
+                notes = entry.extra.setdefault("write_notes", [])
+                if note not in notes and len(notes) < 20:
+                    notes.append(note)
+            self.dirty_ledger.add(entry.ado_id)
+
+    def active(self, ado_id: int) -> bool:
+        """Still to be worked on in this run (not skipped, not failed)."""
+        return self.items[ado_id].action != "skip" and self.records[ado_id].status != "FAILED"
+
+    def count_units(self) -> None:
+        units = 0
+        for ado_id in self.items:
+            units += self.steps_done(ado_id) if self.active(ado_id) else len(WRITE_PHASES)
+        self.units = self.checkpointer.units_at_start = units
+
+    def fail_all(self, ids: Sequence[int], reason: str) -> None:
+        for ado_id in ids:
+            with self.lock:
+                record = self.records[ado_id]
+                record.attempts = max(record.attempts, 1)
+            self.fail_item(ado_id, reason)
+
+    def jira_statuses(self, type_id: str) -> list[Status]:
+        return [Status(**s) for s in self.plan.get("statuses", {}).get(type_id, [])]
+
+    def target_status(self, item: PlannedItem, type_id: str) -> Status | None:
+        cache_key = (type_id, f"{item.ado_type}\x00{item.state}")
+        if cache_key in self.statuses_cache:
+            return self.statuses_cache[cache_key]
+        names = {t["id"]: t["name"] for t in self.plan.get("jira_types", [])}
+        mapping, _ = map_state(
+            item.ado_type,
+            item.state,
+            item.state_category,
+            names.get(type_id, type_id),
+            self.jira_statuses(type_id),
+            self.spec.state_overrides,
+        )
+        status = next(
+            (s for s in self.jira_statuses(type_id) if mapping and s.id == mapping.jira_status_id),
+            None,
+        )
+        self.statuses_cache[cache_key] = status
+        return status
+
+    def type_level(self, type_id: str) -> int:
+        for t in self.plan.get("jira_types", []):
+            if t["id"] == type_id:
+                return int(t["hierarchy_level"])
+        return 0
+
+    def content_context(self, type_id: str, ado_id: int | None = None) -> ContentContext:
+        entry = self.ledger.get(ado_id) if ado_id is not None else None
+        urls = dict(entry.extra.get("attachment_urls", {})) if entry else {}
+        components = self.plan.get("components") or {}
+        sprints = self.plan.get("sprints") or {}
+        attachments = self.spec.migrate_attachments
+        return ContentContext(
+            components=dict(components.get("byPath") or {}),
+            area_as="component" if components.get("mode") == "component" else "label",
+            sprints={
+                p: int(e["id"])
+                for p, e in (sprints.get("byPath") or {}).items()
+                if e.get("state") != "closed"
+                or (entry is not None and entry.extra.get("sprint") == e.get("id"))
+            },
+            iteration_as="sprint" if sprints.get("mode") == "sprint" else "label",
+            upload_limit=self.plan.get("upload_limit") if attachments else None,
+            skipped_files=list(entry.extra.get("skipped_attachments", []))
+            if entry and attachments
+            else [],
+            ado_web_url=self.ado_web,
+            ado_origin=self.ado_origin,
+            jira_base_url=str(getattr(self.target, "base_url", "")),
+            story_points_field=self.plan.get("story_points_field"),
+            priorities=list(self.plan.get("priorities") or [])
+            or ["Highest", "High", "Medium", "Low", "Lowest"],
+            screen_fields=set(self.plan.get("screens", {}).get(type_id, [])),
+            users=self.users.accounts(),
+            crosswalk=self.crosswalk,
+            attachment_urls=urls,
+            identity_emails=self.plan.get("identity_emails", {}),
+        )
+
+    def fetch(self, ids: Sequence[int]) -> dict[int, WorkItem]:
+        out: dict[int, WorkItem] = {}
+        for part in chunks(list(ids), ADO_BATCH):
+            for wi in self.source.get_work_items(part):
+                out[wi.id] = wi
+        return out
+
+    def prefetch(self, ids: list[int]) -> None:
+        need = [i for i in ids if i not in self.wi_cache]
+        fetched = self.fetch(need) if need else {}
+        with self.lock:
+            self.wi_cache.update(fetched)
+
+    def take(self, ado_id: int) -> WorkItem | None:
+        with self.lock:
+            wi = self.wi_cache.pop(ado_id, None)
+        if wi is None:
+            got = self.source.get_work_items([ado_id])
+            wi = got[0] if got else None
+        return wi
+
+    def in_run(self, ado_id: int) -> bool:
+        return ado_id in self.items and self.active(ado_id)

@@ -45,6 +45,7 @@ from typing import Any
 
 from engine import provenance
 from engine.errors import AuthError, BlockedAddress, EngineError, PermanentError, StopRequested
+from engine.itembook import ItemBook
 from engine.ports import (
     CheckpointStore,
     ControlSignal,
@@ -366,7 +367,9 @@ class Rollback:
             entry.comments.pop(t.ledger_key, None)
         elif t.kind == "attachment":
             entry.attachments.pop(t.ledger_key, None)
-            (entry.extra.get("attachment_urls") or {}).pop(t.ledger_key, None)
+            book = ItemBook.from_dict(entry.extra)
+            book.attachment_urls.pop(t.ledger_key, None)
+            entry.extra = book.to_dict()
         elif t.ledger_key in entry.links:
             entry.links.remove(t.ledger_key)
         self._reopen(entry, 5 if t.kind in ("link", "remote_link") else 4, t.ledger_key)
@@ -386,17 +389,16 @@ class Rollback:
 
     def _reopen(self, entry: LedgerEntry, phase: int, ledger_key: str) -> None:
         """The item is no longer fully written: the next run redoes ``phase`` for it."""
-        steps = entry.extra.get("steps")
-        if isinstance(steps, dict):
-            steps.pop(str(phase), None)
-        if entry.extra.pop("synced_rev", None) is not None:
-            entry.extra["resync"] = True
-        writes = provenance.writes_of(entry, self.spec.of_run)
+        book = ItemBook.from_dict(entry.extra)
+        book.steps.pop(phase, None)
+        if book.synced_rev is not None:
+            book.synced_rev, book.resync = None, True
+        writes = provenance.writes_of(book, self.spec.of_run)
         if writes is not None:
             for bucket in (writes.comments, writes.attachments, writes.links):
                 if ledger_key in bucket:
                     bucket.remove(ledger_key)
-            provenance.put(entry, self.spec.of_run, writes)
+        entry.extra = book.to_dict()
         self.dirty.add(entry.ado_id)
 
     # ------------------------------------------------------------------ checkpoints

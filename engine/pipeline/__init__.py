@@ -1,5 +1,24 @@
 """The phased migration pipeline: ``run_migration``.
 
+Layout (one module per job; each phase behind :class:`~engine.pipeline.phase.Phase`):
+
+- ``loop``        the run loop: phase 1 or the saved plan, then phases 2-6 chunk by
+                  chunk; pause, cancel, lease loss, finish, fail.
+- ``context``     :class:`~engine.pipeline.context.RunContext`: what the phases share
+                  (spec, ports, typed plan, ledger and item books, settle book,
+                  counters) and the per-item bookkeeping helpers.
+- ``checkpoint``  heartbeat, flush of items/ledger/unsettled marks, progress and log
+                  events, control polling, the report.
+- ``pool``        the worker pool: threads, deferral queue for settling work.
+- ``markers``     exactly-once glue: intents, ambiguous outcomes, settle and adopt,
+                  the ``ado-{id}`` label and ``ado.migration`` property.
+- ``runplan``     the typed, versioned plan (:class:`~engine.pipeline.runplan.RunPlan`);
+                  the per-item bookkeeping is :class:`engine.itembook.ItemBook`.
+- ``plan``, ``components``, ``sprints``  phase 1 (sprints also closes past sprints).
+- ``create``, ``payloads``  phase 2; ``states`` phase 3; ``content``, ``attachments``
+  phase 4; ``links`` phase 5; ``verify`` phase 6 (repairs); ``dryrun`` a dry run.
+- ``limits``, ``util``, ``stops``  tunables and fixed keys, pure helpers, stop signals.
+
 Phases (``store.set_phase``; the report names them, see :data:`engine.report.PHASES`):
 
 1. discover and plan: preflight (ADO access, Jira user, project, issue types,
@@ -47,26 +66,27 @@ Exactly once
       go on, and only then does the work look in Jira (labels, comment markers,
       files, status), adopt what landed and send what is still missing. The marks
       are project-wide: a paused, cancelled, taken-over or next run honours them.
-    - Before each group of phase 3 and 4 work, ``extra["pending"]`` is saved with
-      a token of this process; the plan names the process that may have writes in
-      flight (``plan["live"]``). A process that takes over from one that died
-      holds every write the dead one may have had open (its create intents and
-      pending groups) for ``settle_seconds`` from the take-over, then looks.
+    - Before each group of phase 3 and 4 work, the item's pending intent
+      (``ItemBook.pending``) is saved with a token of this process; the plan names
+      the process that may have writes in flight (``RunPlan.live``). A process
+      that takes over from one that died holds every write the dead one may have
+      had open (its create intents and pending groups) for ``settle_seconds`` from
+      the take-over, then looks.
     - Should a copy land anyway (Jira later than any settle time), verify (phase
       6) finds it (several issues with one label; on the items an ambiguous write
       touched, comments with one marker, the same file twice, the same link
       twice), keeps what the ledger knows and removes the others when the
       migration account made them and nobody changed them since
       (``engine.repair``); every repair, or reason to leave one, is in the report.
-    - Per item and phase, ``extra["steps"][phase] = rev`` marks completion, set
+    - Per item and phase, ``ItemBook.steps[phase] = rev`` marks completion, set
       only after all of the item's writes in that phase succeeded;
-      ``extra["synced_rev"]`` marks an item whose every phase is done.
+      ``ItemBook.synced_rev`` marks an item whose every phase is done.
     - ``report["exactlyOnce"]`` counts, by kind of write, what was ambiguous,
       deferred, adopted, sent again and repaired.
 
 Provenance
     Every write is also recorded under the run's id (``RunSpec.run_id``) in the
-    entry's ``extra["runs"]`` (``engine.provenance``): created, comments,
+    item's ``ItemBook.runs`` (``engine.provenance``): created, comments,
     attachments, links added, fields edited, status moved, and the issue's
     ``updated`` as verify sees it after the last write. A rollback of the run
     (``engine.rollback``) removes exactly that share.
@@ -79,13 +99,20 @@ Stops
 
 Resume
     A resumed, taken-over or redelivered run finds its plan (``load_plan``) and
-    skips phase 1; phases already finished are skipped (``plan["phases_done"]``)
+    skips phase 1; phases already finished are skipped (``RunPlan.phases_done``)
     and, within a phase, items whose step is recorded. Checkpoints run at least
     every second and every 50 items: ``heartbeat`` (False: another worker owns the
     run, stop at once and touch nothing more), ``save_items``/``save_ledger``,
     progress and log events, then ``control.poll`` (pause/cancel). Workers check
     a stop flag before every write, so a pause returns within about a second with
     no item half-written.
+
+    The plan is saved as ``RunPlan.to_dict()`` (schema version 2). A plan saved by
+    the engine before the typed plan (version 1) is converted on load and the run
+    resumes from it; a plan of any other version fails the run with the reason
+    (``PlanVersionError``) and nothing is written. The per-item bookkeeping is
+    saved in ``LedgerEntry.extra`` as ``ItemBook.to_dict()`` under the keys it
+    always had; an entry written before the typed book loads as version 1.
 
 Components (area paths)
     Only when "components" is on a create screen the run uses. Each area path of
@@ -104,7 +131,7 @@ Sprints (iteration paths)
     a new one created with the iteration's start and finish dates. Jira creates
     sprints *future* and only moves issues into future or active sprints, so the
     order is: create (phase 1) → create the issues (phase 2) → move them, 50 per
-    ``POST /sprint/{id}/issue`` (recorded per item in ``extra["sprint"]``, and a
+    ``POST /sprint/{id}/issue`` (recorded per item in ``ItemBook.sprint``, and a
     move is harmless to repeat) → complete the sprints this migration created whose
     finish date is past (future → active → closed, one at a time, oldest first, as
     a board without parallel sprints requires; recorded in the plan). The Sprint

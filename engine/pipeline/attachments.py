@@ -9,28 +9,14 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from engine import provenance
 from engine.adf import image_sources
-from engine.content import (
-    issue_content,
-    overflow_file_name,
-)
-from engine.errors import (
-    ForeignOrigin,
-)
+from engine.content import issue_content, overflow_file_name
+from engine.errors import ForeignOrigin
 from engine.http import OutcomeUnknown
-from engine.model import (
-    AttachmentRef,
-    Comment,
-    WorkItem,
-)
-from engine.pipeline.limits import (
-    OVERFLOW_KEY,
-)
-from engine.pipeline.util import (
-    web_url,
-)
-from engine.ports import (
-    LedgerEntry,
-)
+from engine.itembook import SkippedFile
+from engine.model import AttachmentRef, Comment, WorkItem
+from engine.pipeline.limits import OVERFLOW_KEY
+from engine.pipeline.util import web_url
+from engine.ports import LedgerEntry
 from engine.refs import attachment_file_name, attachment_guid
 
 if TYPE_CHECKING:
@@ -79,9 +65,7 @@ class Attachments:
 
     def _not_fetched(self, entry: LedgerEntry, url: str, reason: str) -> None:
         with self.ctx.lock:
-            rows = entry.extra.setdefault("images_not_fetched", [])
-            if len(rows) < 50 and all(r.get("url") != url[:500] for r in rows):
-                rows.append({"url": url[:500], "reason": reason})
+            self.ctx.book(entry).add_not_fetched(url, reason)
             self.ctx.dirty_ledger.add(entry.ado_id)
         self.ctx.write_rule(
             entry, "inline-image-not-fetched", f"inline-image-not-fetched: {url[:120]} ({reason})"
@@ -94,7 +78,7 @@ class Attachments:
         comments: Sequence[Comment],
         existing: dict[str, Any] | None,
     ) -> None:
-        limit = self.ctx.plan.get("upload_limit")
+        limit = self.ctx.plan.upload_limit
         self._note_foreign_images(wi, entry, comments)
         for ref in self._wanted_files(wi, comments):
             key = ref.id.lower()
@@ -127,7 +111,7 @@ class Attachments:
                 self._upload(entry, key, ref.name, size, spooled, existing)
             inline = key not in {a.id.lower() for a in wi.attachments}
             self.ctx.write_rule(entry, "inline-image-upload" if inline else "attachment")
-        overflow = issue_content(wi, self.ctx.content_context(str(entry.extra.get("type")), wi.id))
+        overflow = issue_content(wi, self.ctx.entry_context(entry))
         if overflow.overflow_text and OVERFLOW_KEY not in entry.attachments:
             data = overflow.overflow_text.encode()
             with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spooled:
@@ -137,9 +121,8 @@ class Attachments:
                     entry, OVERFLOW_KEY, overflow_file_name(wi.id), len(data), spooled, existing
                 )
 
-    @staticmethod
-    def _skipped_ids(entry: LedgerEntry) -> set[str]:
-        return {str(s.get("id")) for s in entry.extra.get("skipped_attachments", [])}
+    def _skipped_ids(self, entry: LedgerEntry) -> set[str]:
+        return self.ctx.book(entry).skipped_ids()
 
     def _skip_file(
         self, entry: LedgerEntry, wi: WorkItem, ref: AttachmentRef, limit: int | None, why: str
@@ -152,16 +135,16 @@ class Attachments:
             "issue with its Azure DevOps link",
         )
         with self.ctx.lock:
-            entry.extra.setdefault("skipped_attachments", []).append(
-                {
-                    "id": ref.id.lower(),
-                    "name": ref.name,
-                    "size": ref.size,
-                    "limit": limit,
-                    "reason": why,
-                    "adoUrl": ref.url,
-                    "itemUrl": web_url(self.ctx.ado_web, wi.id),
-                }
+            self.ctx.book(entry).skipped_attachments.append(
+                SkippedFile(
+                    ref.id.lower(),
+                    ref.name,
+                    ref.size,
+                    limit,
+                    why,
+                    ref.url,
+                    web_url(self.ctx.ado_web, wi.id),
+                )
             )
             self.ctx.dirty_ledger.add(entry.ado_id)
 
@@ -224,7 +207,8 @@ class Attachments:
     def _record_file(self, entry: LedgerEntry, key: str, att: Mapping[str, Any]) -> None:
         with self.ctx.lock:
             entry.attachments[key] = str(att.get("id", ""))
-            provenance.note(entry, self.ctx.spec.run_id, attachment=key)
+            book = self.ctx.book(entry)
+            provenance.note(book, self.ctx.spec.run_id, attachment=key)
             if att.get("content"):
-                entry.extra.setdefault("attachment_urls", {})[key] = str(att["content"])
+                book.attachment_urls[key] = str(att["content"])
             self.ctx.dirty_ledger.add(entry.ado_id)

@@ -10,16 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from engine.pipeline.limits import (
-    CHECKPOINT_ITEMS,
-    CHECKPOINT_SECONDS,
-    POLL_SECONDS,
-    WRITE_PHASES,
-)
+from engine.itembook import ItemBook
+from engine.pipeline.limits import CHECKPOINT_ITEMS, CHECKPOINT_SECONDS, POLL_SECONDS, WRITE_PHASES
 from engine.pipeline.stops import StopRun
-from engine.ports import (
-    LedgerEntry,
-)
+from engine.ports import LedgerEntry
 from engine.report import build_report
 
 if TYPE_CHECKING:
@@ -99,8 +93,9 @@ class Checkpointer:
         if marks or cleared:
             self.ctx.store.save_unsettled(marks, cleared)
 
-    @staticmethod
-    def copy_entry(entry: LedgerEntry) -> LedgerEntry:
+    def copy_entry(self, entry: LedgerEntry) -> LedgerEntry:
+        """A copy to save, its ``extra`` written from the item's book (the caller locks)."""
+        entry.extra = self.ctx.book(entry).to_dict()
         return LedgerEntry(
             entry.ado_id,
             entry.jira_key,
@@ -133,12 +128,12 @@ class Checkpointer:
         *,
         reason: str = "",
         samples: Sequence[Mapping[str, Any]] = (),
-        facts: Mapping[int, Mapping[str, Any]] | None = None,
+        facts: Mapping[int, ItemBook] | None = None,
     ) -> None:
         if facts is None:
             with self.ctx.lock:
                 facts = {
-                    i: dict(self.ctx.ledger[i].extra)
+                    i: self.ctx.book(self.ctx.ledger[i])
                     for i in self.ctx.items
                     if i in self.ctx.ledger
                 }
@@ -151,7 +146,7 @@ class Checkpointer:
             verification=self.ctx.verification,
             samples=samples,
         )
-        if self.ctx.plan:
+        if self.ctx.planned:
             report["exactlyOnce"] = self.exactly_once()
         if reason:
             report["reason"] = reason
@@ -159,7 +154,7 @@ class Checkpointer:
 
     def exactly_once(self) -> dict[str, Any]:
         """What ambiguous outcomes cost this run so far (every process that worked on it)."""
-        base = self.ctx.plan.get("exactly_once_base") or {}
+        base = self.ctx.exactly_once_base
         counts: dict[str, dict[str, int]] = {}
         for what, mine in self.ctx.settle.snapshot().items():
             before = base.get(what)
@@ -168,8 +163,8 @@ class Checkpointer:
             )
             kinds.update(mine)
             counts[what] = dict(sorted(kinds.items()))
-        self.ctx.plan["exactly_once"] = counts
-        repairs = list(self.ctx.plan.get("repairs_base") or []) + self.ctx.repairs
+        self.ctx.plan.exactly_once = counts
+        repairs = self.ctx.repairs_base + self.ctx.repairs
         return {
             **counts,
             "totals": {w: sum(k.values()) for w, k in counts.items()},

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from engine.content import (
-    component_name,
-)
-from engine.errors import (
-    AuthError,
-    PermanentError,
-    TransientError,
-)
+from engine.content import component_name
+from engine.errors import AuthError, PermanentError, TransientError
 from engine.http import OutcomeUnknown
-from engine.model import (
-    WorkItem,
-)
+from engine.model import WorkItem
+from engine.pipeline.runplan import ComponentPlan
 
 if TYPE_CHECKING:
     from engine.pipeline.context import RunContext
@@ -29,63 +22,55 @@ class ComponentPlanner:
         self.ctx = ctx
 
     def plan_components(self, items: Sequence[WorkItem]) -> None:
-        """Area paths → components (see the module docstring)."""
-        info: dict[str, Any] = {
-            "mode": "label",
-            "byPath": {},
-            "created": [],
-            "existing": [],
-            "wouldCreate": [],
-            "notCreated": [],
-            "reason": "",
-        }
-        self.ctx.plan["components"] = info
+        """Area paths → components (see the package guide, Components)."""
+        info = self.ctx.plan.components = ComponentPlan()
         types = {self.ctx.items[wi.id].jira_type_id for wi in items}
-        screens = self.ctx.plan.get("screens", {})
-        if not any("components" in screens.get(t, []) for t in types):
-            info["reason"] = "'components' is not on the create screens used: areas are labels"
+        if not any(self.ctx.plan.on_screen(t, "components") for t in types):
+            info.reason = "'components' is not on the create screens used: areas are labels"
             return
-        names: dict[str, str] = {}
-        for wi in items:
-            name = component_name(wi.area_path)
-            if name:
-                names[wi.area_path] = name
+        names = {wi.area_path: n for wi in items if (n := component_name(wi.area_path))}
+        info.mode = "component"
         if not names:
-            info["mode"], info["reason"] = "component", "no item below the project root area"
+            info.reason = "no item below the project root area"
             return
         key = self.ctx.spec.project_key
-        known = {
+        known = self._known(key)
+        refused = ""
+        for path, name in sorted(names.items()):
+            cid, refused = self._component_for(info, key, name, known, refused)
+            if cid is not None:
+                info.by_path[path] = cid
+        if refused:
+            info.reason = refused
+            self.ctx.plan.problems.append(
+                f"components: {refused}; {len(info.not_created)} area(s) carried as labels"
+            )
+        if info.would_create:
+            info.reason = "dry run: nothing created"
+
+    def _known(self, key: str) -> dict[str, str]:
+        """The project's components: lower-cased name → id."""
+        return {
             str(c.get("name", "")).lower(): str(c.get("id"))
             for c in self.ctx.target.components(key)
         }
-        info["mode"] = "component"
-        refused = ""
-        for path, name in sorted(names.items()):
-            cid = known.get(name.lower())
-            if cid is not None:
-                if name not in info["existing"] and name not in info["created"]:
-                    info["existing"].append(name)
-            elif self.ctx.spec.dry_run:
-                if name not in info["wouldCreate"]:
-                    info["wouldCreate"].append(name)
-            elif refused:
-                if name not in info["notCreated"]:
-                    info["notCreated"].append(name)
-            else:
-                cid, refused = self._create_component(key, name, known)
-                if cid is not None:
-                    info["created"].append(name)
-                elif name not in info["notCreated"]:
-                    info["notCreated"].append(name)
-            if cid is not None:
-                info["byPath"][path] = cid
-        if refused:
-            info["reason"] = refused
-            self.ctx.plan["problems"].append(
-                f"components: {refused}; {len(info['notCreated'])} area(s) carried as labels"
-            )
-        if info["wouldCreate"]:
-            info["reason"] = "dry run: nothing created"
+
+    def _component_for(
+        self, info: ComponentPlan, key: str, name: str, known: dict[str, str], refused: str
+    ) -> tuple[str | None, str]:
+        """(the id of the component named ``name`` or None, the refusal so far)."""
+        cid = known.get(name.lower())
+        if cid is not None:
+            if name not in info.created:
+                info.note(info.existing, name)
+        elif self.ctx.spec.dry_run:
+            info.note(info.would_create, name)
+        elif refused:
+            info.note(info.not_created, name)
+        else:
+            cid, refused = self._create_component(key, name, known)
+            info.note(info.created if cid is not None else info.not_created, name)
+        return cid, refused
 
     def _create_component(
         self, key: str, name: str, known: dict[str, str]
@@ -94,12 +79,7 @@ class ComponentPlanner:
         mark = f"component:{name.lower()}"
         if self.ctx.settle.get(mark) is not None:
             self.ctx.markers.wait_settled(mark)
-            known.update(
-                {
-                    str(c.get("name", "")).lower(): str(c.get("id"))
-                    for c in self.ctx.target.components(key)
-                }
-            )
+            known.update(self._known(key))
             if name.lower() in known:
                 self.ctx.settle.count("adopted", "component")
                 return known[name.lower()], ""
@@ -118,16 +98,11 @@ class ComponentPlanner:
             )
         except (PermanentError, TransientError) as exc:
             # "already exists" (a race, an earlier attempt) or no answer: read the list
-            known.update(
-                {
-                    str(c.get("name", "")).lower(): str(c.get("id"))
-                    for c in self.ctx.target.components(key)
-                }
-            )
+            known.update(self._known(key))
             if name.lower() in known:
                 return known[name.lower()], ""
             with self.ctx.lock:
-                self.ctx.plan["problems"].append(f"components: '{name}' not created: {exc}")
+                self.ctx.plan.problems.append(f"components: '{name}' not created: {exc}")
             return None, ""
         known[name.lower()] = str(row.get("id"))
         self.ctx.log(f"✓ component '{name}' created")

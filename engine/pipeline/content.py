@@ -6,30 +6,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine import provenance
-from engine.content import (
-    comment_content,
-    comment_is_migratable,
-    comment_marker_of,
-    issue_content,
-)
+from engine.content import comment_content, comment_is_migratable, comment_marker_of, issue_content
 from engine.http import OutcomeUnknown
-from engine.model import (
-    Comment,
-    WorkItem,
-)
+from engine.model import Comment, WorkItem
 from engine.pipeline.attachments import Attachments
-from engine.pipeline.limits import (
-    COMMENT_PROPERTY,
-    PHASE_CHUNK,
-)
+from engine.pipeline.limits import COMMENT_PROPERTY, PHASE_CHUNK
 from engine.pipeline.phase import PhaseResult, pending_items
-from engine.pipeline.util import (
-    digest,
-    properties_of,
-)
-from engine.ports import (
-    LedgerEntry,
-)
+from engine.pipeline.util import digest, properties_of
+from engine.ports import LedgerEntry
 from engine.settle import Deferred
 
 if TYPE_CHECKING:
@@ -70,11 +54,10 @@ class ContentWriter:
         self.ctx.prefetch(ids)
         with self.ctx.lock:
             for ado_id in ids:
-                extra = self.ctx.ledger[ado_id].extra
-                pending = extra.get("pending")
-                legacy = extra.pop("pending4", None)  # intents saved by an older engine
-                foreign = isinstance(pending, dict) and pending.get("token") != self.ctx.token
-                if foreign or legacy or extra.pop("adopted", False):
+                book = self.ctx.book(self.ctx.ledger[ado_id])
+                foreign = book.pending is not None and book.pending.token != self.ctx.token
+                adopted, book.adopted = book.adopted, False
+                if foreign or adopted:
                     self.ctx.reconcile.add(ado_id)
         self.ctx.markers.save_intents(ids, 4)
 
@@ -101,9 +84,9 @@ class ContentWriter:
             self.ctx.markers.resolve_ambiguous(
                 entry,
                 lambda row: (
-                    str(row.get("id")) in entry.comments
-                    if row.get("kind") == "comment"
-                    else (str(row.get("name")), int(row.get("size") or -2)) in files
+                    row.id in entry.comments
+                    if row.kind == "comment"
+                    else (str(row.name), row.size if row.size is not None else -2) in files
                 ),
             )
         if self.ctx.spec.migrate_attachments:
@@ -140,7 +123,7 @@ class ContentWriter:
                 if cid not in entry.comments:
                     mine = next((j for j in jira_ids if j not in known), jira_ids[0])
                     entry.comments[cid] = mine
-                    provenance.note(entry, self.ctx.spec.run_id, comment=cid)
+                    provenance.note(self.ctx.book(entry), self.ctx.spec.run_id, comment=cid)
                     adopted += 1
             self.ctx.dirty_ledger.add(entry.ado_id)
         return {"attachments": self.ctx.target.attachments(entry.jira_key)}
@@ -154,7 +137,7 @@ class ContentWriter:
         the migration account wrote.
         """
         out: dict[str, list[str]] = {}
-        me = str(self.ctx.plan.get("account_id") or "")
+        me = self.ctx.plan.account_id
         for c in self.ctx.target.comments(entry.jira_key):
             jira_id = str(c.get("id"))
             cid = comment_marker_of(c.get("body"))
@@ -171,9 +154,9 @@ class ContentWriter:
     def _refresh_description(self, wi: WorkItem, entry: LedgerEntry) -> None:
         """Edit the description when it now renders differently (inline images now served
         by Jira, references to issues created after this one)."""
-        content = issue_content(wi, self.ctx.content_context(str(entry.extra.get("type")), wi.id))
+        content = issue_content(wi, self.ctx.entry_context(entry))
         description = content.fields.get("description")
-        if description is None or digest(description) == entry.extra.get("desc_hash"):
+        if description is None or digest(description) == self.ctx.book(entry).desc_hash:
             return
         self.ctx.check_stop()
         try:
@@ -182,15 +165,15 @@ class ContentWriter:
             exc.write_kind = "edit"  # type: ignore[attr-defined]
             raise
         with self.ctx.lock:
-            entry.extra.update(self.ctx.payloads.facts(wi, content))
-            provenance.note(entry, self.ctx.spec.run_id, edited=True)
+            self.ctx.book(entry).take_facts(self.ctx.payloads.facts(wi, content))
+            provenance.note(self.ctx.book(entry), self.ctx.spec.run_id, edited=True)
             self.ctx.dirty_ledger.add(entry.ado_id)
 
     def _post_comment(self, entry: LedgerEntry, comment: Comment) -> None:
         cid = str(comment.id)
         if cid in entry.comments:
             return
-        ctx = self.ctx.content_context(str(entry.extra.get("type")), entry.ado_id)
+        ctx = self.ctx.entry_context(entry)
         content = comment_content(comment, ctx)
         props = [self.ctx.markers.comment_property(entry.ado_id, comment)]
         self.ctx.check_stop()
@@ -206,9 +189,9 @@ class ContentWriter:
         )
         with self.ctx.lock:
             entry.comments[cid] = jira_id
-            provenance.note(entry, self.ctx.spec.run_id, comment=cid)
-            rules = set(entry.extra.get("write_rules", [])) | {"comment"}
+            provenance.note(self.ctx.book(entry), self.ctx.spec.run_id, comment=cid)
+            rules = {"comment"}
             rules |= {f"comment:{r}" for r in content.rules}
             rules |= {"comment-edited-header"} if edited else set()
-            entry.extra["write_rules"] = sorted(rules)
+            self.ctx.book(entry).add_rules(*rules)
             self.ctx.dirty_ledger.add(entry.ado_id)

@@ -8,30 +8,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.content import (
-    ContentContext,
-)
-from engine.mapping import (
-    WorkflowGraph,
-    map_state,
-)
-from engine.model import (
-    Status,
-    WorkItem,
-)
+from engine.content import ContentContext
+from engine.itembook import ItemBook
+from engine.mapping import WorkflowGraph, map_state
+from engine.model import Status, WorkItem
 from engine.pipeline.checkpoint import Checkpointer
-from engine.pipeline.limits import (
-    ADO_BATCH,
-    WRITE_PHASES,
-)
+from engine.pipeline.limits import ADO_BATCH, WRITE_PHASES
 from engine.pipeline.markers import ExactlyOnce
 from engine.pipeline.payloads import IssuePayloads
 from engine.pipeline.pool import WorkerPool
+from engine.pipeline.runplan import RunPlan
 from engine.pipeline.stops import Interrupted, StopRun
-from engine.planning import (
-    PlannedItem,
-    chunks,
-)
+from engine.planning import PlannedItem, chunks
 from engine.ports import (
     AdoSource,
     CheckpointStore,
@@ -74,11 +62,16 @@ class RunContext:
         self.lock = threading.RLock()
         self.stop = threading.Event()
         self.stop_reason: StopRun | None = None
-        self.plan: dict[str, Any] = {}
+        self.plan = RunPlan()
+        self.planned = False  # a plan was made or loaded (a failed preflight has none)
+        # what earlier processes of this run counted, from the saved plan
+        self.exactly_once_base: dict[str, dict[str, int]] = {}
+        self.repairs_base: list[dict[str, Any]] = []
         self.items: dict[int, PlannedItem] = {}
         self.order: list[int] = []
         self.records: dict[int, ItemRecord] = {}
         self.ledger: dict[int, LedgerEntry] = {}
+        self.books: dict[int, ItemBook] = {}  # ado id → bookkeeping of its ledger entry
         self.crosswalk: dict[int, str] = {}
         self.dirty_records: set[int] = set()
         self.dirty_ledger: set[int] = set()
@@ -105,6 +98,9 @@ class RunContext:
         self.pool = WorkerPool(self)
         self.markers = ExactlyOnce(self)
         self.payloads = IssuePayloads(self)
+
+    def save_plan(self) -> None:
+        self.store.save_plan(self.plan.to_dict())
 
     def enter_phase(self, number: int) -> None:
         self.phase = number
@@ -144,33 +140,40 @@ class RunContext:
             self.since_checkpoint += 1
         self.log(f"✗ {self.label(ado_id)}: {reason}")
 
-    def steps(self, ado_id: int) -> dict[str, int]:
+    def book(self, entry: LedgerEntry) -> ItemBook:
+        """The item's bookkeeping (the typed form of ``entry.extra``)."""
+        with self.lock:
+            book = self.books.get(entry.ado_id)
+            if book is None:
+                book = self.books[entry.ado_id] = ItemBook.from_dict(entry.extra)
+            return book
+
+    def steps(self, ado_id: int) -> dict[int, int]:
         entry = self.ledger.get(ado_id)
-        if entry is None:
-            return {}
-        steps = entry.extra.setdefault("steps", {})
-        return steps if isinstance(steps, dict) else {}
+        return self.book(entry).steps if entry is not None else {}
 
     def steps_done(self, ado_id: int) -> int:
         rev = self.items[ado_id].rev
-        return sum(1 for p in WRITE_PHASES if self.steps(ado_id).get(str(p)) == rev)
+        steps = self.steps(ado_id)
+        return sum(1 for p in WRITE_PHASES if steps.get(p) == rev)
 
     def step_done(self, ado_id: int, phase: int) -> bool:
-        return self.steps(ado_id).get(str(phase)) == self.items[ado_id].rev
+        return self.steps(ado_id).get(phase) == self.items[ado_id].rev
 
     def mark_step(self, ado_id: int, phase: int) -> None:
         with self.lock:
             if self.step_done(ado_id, phase):
                 return
             rev = self.items[ado_id].rev
-            self.steps(ado_id)[str(phase)] = rev
-            pending = self.ledger[ado_id].extra.get("pending")
-            if isinstance(pending, dict) and pending.get("phase") == phase:
-                self.ledger[ado_id].extra.pop("pending", None)
+            book = self.book(self.ledger[ado_id])
+            book.steps[phase] = rev
+            if book.pending is not None and book.pending.phase == phase:
+                book.pending = None
             if all(self.step_done(ado_id, p) for p in WRITE_PHASES):
-                self.ledger[ado_id].extra["synced_rev"] = rev
+                book.synced_rev = rev
                 record = self.records[ado_id]
-                if self.ledger[ado_id].extra.pop("resync", None) and record.status == "PENDING":
+                resync, book.resync = book.resync, False
+                if resync and record.status == "PENDING":
                     record.status = "UPDATED"  # an earlier run's issue, written again
                     self.dirty_records.add(ado_id)
             self.dirty_ledger.add(ado_id)
@@ -180,12 +183,10 @@ class RunContext:
     def write_rule(self, entry: LedgerEntry, rule: str, note: str | None = None) -> None:
         """What a write phase carried (or could not) for the fidelity report."""
         with self.lock:
-            rules = set(entry.extra.get("write_rules", [])) | {rule}
-            entry.extra["write_rules"] = sorted(rules)
+            book = self.book(entry)
+            book.add_rules(rule)
             if note:
-                notes = entry.extra.setdefault("write_notes", [])
-                if note not in notes and len(notes) < 20:
-                    notes.append(note)
+                book.add_write_note(note)
             self.dirty_ledger.add(entry.ado_id)
 
     def active(self, ado_id: int) -> bool:
@@ -206,18 +207,17 @@ class RunContext:
             self.fail_item(ado_id, reason)
 
     def jira_statuses(self, type_id: str) -> list[Status]:
-        return [Status(**s) for s in self.plan.get("statuses", {}).get(type_id, [])]
+        return list(self.plan.statuses.get(type_id, []))
 
     def target_status(self, item: PlannedItem, type_id: str) -> Status | None:
         cache_key = (type_id, f"{item.ado_type}\x00{item.state}")
         if cache_key in self.statuses_cache:
             return self.statuses_cache[cache_key]
-        names = {t["id"]: t["name"] for t in self.plan.get("jira_types", [])}
         mapping, _ = map_state(
             item.ado_type,
             item.state,
             item.state_category,
-            names.get(type_id, type_id),
+            self.plan.type_name(type_id),
             self.jira_statuses(type_id),
             self.spec.state_overrides,
         )
@@ -229,42 +229,38 @@ class RunContext:
         return status
 
     def type_level(self, type_id: str) -> int:
-        for t in self.plan.get("jira_types", []):
-            if t["id"] == type_id:
-                return int(t["hierarchy_level"])
-        return 0
+        return self.plan.type_level(type_id)
+
+    def entry_context(self, entry: LedgerEntry) -> ContentContext:
+        """The content context of an issue already in Jira (its type as created)."""
+        return self.content_context(str(self.book(entry).jira_type_id), entry.ado_id)
 
     def content_context(self, type_id: str, ado_id: int | None = None) -> ContentContext:
         entry = self.ledger.get(ado_id) if ado_id is not None else None
-        urls = dict(entry.extra.get("attachment_urls", {})) if entry else {}
-        components = self.plan.get("components") or {}
-        sprints = self.plan.get("sprints") or {}
+        book = self.book(entry) if entry is not None else ItemBook()
+        plan = self.plan
         attachments = self.spec.migrate_attachments
         return ContentContext(
-            components=dict(components.get("byPath") or {}),
-            area_as="component" if components.get("mode") == "component" else "label",
+            components=dict(plan.components.by_path),
+            area_as="component" if plan.components.mode == "component" else "label",
             sprints={
-                p: int(e["id"])
-                for p, e in (sprints.get("byPath") or {}).items()
-                if e.get("state") != "closed"
-                or (entry is not None and entry.extra.get("sprint") == e.get("id"))
+                p: e.id
+                for p, e in plan.sprints.by_path.items()
+                if e.state != "closed" or book.sprint == e.id
             },
-            iteration_as="sprint" if sprints.get("mode") == "sprint" else "label",
-            upload_limit=self.plan.get("upload_limit") if attachments else None,
-            skipped_files=list(entry.extra.get("skipped_attachments", []))
-            if entry and attachments
-            else [],
+            iteration_as="sprint" if plan.sprints.mode == "sprint" else "label",
+            upload_limit=self.plan.upload_limit if attachments else None,
+            skipped_files=[f.to_dict() for f in book.skipped_attachments] if attachments else [],
             ado_web_url=self.ado_web,
             ado_origin=self.ado_origin,
             jira_base_url=str(getattr(self.target, "base_url", "")),
-            story_points_field=self.plan.get("story_points_field"),
-            priorities=list(self.plan.get("priorities") or [])
-            or ["Highest", "High", "Medium", "Low", "Lowest"],
-            screen_fields=set(self.plan.get("screens", {}).get(type_id, [])),
+            story_points_field=plan.story_points_field,
+            priorities=list(plan.priorities) or ["Highest", "High", "Medium", "Low", "Lowest"],
+            screen_fields=set(plan.screens.get(type_id, [])),
             users=self.users.accounts(),
             crosswalk=self.crosswalk,
-            attachment_urls=urls,
-            identity_emails=self.plan.get("identity_emails", {}),
+            attachment_urls=dict(book.attachment_urls),
+            identity_emails=plan.identity_emails,
         )
 
     def fetch(self, ids: Sequence[int]) -> dict[int, WorkItem]:

@@ -6,21 +6,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine import provenance
-from engine.content import (
-    IssueContent,
-    issue_content,
-)
-from engine.errors import (
-    AuthError,
-    PermanentError,
-    StopRequested,
-    TransientError,
-)
+from engine.content import IssueContent, issue_content
+from engine.errors import AuthError, PermanentError, StopRequested, TransientError
 from engine.http import OutcomeUnknown
-from engine.model import (
-    CreatedIssue,
-    WorkItem,
-)
+from engine.itembook import ItemBook
+from engine.model import CreatedIssue, WorkItem
 from engine.pipeline.limits import (
     BULK_SIZE,
     CREATE_WINDOW,
@@ -33,17 +23,9 @@ from engine.pipeline.limits import (
 from engine.pipeline.markers import Later
 from engine.pipeline.phase import PhaseResult
 from engine.pipeline.sprints import SprintPlanner
-from engine.pipeline.util import (
-    key_number,
-    label_jql,
-)
-from engine.planning import (
-    chunks,
-    waves,
-)
-from engine.ports import (
-    LedgerEntry,
-)
+from engine.pipeline.util import key_number, label_jql
+from engine.planning import chunks, waves
+from engine.ports import LedgerEntry
 from engine.settle import Deferred, create_key
 
 if TYPE_CHECKING:
@@ -98,16 +80,16 @@ class Creator:
         SprintPlanner(self.ctx).complete_past_sprints()
 
     def _sprint_moves(self, ids: Sequence[int]) -> None:
-        """Issues into their sprints, 50 a request; ``extra["sprint"]`` records each."""
-        targets = self.ctx.plan.get("sprint_of") or {}
+        """Issues into their sprints, 50 a request; the item's book records each."""
+        targets = self.ctx.plan.sprint_of
         if not targets:
             return
         groups: dict[int, list[int]] = {}
         for ado_id in self.ctx.order:
-            sprint = targets.get(str(ado_id))
+            sprint = targets.get(ado_id)
             if sprint is None or not self.ctx.active(ado_id) or ado_id not in self.ctx.ledger:
                 continue
-            if self.ctx.ledger[ado_id].extra.get("sprint") != sprint:
+            if self.ctx.book(self.ctx.ledger[ado_id]).sprint != sprint:
                 groups.setdefault(int(sprint), []).append(ado_id)
         batches = [
             (sprint, part) for sprint, ids in groups.items() for part in chunks(ids, SPRINT_MOVE)
@@ -146,11 +128,10 @@ class Creator:
             return
         with self.ctx.lock:
             for ado_id in ids:
-                entry = self.ctx.ledger[ado_id]
-                entry.extra["sprint"] = sprint
-                provenance.note(entry, self.ctx.spec.run_id, sprint=True)
-                rules = set(entry.extra.get("write_rules", [])) | {"sprint-membership"}
-                entry.extra["write_rules"] = sorted(rules)
+                book = self.ctx.book(self.ctx.ledger[ado_id])
+                book.sprint = sprint
+                provenance.note(book, self.ctx.spec.run_id, sprint=True)
+                book.add_rules("sprint-membership")
                 self.ctx.dirty_ledger.add(ado_id)
             self.ctx.since_checkpoint += len(ids)
 
@@ -178,7 +159,7 @@ class Creator:
             if len(hits) > 1:
                 keys = ", ".join(str(h.get("key")) for h in hits)
                 with self.ctx.lock:
-                    self.ctx.plan["problems"].append(f"duplicate issues for ADO #{ado_id}: {keys}")
+                    self.ctx.plan.problems.append(f"duplicate issues for ADO #{ado_id}: {keys}")
         return set(found)
 
     def _adopt(self, ado_id: int, issue: Mapping[str, Any]) -> None:
@@ -188,7 +169,7 @@ class Creator:
         )
         status = str((fields.get("status") or {}).get("name") or "")
         created = CreatedIssue(str(issue.get("id", "")), str(issue.get("key", "")))
-        self._record_created(ado_id, created, type_id, status=status, facts={"adopted": True})
+        self._record_created(ado_id, created, type_id, status=status, book=ItemBook(adopted=True))
         self.ctx.settle.settle(create_key(ado_id), adopted=True)
 
     def _record_created(
@@ -198,17 +179,18 @@ class Creator:
         type_id: str,
         *,
         status: str,
-        facts: dict[str, Any],
+        book: ItemBook,
     ) -> None:
         item = self.ctx.items[ado_id]
-        extra = {"level": self.ctx.type_level(type_id), "type": type_id, **facts}
+        book.level, book.jira_type_id = self.ctx.type_level(type_id), type_id
         with self.ctx.lock:
             if ado_id in self.ctx.suspects_pending:
                 self.ctx.suspects_pending.discard(ado_id)
-                extra["suspect"] = True
-        entry = LedgerEntry(ado_id, created.key, created.id, item.rev, state=status, extra=extra)
-        provenance.note(entry, self.ctx.spec.run_id, created=True)
+                book.suspect = True
+        entry = LedgerEntry(ado_id, created.key, created.id, item.rev, state=status)
+        provenance.note(book, self.ctx.spec.run_id, created=True)
         with self.ctx.lock:
+            self.ctx.books[ado_id] = book
             self.ctx.ledger[ado_id] = entry
             self.ctx.crosswalk[ado_id] = created.key
             record = self.ctx.records[ado_id]
@@ -299,11 +281,12 @@ class Creator:
         body, content = payload
         type_id = str(body["fields"]["issuetype"]["id"])
         status = self._initial_status(type_id, created.key)
-        facts = self.ctx.payloads.facts(wi, content)
+        book = ItemBook()
+        book.take_facts(self.ctx.payloads.facts(wi, content))
         if "parent" in body["fields"]:
-            facts["parent_set"] = self.ctx.items[ado_id].jira_parent
-            facts["write_rules"] = ["jira-parent"]
-        self._record_created(ado_id, created, type_id, status=status, facts=facts)
+            book.parent_set = self.ctx.items[ado_id].jira_parent
+            book.write_rules = ["jira-parent"]
+        self._record_created(ado_id, created, type_id, status=status, book=book)
 
     def _initial_status(self, type_id: str, key: str) -> str:
         with self.ctx.lock:
@@ -389,15 +372,15 @@ class Creator:
                 # (a rollback of a later run took content off it: "resync")
                 finished_before = (
                     item.action == "refresh"
-                    or bool(entry.extra.get("resync"))
-                    or (item.action == "update" and "synced_rev" in entry.extra)
+                    or self.ctx.book(entry).resync
+                    or (item.action == "update" and self.ctx.book(entry).synced_rev is not None)
                 )
                 self.ctx.records[ado_id].status = "UPDATED" if finished_before else "CREATED"
                 self.ctx.dirty_records.add(ado_id)
         self.ctx.mark_step(ado_id, 2)
 
     def _edit_fields(self, wi: WorkItem, entry: LedgerEntry) -> None:
-        type_id = str(entry.extra.get("type") or self.ctx.items[wi.id].jira_type_id)
+        type_id = str(self.ctx.book(entry).jira_type_id or self.ctx.items[wi.id].jira_type_id)
         content = issue_content(wi, self.ctx.content_context(type_id, wi.id))
         fields = {k: v for k, v in content.fields.items() if k != "reporter"}
         fields["labels"] = list(dict.fromkeys([*fields.get("labels", []), f"ado-{wi.id}"]))
@@ -409,6 +392,7 @@ class Creator:
             raise
         with self.ctx.lock:
             entry.ado_rev = wi.rev
-            entry.extra.update(self.ctx.payloads.facts(wi, content))
-            provenance.note(entry, self.ctx.spec.run_id, edited=True)
+            book = self.ctx.book(entry)
+            book.take_facts(self.ctx.payloads.facts(wi, content))
+            provenance.note(book, self.ctx.spec.run_id, edited=True)
             self.ctx.dirty_ledger.add(wi.id)

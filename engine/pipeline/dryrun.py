@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.content import (
-    comment_content,
-    comment_is_migratable,
-    issue_content,
-)
-from engine.model import (
-    WorkItem,
-)
-from engine.pipeline.limits import (
-    DRY_RUN_SAMPLES,
-)
-from engine.pipeline.util import (
-    web_url,
-)
-from engine.ports import (
-    RunOutcome,
-)
+from engine.content import comment_content, comment_is_migratable, issue_content
+from engine.itembook import ItemBook, SkippedFile
+from engine.model import WorkItem
+from engine.pipeline.limits import DRY_RUN_SAMPLES
+from engine.pipeline.util import web_url
+from engine.ports import RunOutcome
+
+TOO_LARGE = "larger than Jira's upload limit"
 
 if TYPE_CHECKING:
     from engine.pipeline.context import RunContext
@@ -33,8 +24,8 @@ class DryRun:
         self.ctx = ctx
 
     def finish(self) -> RunOutcome:
-        facts: dict[int, dict[str, Any]] = {}
-        limit = self.ctx.plan.get("upload_limit")
+        facts: dict[int, ItemBook] = {}
+        limit = self.ctx.plan.upload_limit
         if not self.ctx.wi_cache:  # a resumed dry run: read the items again
             self.ctx.wi_cache = self.ctx.fetch([i for i in self.ctx.order if self.ctx.active(i)])
         for ado_id, item in self.ctx.items.items():
@@ -42,8 +33,9 @@ class DryRun:
             if wi is None or item.action == "skip":
                 continue
             content = issue_content(wi, self.ctx.content_context(item.jira_type_id, ado_id))
-            facts[ado_id] = self.ctx.payloads.facts(wi, content)
-            facts[ado_id]["skipped_attachments"] = self._oversized(wi, limit)
+            book = facts[ado_id] = ItemBook()
+            book.take_facts(self.ctx.payloads.facts(wi, content))
+            book.skipped_attachments = self._oversized(wi, limit)
         samples = [self._sample_payload(i) for i in self._sample_ids()]
         with self.ctx.lock:
             for record in self.ctx.records.values():
@@ -93,17 +85,21 @@ class DryRun:
             "attachments": [{"name": a.name, "size": a.size} for a in wi.attachments],
         }
 
-    def _oversized(self, wi: WorkItem, limit: int | None) -> list[dict[str, Any]]:
+    def _oversized(self, wi: WorkItem, limit: int | None) -> list[SkippedFile]:
+        """The files a real run would list instead of uploading them."""
         if limit is None:
             return []
+        item_url = web_url(self.ctx.ado_web, wi.id)
         return [
-            {
-                "name": a.name,
-                "size": a.size,
-                "limit": limit,
-                "adoUrl": a.url,
-                "itemUrl": web_url(self.ctx.ado_web, wi.id),
-            }
+            SkippedFile(
+                a.id.lower(),
+                a.name,
+                a.size,
+                limit,
+                "larger than Jira's upload limit",
+                a.url,
+                item_url,
+            )
             for a in wi.attachments
             if a.size is not None and a.size > limit
         ]

@@ -1,6 +1,5 @@
 """Tunables of the pipeline and the fixed keys it writes to Jira."""
 
-PLAN_VERSION = 1
 PROPERTY_KEY = "ado.migration"
 COMMENT_PROPERTY = "ado.comment"
 BULK_SIZE = 50

@@ -6,10 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from engine import provenance
-from engine.model import (
-    Relation,
-    WorkItem,
-)
+from engine.model import Relation, WorkItem
 from engine.pipeline.limits import (
     BACKLINK,
     FORWARD_RELS,
@@ -19,14 +16,8 @@ from engine.pipeline.limits import (
     PHASE_CHUNK,
 )
 from engine.pipeline.phase import PhaseResult, pending_items
-from engine.pipeline.util import (
-    digest,
-    link_rule,
-    web_url,
-)
-from engine.ports import (
-    LedgerEntry,
-)
+from engine.pipeline.util import digest, link_rule, web_url
+from engine.ports import LedgerEntry
 
 if TYPE_CHECKING:
     from engine.pipeline.context import RunContext
@@ -82,7 +73,7 @@ class Linker:
             write()
             with self.ctx.lock:
                 entry.links.append(link_key)
-                provenance.note(entry, self.ctx.spec.run_id, link=link_key)
+                provenance.note(self.ctx.book(entry), self.ctx.spec.run_id, link=link_key)
                 self._touch_other_end(link_key, ado_id)
                 self.ctx.dirty_ledger.add(ado_id)
             self.ctx.write_rule(entry, link_rule(link_key))
@@ -95,7 +86,7 @@ class Linker:
             return
         for end in parts[1:]:
             if end.isdigit() and int(end) != ado_id and int(end) in self.ctx.ledger:
-                provenance.touch(self.ctx.ledger[int(end)], self.ctx.spec.run_id)
+                provenance.touch(self.ctx.book(self.ctx.ledger[int(end)]), self.ctx.spec.run_id)
                 self.ctx.dirty_ledger.add(int(end))
 
     def _backlink(self, wi: WorkItem, entry: LedgerEntry) -> tuple[str, Callable[[], None]]:
@@ -132,7 +123,7 @@ class Linker:
     def _parent_link(
         self, wi: WorkItem, entry: LedgerEntry, parent: int
     ) -> list[tuple[str, Callable[[], None]]]:
-        if entry.extra.get("parent_set") == parent:
+        if self.ctx.book(entry).parent_set == parent:
             return []
         parent_key = self.ctx.crosswalk.get(parent)
         if parent_key is None:
@@ -172,7 +163,7 @@ class Linker:
         ]
 
     def _link_type(self, wanted: str) -> str:
-        names = self.ctx.plan.get("link_types") or []
+        names = self.ctx.plan.link_types
         if wanted in names or not names:
             return wanted
         return "Relates" if "Relates" in names else str(names[0])

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.errors import (
-    AuthError,
-    BlockedAddress,
-    RunAborted,
-    StopRequested,
-)
+from engine.errors import AuthError, BlockedAddress, RunAborted, StopRequested
 from engine.pipeline.content import ContentPhase
 from engine.pipeline.create import CreatePhase
 from engine.pipeline.dryrun import DryRun
@@ -20,10 +15,7 @@ from engine.pipeline.states import StatesPhase
 from engine.pipeline.stops import StopRun
 from engine.pipeline.verify import VerifyPhase
 from engine.planning import chunks
-from engine.ports import (
-    FinalStatus,
-    RunOutcome,
-)
+from engine.ports import FinalStatus, RunOutcome
 
 if TYPE_CHECKING:
     from engine.pipeline.context import RunContext
@@ -64,7 +56,7 @@ class RunLoop:
             return self._fail(str(exc))
 
     def _run_phases(self) -> None:
-        done = set(self.ctx.plan.get("phases_done", []))
+        done = set(self.ctx.plan.phases_done)
         for phase in PHASES:
             if phase.number in done:
                 continue
@@ -72,8 +64,8 @@ class RunLoop:
             self._run_phase(phase)
             self.ctx.checkpointer.checkpoint(force=True)
             self.ctx.raise_if_stopped()
-            self.ctx.plan.setdefault("phases_done", []).append(phase.number)
-            self.ctx.store.save_plan(self.ctx.plan)
+            self.ctx.plan.phases_done.append(phase.number)
+            self.ctx.save_plan()
             self.ctx.checkpointer.save_report("RUNNING")
 
     def _run_phase(self, phase: Phase) -> None:
@@ -114,10 +106,10 @@ class RunLoop:
 
     def _fail(self, reason: str) -> RunOutcome:
         self.ctx.checkpointer.flush_state()
-        if self.ctx.plan:
+        if self.ctx.planned:
             self.ctx.markers.end_live()
         stats = self.ctx.checkpointer.stats()
-        if self.ctx.plan:
+        if self.ctx.planned:
             self.ctx.checkpointer.save_report("FAILED", reason=reason)
         else:
             self.ctx.store.save_report(

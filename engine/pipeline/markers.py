@@ -7,21 +7,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from engine.http import OutcomeUnknown
-from engine.model import (
-    Comment,
-)
-from engine.pipeline.limits import (
-    AMBIGUOUS_ROUNDS,
-    COMMENT_PROPERTY,
-    POLL_SECONDS,
-    PROPERTY_KEY,
-)
-from engine.pipeline.util import (
-    properties_of,
-)
-from engine.ports import (
-    LedgerEntry,
-)
+from engine.itembook import AmbiguousWrite, PendingIntent
+from engine.model import Comment
+from engine.pipeline.limits import AMBIGUOUS_ROUNDS, COMMENT_PROPERTY, POLL_SECONDS, PROPERTY_KEY
+from engine.pipeline.util import properties_of
+from engine.ports import LedgerEntry
 from engine.settle import Deferred, create_key, phase_key
 
 if TYPE_CHECKING:
@@ -85,44 +75,52 @@ class ExactlyOnce:
         return Deferred(until, str(exc), task=task)
 
     def note_ambiguous(
-        self, entry: LedgerEntry, exc: OutcomeUnknown, kind: str, ident: str, **what: Any
+        self,
+        entry: LedgerEntry,
+        exc: OutcomeUnknown,
+        kind: str,
+        ident: str,
+        *,
+        name: str | None = None,
+        size: int | None = None,
     ) -> None:
         """Remember which write was ambiguous, to tell after the settle whether it landed."""
         exc.write_kind = kind  # type: ignore[attr-defined]
         with self.ctx.lock:
-            entry.extra.setdefault("ambiguous", []).append({"kind": kind, "id": ident, **what})
+            self.ctx.book(entry).ambiguous.append(AmbiguousWrite(kind, ident, name, size))
             self.ctx.dirty_ledger.add(entry.ado_id)
 
     def resolve_ambiguous(
-        self, entry: LedgerEntry, landed: Callable[[Mapping[str, Any]], bool]
+        self, entry: LedgerEntry, landed: Callable[[AmbiguousWrite], bool]
     ) -> None:
         """After the look-up: each ambiguous write was adopted, or is to be sent again."""
         with self.ctx.lock:
-            noted = entry.extra.pop("ambiguous", None) or []
+            book = self.ctx.book(entry)
+            noted, book.ambiguous = book.ambiguous, []
             self.ctx.dirty_ledger.add(entry.ado_id)
         for row in noted:
-            self.ctx.settle.count("adopted" if landed(row) else "resent", str(row.get("kind")))
+            self.ctx.settle.count("adopted" if landed(row) else "resent", row.kind)
 
     def suspect(self, ado_id: int) -> None:
         """An ambiguous write touched this item: verify looks for duplicates on it."""
         with self.ctx.lock:
             entry = self.ctx.ledger.get(ado_id)
-            if entry is not None and not entry.extra.get("suspect"):
-                entry.extra["suspect"] = True
+            if entry is not None and not self.ctx.book(entry).suspect:
+                self.ctx.book(entry).suspect = True
                 self.ctx.dirty_ledger.add(ado_id)
             elif entry is None:
                 self.ctx.suspects_pending.add(ado_id)
 
     def go_live(self) -> None:
         """Say in the plan that this process may have writes in flight until it stops."""
-        self.ctx.plan["live"] = self.ctx.token
-        self.ctx.store.save_plan(self.ctx.plan)
+        self.ctx.plan.live = self.ctx.token
+        self.ctx.save_plan()
 
     def end_live(self) -> None:
         """A clean stop: nothing of this process is in flight any more."""
-        if self.ctx.plan.get("live") == self.ctx.token:
-            self.ctx.plan.pop("live", None)
-            self.ctx.store.save_plan(self.ctx.plan)
+        if self.ctx.plan.live == self.ctx.token:
+            self.ctx.plan.live = None
+            self.ctx.save_plan()
 
     def mark_open_intents(self) -> None:
         """The process before us died: any write it had open may still land.
@@ -139,14 +137,11 @@ class ExactlyOnce:
                 self.ctx.suspects_pending.add(ado_id)
                 marked += 1
         for ado_id, entry in self.ctx.ledger.items():
-            pending = entry.extra.get("pending")
-            if (
-                isinstance(pending, dict)
-                and pending.get("token") != self.ctx.token
-                and ado_id in self.ctx.items
-            ):
-                self.ctx.settle.mark(phase_key(int(pending.get("phase", 0)), ado_id), ado_id)
-                entry.extra["suspect"] = True
+            book = self.ctx.book(entry)
+            pending = book.pending
+            if pending is not None and pending.token != self.ctx.token and ado_id in self.ctx.items:
+                self.ctx.settle.mark(phase_key(pending.phase, ado_id), ado_id)
+                book.suspect = True
                 self.ctx.dirty_ledger.add(ado_id)
                 marked += 1
         if marked:
@@ -161,7 +156,7 @@ class ExactlyOnce:
         if self.ctx.rounds[key] <= AMBIGUOUS_ROUNDS:
             return True
         with self.ctx.lock:
-            self.ctx.plan["problems"].append(
+            self.ctx.plan.problems.append(
                 f"{key}: outcome still unknown after {AMBIGUOUS_ROUNDS} settle rounds: {exc}"
             )
         self.ctx.settle.settle(key)
@@ -225,7 +220,7 @@ class ExactlyOnce:
             for ado_id in ids:
                 entry = self.ctx.ledger.get(ado_id)
                 if entry is not None:
-                    entry.extra["pending"] = {"token": self.ctx.token, "phase": phase}
+                    self.ctx.book(entry).pending = PendingIntent(self.ctx.token, phase)
                     self.ctx.dirty_ledger.add(ado_id)
         self.ctx.checkpointer.flush_state()
 

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.content import (
-    IssueContent,
-    issue_content,
-    user_emails,
-)
-from engine.model import (
-    WorkItem,
-)
-from engine.pipeline.limits import (
-    PROPERTY_KEY,
-)
-from engine.pipeline.util import (
-    digest,
-)
-from engine.planning import (
-    PlannedItem,
-)
+from engine.content import IssueContent, issue_content, user_emails
+from engine.itembook import NOTES_KEPT, ContentFacts
+from engine.model import WorkItem
+from engine.pipeline.limits import PROPERTY_KEY
+from engine.pipeline.util import digest
+from engine.planning import PlannedItem
 
 if TYPE_CHECKING:
     from engine.pipeline.context import RunContext
@@ -54,14 +43,13 @@ class IssuePayloads:
         return {"fields": fields, "properties": props}, content
 
     def standalone_type(self, item: PlannedItem) -> str | None:
-        tm = self.ctx.plan.get("type_mappings", {}).get(item.ado_type, {})
-        return str(tm.get("standalone_type_id") or "") or None
+        tm = self.ctx.plan.type_mappings.get(item.ado_type)
+        return (tm.standalone_type_id or None) if tm is not None else None
 
-    def facts(self, wi: WorkItem, content: IssueContent) -> dict[str, Any]:
-        emails = user_emails(wi)
-        return {
-            "rules": sorted(content.rules),
-            "notes": list(content.notes)[:20],
-            "unmapped_users": self.ctx.users.unmapped(emails),
-            "desc_hash": digest(content.fields.get("description")),
-        }
+    def facts(self, wi: WorkItem, content: IssueContent) -> ContentFacts:
+        return ContentFacts(
+            rules=sorted(content.rules),
+            notes=list(content.notes)[:NOTES_KEPT],
+            unmapped_users=self.ctx.users.unmapped(user_emails(wi)),
+            desc_hash=digest(content.fields.get("description")),
+        )

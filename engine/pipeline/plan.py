@@ -5,14 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from engine.content import (
-    user_emails,
-)
-from engine.errors import (
-    AuthError,
-    PermanentError,
-    RunAborted,
-)
+from engine.content import user_emails
+from engine.errors import AuthError, PermanentError, RunAborted
+from engine.itembook import ItemBook
 from engine.mapping import (
     TypeMapping,
     check_state_overrides,
@@ -20,22 +15,12 @@ from engine.mapping import (
     suggest_state_mappings,
     suggest_type_mappings,
 )
-from engine.model import (
-    FieldMeta,
-    IssueType,
-    Status,
-    WorkItem,
-    WorkItemType,
-)
+from engine.model import FieldMeta, IssueType, Status, WorkItem, WorkItemType
 from engine.pipeline.components import ComponentPlanner
-from engine.pipeline.limits import (
-    FILLABLE,
-    PLAN_VERSION,
-)
+from engine.pipeline.limits import FILLABLE
+from engine.pipeline.runplan import ProjectInfo, RunPlan
 from engine.pipeline.sprints import SprintPlanner
-from engine.pipeline.util import (
-    web_url,
-)
+from engine.pipeline.util import web_url
 from engine.planning import (
     PlannedItem,
     assign_parents,
@@ -46,9 +31,7 @@ from engine.planning import (
     normalize_type_filter,
     select_sample,
 )
-from engine.ports import (
-    ItemRecord,
-)
+from engine.ports import ItemRecord
 from engine.settle import SettleBook
 from engine.users import UserDirectory
 
@@ -67,15 +50,17 @@ class Planner:
     def load_or_plan(self) -> None:
         plan = self.ctx.store.load_plan()
         self.ctx.ledger = self.ctx.store.load_ledger()
+        # BookVersionError (an entry this engine cannot read): the run fails, nothing written
+        self.ctx.books = {i: ItemBook.from_dict(e.extra) for i, e in self.ctx.ledger.items()}
         self.ctx.settle = SettleBook(self.ctx.spec.settle_seconds, self.ctx.store.load_unsettled())
         self.ctx.crosswalk = {i: e.jira_key for i, e in self.ctx.ledger.items() if e.jira_key}
-        if plan and plan.get("version") == PLAN_VERSION:
+        if plan:
             self.ctx.resumed = True
-            self._adopt_plan(plan)
+            self._adopt_plan(RunPlan.from_dict(plan))  # PlanVersionError: the run fails
             self.ctx.records = self.ctx.store.load_items()
             self._ensure_records()
             self.ctx.count_units()
-            if plan.get("live") and plan.get("live") != self.ctx.token:
+            if self.ctx.plan.live and self.ctx.plan.live != self.ctx.token:
                 self.ctx.markers.mark_open_intents()
             self.ctx.markers.go_live()
             return
@@ -84,13 +69,13 @@ class Planner:
         if not self.ctx.spec.dry_run:
             self.ctx.markers.go_live()
 
-    def _adopt_plan(self, plan: dict[str, Any]) -> None:
-        self.ctx.plan = plan
-        plan["exactly_once_base"] = dict(plan.get("exactly_once") or {})
-        plan["repairs_base"] = list(plan.get("repairs") or [])
-        self.ctx.items = {d["ado_id"]: PlannedItem.from_dict(d) for d in plan["items"]}
-        self.ctx.order = [d["ado_id"] for d in plan["items"]]
-        self.ctx.users = UserDirectory(self.ctx.target, plan.get("users", {}))
+    def _adopt_plan(self, plan: RunPlan) -> None:
+        self.ctx.plan, self.ctx.planned = plan, True
+        self.ctx.exactly_once_base = {k: dict(v) for k, v in plan.exactly_once.items()}
+        self.ctx.repairs_base = list(plan.repairs)
+        self.ctx.items = {item.ado_id: item for item in plan.items}
+        self.ctx.order = [item.ado_id for item in plan.items]
+        self.ctx.users = UserDirectory(self.ctx.target, plan.users)
 
     def _ensure_records(self) -> None:
         for ado_id, item in self.ctx.items.items():
@@ -108,33 +93,18 @@ class Planner:
         return record
 
     def _preflight_and_plan(self) -> None:
-        spec = self.ctx.spec
-        meta = self._preflight()
+        plan, ado_list = self._preflight()
         work_items = self._discover()
         self.ctx.checkpointer.poll(force=True)
         self.ctx.raise_if_stopped()
-        ado_types = {t.name: t for t in meta["ado_types"]}
-        type_map = self._type_mappings(work_items, meta["jira_types"], meta["statuses"])
-        screens = self._screens(type_map, meta["jira_types"])
-        self.ctx.plan = {
-            "version": PLAN_VERSION,
-            "run_type": spec.run_type,
-            "dry_run": spec.dry_run,
-            "project": meta["project"],
-            "jira_types": [vars(t) for t in meta["jira_types"]],
-            "statuses": {k: [vars(s) for s in v] for k, v in meta["statuses"].items()},
-            "screens": {k: sorted(v) for k, v in screens.items()},
-            "story_points_field": meta["story_points_field"],
-            "priorities": meta["priorities"],
-            "link_types": meta["link_types"],
-            "upload_limit": meta["upload_limit"],
-            "type_mappings": {k: v.to_dict() for k, v in type_map.items()},
-            "problems": list(meta["problems"]),
-            "phases_done": [],
-            "account_id": meta["account_id"],
-        }
-        self._plan_items(work_items, ado_types, type_map, meta["jira_types"])
-        self._state_mappings(ado_types, type_map, meta["statuses"])
+        ado_types = {t.name: t for t in ado_list}
+        type_map = self._type_mappings(work_items, plan.jira_types, plan.statuses)
+        screens = self._screens(type_map, plan.jira_types)
+        plan.screens = {k: sorted(v) for k, v in screens.items()}
+        plan.type_mappings = dict(type_map)
+        self.ctx.plan, self.ctx.planned = plan, True
+        self._plan_items(work_items, ado_types, type_map, plan.jira_types)
+        self._state_mappings(ado_types, type_map, plan.statuses)
         self._resolve_users(work_items)
         planned = [
             wi
@@ -143,7 +113,7 @@ class Planner:
         ]
         ComponentPlanner(self.ctx).plan_components(planned)
         SprintPlanner(self.ctx).plan_sprints(planned)
-        self.ctx.store.save_plan(self.ctx.plan)
+        self.ctx.save_plan()
         self.ctx.store.set_total(len(self.ctx.items))
         self.ctx.records = {i: self._new_record(p) for i, p in self.ctx.items.items()}
         self.ctx.dirty_records = set(self.ctx.records)
@@ -156,7 +126,8 @@ class Planner:
             f"({sum(1 for p in self.ctx.items.values() if p.action != 'skip')} to write)"
         )
 
-    def _preflight(self) -> dict[str, Any]:
+    def _preflight(self) -> tuple[RunPlan, list[WorkItemType]]:
+        """A plan holding what Jira offers, and the ADO work item types."""
         key = self.ctx.spec.project_key
         self._guarded_preflight(self.ctx.source.check_access, "Azure DevOps")
         me = self._guarded_preflight(self.ctx.target.myself, "Jira")
@@ -168,23 +139,19 @@ class Planner:
                 "(no issue types on its create screens)"
             )
         fields = self.ctx.target.fields()
-        return {
-            "project": {
-                "id": project.id,
-                "key": project.key,
-                "name": project.name,
-                "style": project.style,
-            },
-            "jira_types": jira_types,
-            "statuses": self.ctx.target.project_statuses(key),
-            "story_points_field": self._story_points_field(fields),
-            "priorities": [str(p.get("name")) for p in self.ctx.target.priorities()],
-            "link_types": [str(t.get("name")) for t in self.ctx.target.link_types()],
-            "upload_limit": self.ctx.target.attachment_upload_limit(),
-            "ado_types": self.ctx.source.work_item_types(),
-            "problems": [],
-            "account_id": str(me.get("accountId") or ""),
-        }
+        plan = RunPlan(
+            run_type=self.ctx.spec.run_type,
+            dry_run=self.ctx.spec.dry_run,
+            project=ProjectInfo(project.id, project.key, project.name, project.style),
+            jira_types=list(jira_types),
+            statuses={k: list(v) for k, v in self.ctx.target.project_statuses(key).items()},
+            story_points_field=self._story_points_field(fields),
+            priorities=[str(p.get("name")) for p in self.ctx.target.priorities()],
+            link_types=[str(t.get("name")) for t in self.ctx.target.link_types()],
+            upload_limit=self.ctx.target.attachment_upload_limit(),
+            account_id=str(me.get("accountId") or ""),
+        )
+        return plan, self.ctx.source.work_item_types()
 
     @staticmethod
     def _guarded_preflight(call: Callable[[], T], what: str) -> T:
@@ -309,8 +276,8 @@ class Planner:
         self._assign_parents(planned, type_map, jira_types)
         self.ctx.order = creation_order(planned)
         self.ctx.items = {i: planned[i] for i in self.ctx.order}
-        self.ctx.plan["items"] = [self.ctx.items[i].to_dict() for i in self.ctx.order]
-        self.ctx.plan["identity_emails"] = self._identity_emails(items)
+        self.ctx.plan.items = [self.ctx.items[i] for i in self.ctx.order]
+        self.ctx.plan.identity_emails = self._identity_emails(items)
         if self.ctx.spec.dry_run:
             self.ctx.wi_cache = {wi.id: wi for wi in items}
 
@@ -322,10 +289,10 @@ class Planner:
     ) -> None:
         levels = {t.id: t.hierarchy_level for t in jira_types}
         ledger_levels: dict[int, int | None] = {
-            i: e.extra.get("level", levels.get(str(e.extra.get("type")), None))
-            for i, e in self.ctx.ledger.items()
+            i: b.level if b.level is not None else levels.get(str(b.jira_type_id))
+            for i, b in self.ctx.books.items()
         }
-        screens = self.ctx.plan["screens"]
+        plan = self.ctx.plan
 
         def standalone(item: PlannedItem) -> tuple[str, str] | None:
             tm = type_map.get(item.ado_type)
@@ -336,7 +303,7 @@ class Planner:
         assign_parents(
             planned,
             ledger_levels=ledger_levels,
-            parent_on_screen=lambda tid: "parent" in screens.get(tid, []),
+            parent_on_screen=lambda tid: plan.on_screen(tid, "parent"),
             standalone=standalone,
         )
 
@@ -374,18 +341,17 @@ class Planner:
         mappings, problems = suggest_state_mappings(
             used, type_map, statuses, self.ctx.spec.state_overrides
         )
-        self.ctx.plan["state_mappings"] = [m.to_dict() for m in mappings]
-        self.ctx.plan["problems"].extend(problems)
+        self.ctx.plan.state_mappings = list(mappings)
+        self.ctx.plan.problems.extend(problems)
         for item in self.ctx.items.values():
             status = self.ctx.target_status(item, item.jira_type_id)
             item.target_status = status.name if status else ""
-        self.ctx.plan["items"] = [self.ctx.items[i].to_dict() for i in self.ctx.order]
 
     def _resolve_users(self, items: Sequence[WorkItem]) -> None:
         emails: set[str] = set()
         for wi in items:
             if wi.id in self.ctx.items and self.ctx.items[wi.id].action != "skip":
                 emails |= user_emails(wi)
-        emails |= set(self.ctx.plan.get("identity_emails", {}).values())
+        emails |= set(self.ctx.plan.identity_emails.values())
         self.ctx.users.resolve(emails, self._display_names(items))
-        self.ctx.plan["users"] = self.ctx.users.snapshot()
+        self.ctx.plan.users = self.ctx.users.snapshot()

@@ -8,19 +8,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, TypeVar, cast
 
-from engine.errors import (
-    AuthError,
-    BlockedAddress,
-    EngineError,
-    StopRequested,
-    TransientError,
-)
+from engine.errors import AuthError, BlockedAddress, EngineError, StopRequested, TransientError
 from engine.http import OutcomeUnknown
-from engine.pipeline.limits import (
-    CHECKPOINT_ITEMS,
-    ITEM_WORKERS,
-    POLL_SECONDS,
-)
+from engine.pipeline.limits import CHECKPOINT_ITEMS, ITEM_WORKERS, POLL_SECONDS
 from engine.pipeline.stops import Interrupted, StopRun
 from engine.settle import Deferred, phase_key
 

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.content import (
-    below_root,
-)
-from engine.errors import (
-    AuthError,
-    EngineError,
-    PermanentError,
-    TransientError,
-)
+from engine.content import below_root
+from engine.errors import AuthError, EngineError, PermanentError, TransientError
 from engine.http import OutcomeUnknown
-from engine.model import (
-    WorkItem,
-)
-from engine.pipeline.util import (
-    jira_date,
-    node_paths,
-    when,
-)
+from engine.model import WorkItem
+from engine.pipeline.runplan import SprintEntry, SprintPlan
+from engine.pipeline.util import jira_date, node_paths, when
 
 if TYPE_CHECKING:
     from engine.pipeline.context import RunContext
@@ -36,18 +24,12 @@ class SprintPlanner:
         self.ctx = ctx
 
     def plan_sprints(self, items: Sequence[WorkItem]) -> None:
-        """Iteration paths → sprints of the project's scrum board (module docstring)."""
-        info: dict[str, Any] = {
-            "mode": "label",
-            "boardId": None,
-            "byPath": {},
-            "wouldCreate": [],
-            "reason": "",
-        }
-        self.ctx.plan["sprints"], self.ctx.plan["sprint_of"] = info, {}
+        """Iteration paths → sprints of the project's scrum board (package guide, Sprints)."""
+        info = self.ctx.plan.sprints = SprintPlan()
+        self.ctx.plan.sprint_of = {}
         paths = sorted({wi.iteration_path for wi in items if below_root(wi.iteration_path)})
         if not paths:
-            info["reason"] = "no item is scheduled in an iteration"
+            info.reason = "no item is scheduled in an iteration"
             return
         boards = [
             b
@@ -55,53 +37,61 @@ class SprintPlanner:
             if str(b.get("type", "")).lower() == "scrum"
         ]
         if not boards:
-            info["reason"] = "the project has no scrum board: iterations are labels"
+            info.reason = "the project has no scrum board: iterations are labels"
             return
         board = int(boards[0]["id"])
-        info.update(mode="sprint", boardId=board)
+        info.mode, info.board_id = "sprint", board
         nodes = node_paths(self.ctx.source.classification_nodes("iterations"))
-        existing = {str(s.get("name", "")).lower(): s for s in self.ctx.target.sprints(board)}
-        leaves: dict[str, int] = {}
-        for path in paths:
-            leaf = path.rsplit("\\", 1)[-1].strip()
-            leaves[leaf.lower()] = leaves.get(leaf.lower(), 0) + 1
+        existing = self._existing(board)
+        names = _sprint_names(paths)
         refused = ""
         for path in paths:
-            leaf = path.rsplit("\\", 1)[-1].strip()
-            name = (
-                leaf
-                if leaves[leaf.lower()] == 1
-                else " / ".join(p.strip() for p in below_root(path).split("\\"))
-            )[:255]
             node = nodes.get(path.lower())
-            start = node.start_date if node else None
-            finish = node.finish_date if node else None
-            row = existing.get(name.lower())
-            entry: dict[str, Any] = {"name": name, "start": start, "finish": finish}
-            if row is not None:
-                entry.update(
-                    id=int(row["id"]), state=str(row.get("state") or "future"), created=False
-                )
-            elif self.ctx.spec.dry_run:
-                info["wouldCreate"].append(name)
-                continue
-            elif refused:
-                continue
-            else:
-                sprint, refused = self._create_sprint(board, name, start, finish, existing)
-                if sprint is None:
-                    continue
-                entry.update(
-                    id=int(sprint["id"]), state=str(sprint.get("state") or "future"), created=True
-                )
-            info["byPath"][path] = entry
+            entry = SprintEntry(
+                names[path], node.start_date if node else None, node.finish_date if node else None
+            )
+            refused = self._place(info, entry, existing, refused)
+            if entry.id:
+                info.by_path[path] = entry
         if refused:
-            info["reason"] = refused
-            self.ctx.plan["problems"].append(f"sprints: {refused}; iterations carried as labels")
-        usable = {p: e["id"] for p, e in info["byPath"].items() if e["state"] != "closed"}
+            info.reason = refused
+            self.ctx.plan.problems.append(f"sprints: {refused}; iterations carried as labels")
+        usable = info.usable()
         for wi in items:
             if wi.iteration_path in usable:
-                self.ctx.plan["sprint_of"][str(wi.id)] = usable[wi.iteration_path]
+                self.ctx.plan.sprint_of[wi.id] = usable[wi.iteration_path]
+
+    def _existing(self, board: int) -> dict[str, dict[str, Any]]:
+        return {str(s.get("name", "")).lower(): s for s in self.ctx.target.sprints(board)}
+
+    def _place(
+        self,
+        info: SprintPlan,
+        entry: SprintEntry,
+        existing: dict[str, dict[str, Any]],
+        refused: str,
+    ) -> str:
+        """Give ``entry`` the board's sprint of its name, or a new one; the refusal so far.
+
+        ``entry.id`` stays 0 when there is no sprint for it (dry run, refused)."""
+        row = existing.get(entry.name.lower())
+        created = False
+        if row is None:
+            if self.ctx.spec.dry_run:
+                info.would_create.append(entry.name)
+                return refused
+            if refused:
+                return refused
+            assert info.board_id is not None
+            row, refused = self._create_sprint(
+                info.board_id, entry.name, entry.start, entry.finish, existing
+            )
+            if row is None:
+                return refused
+            created = True
+        entry.id, entry.state = int(row["id"]), str(row.get("state") or "future")
+        entry.created = created
+        return refused
 
     def _create_sprint(
         self, board: int, name: str, start: str | None, finish: str | None, existing: dict[str, Any]
@@ -109,9 +99,7 @@ class SprintPlanner:
         mark = f"sprint:{board}:{name.lower()}"
         if self.ctx.settle.get(mark) is not None:
             self.ctx.markers.wait_settled(mark)
-            existing.update(
-                {str(s.get("name", "")).lower(): s for s in self.ctx.target.sprints(board)}
-            )
+            existing.update(self._existing(board))
             if name.lower() in existing:
                 self.ctx.settle.count("adopted", "sprint")
                 return existing[name.lower()], ""
@@ -127,13 +115,11 @@ class SprintPlanner:
                 return self._create_sprint(board, name, start, finish, existing)
             return None, ""
         except (PermanentError, TransientError) as exc:
-            existing.update(
-                {str(s.get("name", "")).lower(): s for s in self.ctx.target.sprints(board)}
-            )
+            existing.update(self._existing(board))
             if name.lower() in existing:
                 return existing[name.lower()], ""
             with self.ctx.lock:
-                self.ctx.plan["problems"].append(f"sprints: '{name}' not created: {exc}")
+                self.ctx.plan.problems.append(f"sprints: '{name}' not created: {exc}")
             return None, ""
         existing[name.lower()] = sprint
         self.ctx.log(f"✓ sprint '{name}' created")
@@ -142,49 +128,71 @@ class SprintPlanner:
     def complete_past_sprints(self) -> None:
         """Close the sprints this migration created whose iteration is over (oldest first):
         future → active → closed, one at a time. Recorded in the plan."""
-        info = self.ctx.plan.get("sprints") or {}
+        info = self.ctx.plan.sprints
         now = datetime.now(UTC)
         due = [
             e
-            for e in (info.get("byPath") or {}).values()
-            if e.get("created")
-            and e.get("state") != "closed"
-            and (when(e.get("finish")) or now) < now
-            and when(e.get("start"))
+            for e in info.by_path.values()
+            if e.created and e.state != "closed" and (when(e.finish) or now) < now and when(e.start)
         ]
-        due.sort(key=lambda e: str(e.get("finish")))
+        due.sort(key=lambda e: str(e.finish))
         for entry in due:
             self.ctx.raise_if_stopped()
             for state in ("active", "closed"):
-                if entry["state"] == state or (state == "active" and entry["state"] == "closed"):
+                if entry.state == state or (state == "active" and entry.state == "closed"):
                     continue
-                try:
-                    self.ctx.target.update_sprint(int(entry["id"]), state=state)
-                    entry["state"] = state
-                except AuthError as exc:
-                    if exc.status != 403:
-                        raise
-                    self._sprint_problem(entry, state, exc)
+                if not self._move_sprint(info, entry, state):
                     break
-                except (PermanentError, TransientError, OutcomeUnknown) as exc:
-                    actual = self._sprint_state(info, int(entry["id"]))
-                    if actual in (state, "closed"):
-                        entry["state"] = actual
-                        continue
-                    self._sprint_problem(entry, state, exc)
-                    break
-            self.ctx.store.save_plan(self.ctx.plan)
+            self.ctx.save_plan()
 
-    def _sprint_state(self, info: Mapping[str, Any], sprint_id: int) -> str:
+    def _move_sprint(self, info: SprintPlan, entry: SprintEntry, state: str) -> bool:
+        """Make the sprint ``state``; False (and a problem) when Jira would not."""
         try:
-            rows = self.ctx.target.sprints(int(info["boardId"]))
+            self.ctx.target.update_sprint(entry.id, state=state)
+            entry.state = state
+            return True
+        except AuthError as exc:
+            if exc.status != 403:
+                raise
+            self._sprint_problem(entry, state, exc)
+            return False
+        except (PermanentError, TransientError, OutcomeUnknown) as exc:
+            actual = self._sprint_state(info, entry.id)
+            if actual in (state, "closed"):
+                entry.state = actual
+                return True
+            self._sprint_problem(entry, state, exc)
+            return False
+
+    def _sprint_state(self, info: SprintPlan, sprint_id: int) -> str:
+        try:
+            rows = self.ctx.target.sprints(int(info.board_id or 0))
         except EngineError:
             return ""
         return next((str(r.get("state")) for r in rows if int(r.get("id", -1)) == sprint_id), "")
 
-    def _sprint_problem(self, entry: dict[str, Any], state: str, exc: Exception) -> None:
+    def _sprint_problem(self, entry: SprintEntry, state: str, exc: Exception) -> None:
         with self.ctx.lock:
-            self.ctx.plan["problems"].append(
-                f"sprints: '{entry['name']}' left {entry['state']} "
+            self.ctx.plan.problems.append(
+                f"sprints: '{entry.name}' left {entry.state} "
                 f"(could not make it {state}: {str(exc)[:200]})"
             )
+
+
+def _sprint_names(paths: Sequence[str]) -> dict[str, str]:
+    """Iteration path → sprint name: the leaf, or the path below the root when two
+    used iterations share a leaf."""
+    leaves: dict[str, int] = {}
+    for path in paths:
+        leaf = path.rsplit("\\", 1)[-1].strip()
+        leaves[leaf.lower()] = leaves.get(leaf.lower(), 0) + 1
+    names: dict[str, str] = {}
+    for path in paths:
+        leaf = path.rsplit("\\", 1)[-1].strip()
+        name = (
+            leaf
+            if leaves[leaf.lower()] == 1
+            else " / ".join(p.strip() for p in below_root(path).split("\\"))
+        )
+        names[path] = name[:255]
+    return names

@@ -10,6 +10,7 @@ from engine.errors import (
     PermanentError,
 )
 from engine.http import OutcomeUnknown
+from engine.itembook import Unreachable
 from engine.mapping import (
     nearest_status,
 )
@@ -61,7 +62,7 @@ class StateWalker:
 
     def _reach_state(self, ado_id: int) -> None:
         item, entry = self.ctx.items[ado_id], self.ctx.ledger[ado_id]
-        type_id = str(entry.extra.get("type") or item.jira_type_id)
+        type_id = str(self.ctx.book(entry).jira_type_id or item.jira_type_id)
         goal = self.ctx.target_status(item, type_id)
         looked = self.ctx.markers.settled_before(3, ado_id)
         if goal is not None:
@@ -71,9 +72,7 @@ class StateWalker:
                 self._set_state(entry, current)
             if looked:
                 now_at = current.lower()
-                self.ctx.markers.resolve_ambiguous(
-                    entry, lambda row: str(row.get("id")).lower() == now_at
-                )
+                self.ctx.markers.resolve_ambiguous(entry, lambda row: row.id.lower() == now_at)
             self._walk(entry, type_id, current, goal)
         self.ctx.mark_step(ado_id, 3)
 
@@ -124,7 +123,7 @@ class StateWalker:
                 raise
             current, checked = step.to.name, False
             with self.ctx.lock:
-                provenance.note(entry, self.ctx.spec.run_id, transitioned=True)
+                provenance.note(self.ctx.book(entry), self.ctx.spec.run_id, transitioned=True)
             self._set_state(entry, current)
         raise PermanentError(
             f"could not reach status '{goal.name}' in {limit} steps (stuck at '{current}')"
@@ -137,15 +136,10 @@ class StateWalker:
         candidates = [s for s in self.ctx.jira_statuses(type_id) if s.name.lower() in reachable]
         nearest = nearest_status(candidates, goal)
         left_at = nearest.name if nearest else current
-        names = {t["id"]: t["name"] for t in self.ctx.plan.get("jira_types", [])}
         with self.ctx.lock:
-            entry.extra["unreachable"] = {
-                "jiraType": names.get(type_id, type_id),
-                "status": goal.name,
-                "leftAt": left_at,
-            }
-            notes = entry.extra.setdefault("notes", [])
-            notes.append(
+            book = self.ctx.book(entry)
+            book.unreachable = Unreachable(self.ctx.plan.type_name(type_id), goal.name, left_at)
+            book.notes.append(
                 f"unreachable status: '{goal.name}' cannot be reached from "
                 f"'{current}'; left at '{left_at}'"
             )

@@ -6,34 +6,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine import provenance
-from engine.content import (
-    comment_marker_of,
-)
-from engine.errors import (
-    AuthError,
-    EngineError,
-)
-from engine.pipeline.limits import (
-    SEARCH_CHUNK,
-    VERIFY_FIELDS,
-)
+from engine.content import comment_marker_of
+from engine.errors import AuthError, EngineError
+from engine.pipeline.limits import SEARCH_CHUNK, VERIFY_FIELDS
 from engine.pipeline.phase import PhaseResult
-from engine.pipeline.util import (
-    label_jql,
-)
-from engine.planning import (
-    chunks,
-)
-from engine.ports import (
-    LedgerEntry,
-)
-from engine.repair import (
-    Copy,
-    attachment_copies,
-    comment_copies,
-    issue_copies,
-    link_copies,
-)
+from engine.pipeline.util import label_jql
+from engine.planning import chunks
+from engine.ports import LedgerEntry
+from engine.repair import Copy, attachment_copies, comment_copies, issue_copies, link_copies
 
 if TYPE_CHECKING:
     from engine.pipeline.context import RunContext
@@ -71,23 +51,23 @@ class Verifier:
                     found.setdefault(ado_id, []).append(issue)
             self.ctx.checkpointer.checkpoint()
             self.ctx.raise_if_stopped()
-        me = str(self.ctx.plan.get("account_id") or "")
+        me = self.ctx.plan.account_id
         copies: list[Copy] = []
         for ado_id, hits in found.items():
             self._stamp(ado_id, [h for h in hits if str(h.get("key")) == expected[ado_id]])
             if len(hits) > 1:
                 copies += issue_copies(ado_id, expected[ado_id], hits, me)
-        suspects = [i for i in expected if self.ctx.ledger[i].extra.get("suspect")]
+        suspects = [i for i in expected if self.ctx.book(self.ctx.ledger[i]).suspect]
         for ado_id in suspects:
             copies += self._content_copies(self.ctx.ledger[ado_id], me)
             self.ctx.checkpointer.checkpoint()
             self.ctx.raise_if_stopped()
         self._repair(copies)
         self._restamp_repaired(copies)
-        self.ctx.plan["repairs"] = list(self.ctx.plan.get("repairs_base") or []) + self.ctx.repairs
+        self.ctx.plan.repairs = self.ctx.repairs_base + self.ctx.repairs
         with self.ctx.lock:
             for ado_id in suspects:
-                self.ctx.ledger[ado_id].extra.pop("suspect", None)
+                self.ctx.book(self.ctx.ledger[ado_id]).suspect = False
                 self.ctx.dirty_ledger.add(ado_id)
         keys = {i: [str(h.get("key")) for h in hits] for i, hits in found.items()}
         removed = {
@@ -118,13 +98,11 @@ class Verifier:
             "ok": not missing and not duplicates and not moved,
         }
         for ado_id in missing:
-            self.ctx.plan["problems"].append(
+            self.ctx.plan.problems.append(
                 f"verify: ADO #{ado_id} ({expected[ado_id]}) not found in Jira"
             )
         for dup_id, dup_keys in duplicates.items():
-            self.ctx.plan["problems"].append(
-                f"verify: ADO #{dup_id} has several issues: {dup_keys}"
-            )
+            self.ctx.plan.problems.append(f"verify: ADO #{dup_id} has several issues: {dup_keys}")
         self.ctx.log(
             f"Verify: {len(found)} of {len(expected)} issues found in Jira"
             + (
@@ -140,8 +118,9 @@ class Verifier:
         updated = str(((hits[0].get("fields") or {}) if hits else {}).get("updated") or "")
         with self.ctx.lock:
             entry = self.ctx.ledger[ado_id]
-            if updated and provenance.writes_of(entry, self.ctx.spec.run_id) is not None:
-                provenance.stamp(entry, self.ctx.spec.run_id, updated)
+            book = self.ctx.book(entry)
+            if updated and provenance.writes_of(book, self.ctx.spec.run_id) is not None:
+                provenance.stamp(book, self.ctx.spec.run_id, updated)
                 self.ctx.dirty_ledger.add(ado_id)
 
     def _restamp_repaired(self, copies: Sequence[Copy]) -> None:

@@ -11,8 +11,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from engine.itembook import ItemBook
-from engine.pipeline.limits import CHECKPOINT_ITEMS, CHECKPOINT_SECONDS, POLL_SECONDS, WRITE_PHASES
-from engine.pipeline.stops import StopRun
+from engine.pipeline.cadence import Cadence
+from engine.pipeline.limits import WRITE_PHASES
 from engine.ports import LedgerEntry
 from engine.report import build_report
 
@@ -27,8 +27,7 @@ class Checkpointer:
         self.ctx = ctx
         self.started = time.monotonic()
         self.units_at_start = 0
-        self.last_poll = 0.0
-        self.last_checkpoint = time.monotonic()
+        self.cadence = Cadence(ctx.store, ctx.ports.control, ctx.stops, self._save)
 
     def stats(self) -> dict[str, int]:
         counts = {"created": 0, "updated": 0, "skipped": 0, "failed": 0}
@@ -45,40 +44,18 @@ class Checkpointer:
         self.ctx.ports.events.done(stats)
 
     def poll(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last_poll < POLL_SECONDS:
-            return
-        self.last_poll = now
-        command = self.ctx.ports.control.poll()
-        if command == "pause":
-            self.ctx.request_stop(StopRun("PAUSED", "paused by request"))
-        elif command == "cancel":
-            self.ctx.request_stop(StopRun("CANCELLED", "cancelled by request"))
+        self.cadence.poll(force=force)
 
     def checkpoint(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        due = (
-            self.ctx.since_checkpoint >= CHECKPOINT_ITEMS
-            or now - self.last_checkpoint >= CHECKPOINT_SECONDS
-        )
-        if not (force or due):
-            self.poll()
-            return
-        self.last_checkpoint, self.ctx.since_checkpoint = now, 0
-        if self.ctx.stop_reason is not None and self.ctx.stop_reason.lease_lost:
-            return
-        if not self.ctx.store.heartbeat():
-            self.ctx.request_stop(
-                StopRun("PAUSED", "lease lost: another worker took the run over", lease_lost=True)
-            )
-            return
+        self.cadence.checkpoint(force=force)
+
+    def _save(self) -> None:
         self.flush_state()
         self.flush_logs()
         self.progress()
-        self.poll(force=True)
 
     def flush_state(self) -> None:
-        if self.ctx.stop_reason is not None and self.ctx.stop_reason.lease_lost:
+        if self.ctx.stops.lease_lost:
             return
         with self.ctx.lock:
             records = [replace(self.ctx.records[i]) for i in sorted(self.ctx.dirty_records)]

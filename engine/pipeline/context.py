@@ -12,13 +12,14 @@ from engine.content import ContentContext
 from engine.itembook import ItemBook
 from engine.mapping import WorkflowGraph, map_state
 from engine.model import Status, WorkItem
+from engine.pipeline.cadence import StopState
 from engine.pipeline.checkpoint import Checkpointer
 from engine.pipeline.limits import ADO_BATCH, WRITE_PHASES
 from engine.pipeline.markers import ExactlyOnce
 from engine.pipeline.payloads import IssuePayloads
 from engine.pipeline.pool import WorkerPool
 from engine.pipeline.runplan import RunPlan
-from engine.pipeline.stops import Interrupted, StopRun
+from engine.pipeline.stops import StopRun
 from engine.planning import PlannedItem, chunks
 from engine.ports import (
     AdoSource,
@@ -60,8 +61,7 @@ class RunContext:
         self.source, self.target, self.store = ports.source, ports.target, ports.store
         self.token = uuid.uuid4().hex  # marks intents saved by this process
         self.lock = threading.RLock()
-        self.stop = threading.Event()
-        self.stop_reason: StopRun | None = None
+        self.stops = StopState()
         self.plan = RunPlan()
         self.planned = False  # a plan was made or loaded (a failed preflight has none)
         # what earlier processes of this run counted, from the saved plan
@@ -82,7 +82,6 @@ class RunContext:
         self.resumed = False
         self.phase = 0
         self.units = 0
-        self.since_checkpoint = 0
         self.wi_cache: dict[int, WorkItem] = {}
         self.reconcile: set[int] = set()
         self.statuses_cache: dict[tuple[str, str], Status | None] = {}
@@ -107,19 +106,14 @@ class RunContext:
         self.store.set_phase(number)
 
     def raise_if_stopped(self) -> None:
-        if self.stop_reason is not None:
-            raise self.stop_reason
+        self.stops.raise_if_stopped()
 
     def request_stop(self, stop: StopRun) -> None:
-        with self.lock:
-            if self.stop_reason is None or stop.lease_lost or stop.status == "FAILED":
-                self.stop_reason = stop
-        self.stop.set()
+        self.stops.request(stop)
 
     def check_stop(self) -> None:
         """Called by workers before every write."""
-        if self.stop.is_set():
-            raise Interrupted()
+        self.stops.check()
 
     def log(self, message: str) -> None:
         with self.lock:
@@ -137,7 +131,7 @@ class RunContext:
             record.status, record.error = "FAILED", reason[:2000]
             self.dirty_records.add(ado_id)
             self.units += len(WRITE_PHASES) - self.steps_done(ado_id)
-            self.since_checkpoint += 1
+            self.checkpointer.cadence.count()
         self.log(f"✗ {self.label(ado_id)}: {reason}")
 
     def book(self, entry: LedgerEntry) -> ItemBook:
@@ -178,7 +172,7 @@ class RunContext:
                     self.dirty_records.add(ado_id)
             self.dirty_ledger.add(ado_id)
             self.units += 1
-            self.since_checkpoint += 1
+            self.checkpointer.cadence.count()
 
     def write_rule(self, entry: LedgerEntry, rule: str, note: str | None = None) -> None:
         """What a write phase carried (or could not) for the fidelity report."""

@@ -133,7 +133,7 @@ class Creator:
                 provenance.note(book, self.ctx.spec.run_id, sprint=True)
                 book.add_rules("sprint-membership")
                 self.ctx.dirty_ledger.add(ado_id)
-            self.ctx.since_checkpoint += len(ids)
+            self.ctx.checkpointer.cadence.count(len(ids))
 
     def _adopt_existing(self, ids: Sequence[int]) -> None:
         """Find issues already in Jira for items the ledger does not know, and adopt them."""

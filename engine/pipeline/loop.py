@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.errors import AuthError, BlockedAddress, RunAborted, StopRequested
+from engine.errors import AuthError, BlockedAddress, RunAborted
 from engine.pipeline.content import ContentPhase
 from engine.pipeline.create import CreatePhase
 from engine.pipeline.dryrun import DryRun
@@ -12,7 +12,7 @@ from engine.pipeline.links import LinksPhase
 from engine.pipeline.phase import Phase
 from engine.pipeline.plan import Planner
 from engine.pipeline.states import StatesPhase
-from engine.pipeline.stops import StopRun
+from engine.pipeline.stops import StopRun, run_guarded
 from engine.pipeline.verify import VerifyPhase
 from engine.planning import chunks
 from engine.ports import FinalStatus, RunOutcome
@@ -39,21 +39,21 @@ class RunLoop:
     def execute(self) -> RunOutcome:
         # Requests waiting to be sent or retried give up as soon as the run stops.
         for client in (self.ctx.source, self.ctx.target):
-            client.set_stop_check(self.ctx.stop.is_set)
-        try:
-            Planner(self.ctx).load_or_plan()
-            if self.ctx.spec.dry_run:
-                return DryRun(self.ctx).finish()
-            self._run_phases()
-            return self._finish()
-        except StopRun as stop:
-            return self._stopped(stop)
-        except StopRequested:
-            if self.ctx.stop_reason is None:
-                raise
-            return self._stopped(self.ctx.stop_reason)
-        except (AuthError, BlockedAddress, RunAborted) as exc:
-            return self._fail(str(exc))
+            client.set_stop_check(self.ctx.stops.is_set)
+        return run_guarded(
+            self._run,
+            reason_of=lambda: self.ctx.stops.reason,
+            stopped=self._stopped,
+            fail=self._fail,
+            fatal=(AuthError, BlockedAddress, RunAborted),
+        )
+
+    def _run(self) -> RunOutcome:
+        Planner(self.ctx).load_or_plan()
+        if self.ctx.spec.dry_run:
+            return DryRun(self.ctx).finish()
+        self._run_phases()
+        return self._finish()
 
     def _run_phases(self) -> None:
         done = set(self.ctx.plan.phases_done)

@@ -168,7 +168,7 @@ class ExactlyOnce:
             remaining = self.deadline(key) - self.ctx.settle.clock()
             if remaining <= 0:
                 break
-            self.ctx.stop.wait(min(POLL_SECONDS, remaining))
+            self.ctx.stops.wait(min(POLL_SECONDS, remaining))
             self.ctx.checkpointer.checkpoint()
             self.ctx.raise_if_stopped()
         self.ctx.settle.settle(key)

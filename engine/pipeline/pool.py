@@ -50,7 +50,7 @@ class WorkerPool:
         running: dict[Future[Deferred | None], T] = {}
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="migrate") as pool:
             while True:
-                stopping = self.ctx.stop.is_set()
+                stopping = self.ctx.stops.is_set()
                 if not stopping:
                     now = self.ctx.settle.clock()
                     while later and later[0][0] <= now:
@@ -61,7 +61,7 @@ class WorkerPool:
                         if prepare is not None:
                             prepare(batch)
                         ready.extend(batch)
-                    while ready and len(running) < workers and not self.ctx.stop.is_set():
+                    while ready and len(running) < workers and not self.ctx.stops.is_set():
                         task = ready.popleft()
                         running[pool.submit(self.guard, work, task, ids_of)] = task
                 idle = not running and not ready and pos >= len(tasks)
@@ -79,7 +79,7 @@ class WorkerPool:
                             heapq.heappush(later, (deferred.until, seq, again))
                 elif idle and later:
                     # only settling work is left: wait for the first deadline, stop-aware
-                    self.ctx.stop.wait(
+                    self.ctx.stops.wait(
                         max(0.0, min(POLL_SECONDS, later[0][0] - self.ctx.settle.clock()))
                     )
                 self.ctx.checkpointer.checkpoint()

@@ -7,8 +7,9 @@ did it edit fields or move the status (listed by a rollback, not reverted), and 
 did it last write to the issue (an issue changed after that was changed by someone
 else, or by a later run, and is left alone).
 
-The pipeline records it as it records the writes themselves, in the entry's
-``extra["runs"][run_id]`` (a :class:`RunWrites`, stored as a versioned dict), so it
+The pipeline records it as it records the writes themselves, in the item's
+:class:`engine.itembook.ItemBook` (``runs[run_id]``, a :class:`RunWrites`; stored in
+the entry's ``extra["runs"]`` as a versioned dict), so it
 is saved with the ledger in the same breath and survives pause, take-over and resume.
 Nothing is recorded for a run without an id (engine tests, older callers).
 
@@ -23,12 +24,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.ports import LedgerEntry
+if TYPE_CHECKING:
+    from engine.itembook import ItemBook
 
 VERSION = 1
-RUNS_KEY = "runs"
 # Worker and Jira clocks may disagree by this much; a change within it is not seen.
 SKEW_SECONDS = 2.0
 
@@ -71,36 +72,24 @@ class RunWrites:
         return bool(self.comments or self.attachments or self.links)
 
 
-def _runs(entry: LedgerEntry) -> dict[str, Any]:
-    runs = entry.extra.get(RUNS_KEY)
-    if not isinstance(runs, dict):
-        runs = {}
-        entry.extra[RUNS_KEY] = runs
-    return runs
-
-
-def writes_of(entry: LedgerEntry, run_id: str) -> RunWrites | None:
-    runs = entry.extra.get(RUNS_KEY)
-    if not run_id or not isinstance(runs, dict) or run_id not in runs:
+def writes_of(book: ItemBook, run_id: str) -> RunWrites | None:
+    if not run_id or run_id not in book.runs:
         return None
-    return RunWrites.from_dict(runs[run_id])
+    return book.runs[run_id]
 
 
-def put(entry: LedgerEntry, run_id: str, writes: RunWrites | None) -> None:
+def put(book: ItemBook, run_id: str, writes: RunWrites | None) -> None:
     """Store ``writes`` for ``run_id`` (None: forget that run's share)."""
     if not run_id:
         return
-    runs = _runs(entry)
     if writes is None:
-        runs.pop(run_id, None)
-        if not runs:
-            entry.extra.pop(RUNS_KEY, None)
+        book.runs.pop(run_id, None)
     else:
-        runs[run_id] = writes.to_dict()
+        book.runs[run_id] = writes
 
 
 def note(
-    entry: LedgerEntry,
+    book: ItemBook,
     run_id: str,
     *,
     created: bool = False,
@@ -112,10 +101,10 @@ def note(
     sprint: bool = False,
     at: float | None = None,
 ) -> None:
-    """Record one write of ``run_id`` on ``entry`` (the caller holds the pipeline's lock)."""
+    """Record one write of ``run_id`` in ``book`` (the caller holds the pipeline's lock)."""
     if not run_id:
         return
-    writes = writes_of(entry, run_id) or RunWrites()
+    writes = book.runs.setdefault(run_id, RunWrites())
     writes.created = writes.created or created
     for value, bucket in (
         (comment, writes.comments),
@@ -129,18 +118,16 @@ def note(
     writes.sprint = writes.sprint or sprint
     writes.wrote_at = max(writes.wrote_at, time.time() if at is None else at)
     writes.seen_updated = ""  # a later write: what verify saw before is out of date
-    put(entry, run_id, writes)
 
 
-def stamp(entry: LedgerEntry, run_id: str, updated: str) -> None:
+def stamp(book: ItemBook, run_id: str, updated: str) -> None:
     """The issue's ``updated`` as Jira shows it after every write of the run."""
-    writes = writes_of(entry, run_id)
+    writes = writes_of(book, run_id)
     if writes is not None and updated:
         writes.seen_updated = updated
-        put(entry, run_id, writes)
 
 
-def touch(entry: LedgerEntry, run_id: str) -> None:
+def touch(book: ItemBook, run_id: str) -> None:
     """A write on another issue changed this one too (a link shows on both ends)."""
-    if writes_of(entry, run_id) is not None:
-        note(entry, run_id)
+    if writes_of(book, run_id) is not None:
+        note(book, run_id)

@@ -1,8 +1,8 @@
 """The run report: what was mapped, how, what went wrong and what could not be carried.
 
-It is a pure function of what the run persisted: the plan (mappings, preflight
+It is a pure function of what the run persisted: the plan (``RunPlan``: mappings, preflight
 problems, the items in order), the per-run item rows and, per item, the facts
-the pipeline keeps in the ledger entry's ``extra`` bag (content rules and notes,
+the pipeline keeps in the item's book (``engine.itembook``: content rules and notes,
 unmapped users, oversized attachments, an unreachable status). So a resumed or
 taken-over run rebuilds the same report, and the report is saved again at the
 end of each phase. Keys are camelCase, like the rest of the API.
@@ -12,9 +12,15 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
+from engine.itembook import ItemBook
+from engine.planning import PlannedItem
 from engine.ports import ItemRecord
+
+if TYPE_CHECKING:
+    from engine.pipeline.runplan import RunPlan
 
 PHASES: dict[int, str] = {
     1: "discover and plan",
@@ -31,53 +37,49 @@ def phase_list() -> list[dict[str, Any]]:
     return [{"number": n, "name": name} for n, name in PHASES.items()]
 
 
-def _type_mappings(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for m in plan.get("type_mappings", {}).values():
-        out.append(
-            {
-                "adoType": m["ado_type"],
-                "jiraType": m["jira_type"],
-                "jiraTypeId": m["jira_type_id"],
-                "source": m["source"],
-                "reason": m["reason"],
-                "confidence": m["confidence"],
-                "standaloneType": m.get("standalone_type") or None,
-            }
-        )
-    return out
-
-
-def _state_mappings(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _type_mappings(plan: RunPlan) -> list[dict[str, Any]]:
     return [
         {
-            "adoType": m["ado_type"],
-            "adoState": m["ado_state"],
-            "adoCategory": m["ado_category"],
-            "jiraType": m["jira_type"],
-            "jiraStatus": m["jira_status"],
-            "source": m["source"],
-            "reason": m["reason"],
-            "confidence": m["confidence"],
+            "adoType": m.ado_type,
+            "jiraType": m.jira_type,
+            "jiraTypeId": m.jira_type_id,
+            "source": m.source,
+            "reason": m.reason,
+            "confidence": m.confidence,
+            "standaloneType": m.standalone_type or None,
         }
-        for m in plan.get("state_mappings", [])
+        for m in plan.type_mappings.values()
     ]
 
 
-def _counts(
-    items: Sequence[Mapping[str, Any]], records: Mapping[int, ItemRecord]
-) -> dict[str, Any]:
+def _state_mappings(plan: RunPlan) -> list[dict[str, Any]]:
+    return [
+        {
+            "adoType": m.ado_type,
+            "adoState": m.ado_state,
+            "adoCategory": m.ado_category,
+            "jiraType": m.jira_type,
+            "jiraStatus": m.jira_status,
+            "source": m.source,
+            "reason": m.reason,
+            "confidence": m.confidence,
+        }
+        for m in plan.state_mappings
+    ]
+
+
+def _counts(items: Sequence[PlannedItem], records: Mapping[int, ItemRecord]) -> dict[str, Any]:
     counts: dict[str, dict[str, Any]] = {}
     for item in items:
-        row = counts.setdefault(item["ado_type"], {"jiraType": item["jira_type"], "total": 0})
+        row = counts.setdefault(item.ado_type, {"jiraType": item.jira_type, "total": 0})
         row["total"] += 1
-        record = records.get(item["ado_id"])
+        record = records.get(item.ado_id)
         status = (record.status if record else "PENDING").lower()
         row[status] = row.get(status, 0) + 1
     return counts
 
 
-def _fidelity(facts: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+def _fidelity(facts: Mapping[int, ItemBook]) -> dict[str, Any]:
     """Per rule: how many items it touched, and what could not be carried.
 
     Content rules come from the create payload (``rules``/``notes``); what the
@@ -87,9 +89,9 @@ def _fidelity(facts: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
     touched: Counter[str] = Counter()
     notes: dict[str, Counter[str]] = defaultdict(Counter)
     for fact in facts.values():
-        for rule in set(fact.get("rules", [])) | set(fact.get("write_rules", [])):
+        for rule in set(fact.rules) | set(fact.write_rules):
             touched[rule] += 1
-        for note in [*fact.get("notes", []), *fact.get("write_notes", [])]:
+        for note in [*fact.notes, *fact.write_notes]:
             rule = note.split(":", 1)[0] if ":" in note[:40] else "other"
             notes[rule][note] += 1
     rules = sorted(set(touched) | set(notes))
@@ -104,26 +106,25 @@ def _fidelity(facts: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _problems(
-    plan: Mapping[str, Any],
-    items: Sequence[Mapping[str, Any]],
+    plan: RunPlan,
     records: Mapping[int, ItemRecord],
-    facts: Mapping[int, Mapping[str, Any]],
+    facts: Mapping[int, ItemBook],
 ) -> dict[str, Any]:
-    by_id = {i["ado_id"]: i for i in items}
+    by_id = {i.ado_id: i for i in plan.items}
     users: Counter[str] = Counter()
     oversized: list[dict[str, Any]] = []
     not_fetched: list[dict[str, Any]] = []
     unreachable: dict[tuple[str, str], dict[str, Any]] = {}
     for ado_id, fact in facts.items():
-        users.update(set(fact.get("unmapped_users", [])))
-        for att in fact.get("skipped_attachments", []):
-            oversized.append({"adoId": ado_id, **att})
-        for image in fact.get("images_not_fetched", []):
-            not_fetched.append({"adoId": ado_id, **image})
-        note = fact.get("unreachable")
-        if note:
-            key = (note["jiraType"], note["status"])
-            row = unreachable.setdefault(key, {**note, "items": 0, "adoIds": []})
+        users.update(set(fact.unmapped_users))
+        for att in fact.skipped_attachments:
+            oversized.append({"adoId": ado_id, **att.to_dict()})
+        for image in fact.images_not_fetched:
+            not_fetched.append({"adoId": ado_id, "url": image.url, "reason": image.reason})
+        note = fact.unreachable
+        if note is not None:
+            key = (note.jira_type, note.status)
+            row = unreachable.setdefault(key, {**note.to_dict(), "items": 0, "adoIds": []})
             row["items"] += 1
             if len(row["adoIds"]) < 20:
                 row["adoIds"].append(ado_id)
@@ -133,7 +134,7 @@ def _problems(
         if r.status == "FAILED" and r.ado_id in by_id
     ]
     return {
-        "validation": list(dict.fromkeys(plan.get("problems", []))),
+        "validation": list(dict.fromkeys(plan.problems)),
         "unmappedUsers": [{"email": e, "items": n} for e, n in sorted(users.items())],
         "oversizedAttachments": oversized,
         # content URLs on another origin than Azure DevOps: never fetched, kept as links
@@ -143,47 +144,47 @@ def _problems(
     }
 
 
-def _components(plan: Mapping[str, Any]) -> dict[str, Any]:
-    info = plan.get("components") or {}
+def _components(plan: RunPlan) -> dict[str, Any]:
+    info = plan.components
     return {
-        "mode": info.get("mode", "label"),
-        "reason": info.get("reason", ""),
-        "created": list(info.get("created", [])),
-        "existing": list(info.get("existing", [])),
-        "wouldCreate": list(info.get("wouldCreate", [])),
-        "notCreated": list(info.get("notCreated", [])),
-        "areas": dict(info.get("byPath", {})),
+        "mode": info.mode,
+        "reason": info.reason,
+        "created": list(info.created),
+        "existing": list(info.existing),
+        "wouldCreate": list(info.would_create),
+        "notCreated": list(info.not_created),
+        "areas": dict(info.by_path),
     }
 
 
-def _sprints(plan: Mapping[str, Any]) -> dict[str, Any]:
-    info = plan.get("sprints") or {}
+def _sprints(plan: RunPlan) -> dict[str, Any]:
+    info = plan.sprints
     rows = [
         {
             "iterationPath": path,
-            "sprint": e.get("name"),
-            "sprintId": e.get("id"),
-            "state": e.get("state"),
-            "created": bool(e.get("created")),
-            "start": e.get("start"),
-            "finish": e.get("finish"),
+            "sprint": e.name,
+            "sprintId": e.id,
+            "state": e.state,
+            "created": e.created,
+            "start": e.start,
+            "finish": e.finish,
         }
-        for path, e in sorted((info.get("byPath") or {}).items())
+        for path, e in sorted(info.by_path.items())
     ]
     return {
-        "mode": info.get("mode", "label"),
-        "reason": info.get("reason", ""),
-        "boardId": info.get("boardId"),
+        "mode": info.mode,
+        "reason": info.reason,
+        "boardId": info.board_id,
         "sprints": rows,
-        "wouldCreate": list(info.get("wouldCreate", [])),
-        "itemsToMove": len(plan.get("sprint_of") or {}),
+        "wouldCreate": list(info.would_create),
+        "itemsToMove": len(plan.sprint_of),
     }
 
 
 def build_report(
-    plan: Mapping[str, Any],
+    plan: RunPlan,
     records: Mapping[int, ItemRecord],
-    facts: Mapping[int, Mapping[str, Any]],
+    facts: Mapping[int, ItemBook],
     *,
     status: str,
     phase: int,
@@ -191,20 +192,20 @@ def build_report(
     samples: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The report saved with ``store.save_report`` (see the module docstring)."""
-    items = plan.get("items", [])
-    removed = [i["ado_id"] for i in items if i.get("state_category") == "Removed"]
+    items = plan.items
+    removed = [i.ado_id for i in items if i.state_category == "Removed"]
     report: dict[str, Any] = {
-        "runType": plan.get("run_type"),
-        "dryRun": bool(plan.get("dry_run")),
+        "runType": plan.run_type,
+        "dryRun": plan.dry_run,
         "status": status,
         "currentPhase": phase,
         "phases": phase_list(),
-        "project": plan.get("project", {}),
+        "project": asdict(plan.project),
         "totalItems": len(items),
         "typeMappings": _type_mappings(plan),
         "stateMappings": _state_mappings(plan),
         "countsPerType": _counts(items, records),
-        "problems": _problems(plan, items, records, facts),
+        "problems": _problems(plan, records, facts),
         "removedItems": {
             "policy": "skipped",
             "reason": "removed in Azure DevOps",

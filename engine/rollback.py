@@ -44,7 +44,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from engine import provenance
-from engine.errors import AuthError, BlockedAddress, EngineError, PermanentError, StopRequested
+from engine.errors import AuthError, BlockedAddress, EngineError, PermanentError
+from engine.itembook import ItemBook
+from engine.pipeline.cadence import Cadence, StopState
+from engine.pipeline.limits import POLL_SECONDS
+from engine.pipeline.stops import StopRun, run_guarded
 from engine.ports import (
     CheckpointStore,
     ControlSignal,
@@ -75,18 +79,7 @@ PHASES: dict[int, str] = {
     3: "remove issues",
     4: "verify removal",
 }
-CHECKPOINT_ITEMS = 50
-CHECKPOINT_SECONDS = 1.0
-POLL_SECONDS = 0.25
 BULK_PERMISSIONS = ("BULK_CHANGE", "DELETE_ISSUES")
-
-
-class StopRun(Exception):
-    def __init__(self, status: FinalStatus, reason: str = "", *, lease_lost: bool = False) -> None:
-        super().__init__(reason or status)
-        self.status: FinalStatus = status
-        self.reason = reason
-        self.lease_lost = lease_lost
 
 
 @dataclass
@@ -118,8 +111,7 @@ class Rollback:
         self.project_key = spec.project_key
         self.token = uuid.uuid4().hex
         self.lock = threading.RLock()
-        self.stop = threading.Event()
-        self.stop_reason: StopRun | None = None
+        self.stop = StopState()
         self.plan = RollbackPlan(of_run=spec.of_run, account_id="")
         self.ledger: dict[int, LedgerEntry] = {}
         self.dirty: set[int] = set()
@@ -132,8 +124,8 @@ class Rollback:
         self.logs: list[str] = []
         self.verification: dict[str, Any] | None = None
         self.started = time.monotonic()
-        self.last_poll = self.last_checkpoint = 0.0
-        self.since_checkpoint = 0
+        self.cadence = Cadence(ports.store, ports.control, self.stop, self._save_progress)
+        self.cadence.last_checkpoint = 0.0  # the first checkpoint is due at once
         self.items = {i.ado_id: i for i in spec.items}
         self.planned = False  # the plan is saved only once it is whole
         self.tally_base: dict[str, dict[str, int]] = {}  # tallies of earlier processes
@@ -145,35 +137,35 @@ class Rollback:
     # ------------------------------------------------------------------ entry
     def execute(self) -> RunOutcome:
         self.target.set_stop_check(self.stop.is_set)
-        try:
-            self._load_or_plan()
-            if self.spec.dry_run:
-                return self._finish(dry=True)
-            for number, phase in (
-                (2, self._remove_content),
-                (3, self._remove_issues),
-                (4, self._verify),
-            ):
-                if number in self.plan.phases_done:
-                    continue
-                self._enter(number)
-                phase()
-                self.checkpoint(force=True)
-                self.raise_if_stopped()
-                self.plan.phases_done.append(number)
-                self._save_report("RUNNING")
-                self.save_now()
-            return self._finish()
-        except StopRun as stop:
-            return self._stopped(stop)
-        except StopRequested:
-            if self.stop_reason is None:
-                raise
-            return self._stopped(self.stop_reason)
-        except (AuthError, BlockedAddress) as exc:
-            return self._fail(str(exc))
-        except EngineError as exc:  # Jira could not be read: the rollback cannot go on
-            return self._fail(f"{type(exc).__name__}: {exc}")
+        return run_guarded(
+            self._run,
+            reason_of=lambda: self.stop.reason,
+            stopped=self._stopped,
+            fail=self._fail,
+            # EngineError: Jira could not be read, the rollback cannot go on
+            fatal=(AuthError, BlockedAddress, EngineError),
+            describe=_failure,
+        )
+
+    def _run(self) -> RunOutcome:
+        self._load_or_plan()
+        if self.spec.dry_run:
+            return self._finish(dry=True)
+        for number, phase in (
+            (2, self._remove_content),
+            (3, self._remove_issues),
+            (4, self._verify),
+        ):
+            if number in self.plan.phases_done:
+                continue
+            self._enter(number)
+            phase()
+            self.checkpoint(force=True)
+            self.raise_if_stopped()
+            self.plan.phases_done.append(number)
+            self._save_report("RUNNING")
+            self.save_now()
+        return self._finish()
 
     def _enter(self, number: int) -> None:
         self.phase = number
@@ -302,14 +294,7 @@ class Rollback:
 
     # ------------------------------------------------------------------ host for the remover
     def raise_if_stopped(self) -> None:
-        if self.stop_reason is not None:
-            raise self.stop_reason
-
-    def _request_stop(self, stop: StopRun) -> None:
-        with self.lock:
-            if self.stop_reason is None or stop.lease_lost or stop.status == "FAILED":
-                self.stop_reason = stop
-        self.stop.set()
+        self.stop.raise_if_stopped()
 
     def save_intents(self, targets: Sequence[Target], bulk: BulkIntent | None = None) -> None:
         with self.lock:
@@ -330,7 +315,7 @@ class Rollback:
             target.reason = reason or (target.reason if state in ("left", "failed") else "")
             if state in ("done", "gone"):
                 self._forget(target)
-            self.since_checkpoint += 1
+            self.cadence.count()
             self.plan_dirty = True
         what = f"{target.kind} {target.jira_id or target.ledger_key}"
         if target.kind == "issue":
@@ -366,7 +351,9 @@ class Rollback:
             entry.comments.pop(t.ledger_key, None)
         elif t.kind == "attachment":
             entry.attachments.pop(t.ledger_key, None)
-            (entry.extra.get("attachment_urls") or {}).pop(t.ledger_key, None)
+            book = ItemBook.from_dict(entry.extra)
+            book.attachment_urls.pop(t.ledger_key, None)
+            entry.extra = book.to_dict()
         elif t.ledger_key in entry.links:
             entry.links.remove(t.ledger_key)
         self._reopen(entry, 5 if t.kind in ("link", "remote_link") else 4, t.ledger_key)
@@ -386,59 +373,34 @@ class Rollback:
 
     def _reopen(self, entry: LedgerEntry, phase: int, ledger_key: str) -> None:
         """The item is no longer fully written: the next run redoes ``phase`` for it."""
-        steps = entry.extra.get("steps")
-        if isinstance(steps, dict):
-            steps.pop(str(phase), None)
-        if entry.extra.pop("synced_rev", None) is not None:
-            entry.extra["resync"] = True
-        writes = provenance.writes_of(entry, self.spec.of_run)
+        book = ItemBook.from_dict(entry.extra)
+        book.steps.pop(phase, None)
+        if book.synced_rev is not None:
+            book.synced_rev, book.resync = None, True
+        writes = provenance.writes_of(book, self.spec.of_run)
         if writes is not None:
             for bucket in (writes.comments, writes.attachments, writes.links):
                 if ledger_key in bucket:
                     bucket.remove(ledger_key)
-            provenance.put(entry, self.spec.of_run, writes)
+        entry.extra = book.to_dict()
         self.dirty.add(entry.ado_id)
 
     # ------------------------------------------------------------------ checkpoints
-    def _poll(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last_poll < POLL_SECONDS:
-            return
-        self.last_poll = now
-        command = self.ports.control.poll()
-        if command == "pause":
-            self._request_stop(StopRun("PAUSED", "paused by request"))
-        elif command == "cancel":
-            self._request_stop(StopRun("CANCELLED", "cancelled by request"))
-
     def checkpoint(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        due = (
-            self.since_checkpoint >= CHECKPOINT_ITEMS
-            or now - self.last_checkpoint >= CHECKPOINT_SECONDS
-        )
-        if not (force or due):
-            self._poll()
-            return
-        self.last_checkpoint, self.since_checkpoint = now, 0
-        if self.stop_reason is not None and self.stop_reason.lease_lost:
-            return
-        if not self.store.heartbeat():
-            self._request_stop(
-                StopRun("PAUSED", "lease lost: another worker took the run over", lease_lost=True)
-            )
-            return
+        """Heartbeat, saves, progress and pause/cancel, on the pipeline's cadence."""
+        self.cadence.checkpoint(force=force)
+
+    def _save_progress(self) -> None:
         self._flush()
         self._flush_logs()
         self._progress()
-        self._poll(force=True)
 
     def _flush(self, *, plan: bool = False) -> None:
         """Ledger first, then the plan: a target the plan still shows open is looked up.
 
         The plan is saved when it changed (``plan``: in any case), and never before it is
         whole: a process taking over from a planning one plans again."""
-        if self.stop_reason is not None and self.stop_reason.lease_lost:
+        if self.stop.lease_lost:
             return
         with self.lock:
             entries = [_copy(self.ledger[i]) for i in sorted(self.dirty) if i in self.ledger]
@@ -625,3 +587,9 @@ def _copy(entry: LedgerEntry) -> LedgerEntry:
         entry.state,
         json.loads(json.dumps(entry.extra)),
     )
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, AuthError | BlockedAddress):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -35,6 +35,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from engine.errors import PermanentError
+from engine.itembook import ItemBook
 from engine.ports import JiraTarget, LedgerEntry, RollbackSpec
 from engine.provenance import SKEW_SECONDS, RunWrites, writes_of
 from engine.repair import jira_time, unchanged
@@ -234,7 +235,9 @@ class Planner:
         self.checkpoint = checkpoint  # heartbeat and stop checks between Jira reads
         self.plan = RollbackPlan(of_run=spec.of_run, account_id=me)
         self.writes = {
-            i: w for i, e in ledger.items() if (w := writes_of(e, spec.of_run)) is not None
+            i: w
+            for i, e in ledger.items()
+            if (w := writes_of(ItemBook.from_dict(e.extra), spec.of_run)) is not None
         }
         self.link_names: list[str] = []
 
@@ -280,7 +283,7 @@ class Planner:
         out = []
         for ado_id in ids:
             entry, writes = self.ledger[ado_id], self.writes[ado_id]
-            level = int(entry.extra.get("level") or 0)
+            level = ItemBook.from_dict(entry.extra).level or 0
             target = Target("issue", ado_id, entry.jira_key, entry.jira_id, level=level)
             hit = next((h for h in hits.get(ado_id, []) if h.get("key") == entry.jira_key), None)
             if hit is None and self.target.issue_exists(entry.jira_key):

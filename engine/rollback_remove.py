@@ -22,7 +22,6 @@ when Jira refuses the bulk request, issues are deleted one by one.
 from __future__ import annotations
 
 import heapq
-import threading
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from typing import Protocol
 from engine.errors import AuthError, EngineError, PermanentError, StopRequested, TransientError
 from engine.http import OutcomeUnknown
 from engine.model import BulkProgress
+from engine.pipeline.cadence import StopState
 from engine.ports import JiraTarget
 from engine.rollback_plan import (
     SEARCH_CHUNK,
@@ -63,7 +63,7 @@ class Host(Protocol):
     target: JiraTarget
     settle: SettleBook
     plan: RollbackPlan
-    stop: threading.Event
+    stop: StopState
     project_key: str
 
     def checkpoint(self, *, force: bool = False) -> None: ...

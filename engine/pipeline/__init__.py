@@ -1,0 +1,179 @@
+"""The phased migration pipeline: ``run_migration``.
+
+Layout (one module per job; each phase behind :class:`~engine.pipeline.phase.Phase`):
+
+- ``loop``        the run loop: phase 1 or the saved plan, then phases 2-6 chunk by
+                  chunk; pause, cancel, lease loss, finish, fail.
+- ``context``     :class:`~engine.pipeline.context.RunContext`: what the phases share
+                  (spec, ports, typed plan, ledger and item books, settle book,
+                  counters) and the per-item bookkeeping helpers.
+- ``checkpoint``  heartbeat, flush of items/ledger/unsettled marks, progress and log
+                  events, control polling, the report.
+- ``pool``        the worker pool: threads, deferral queue for settling work.
+- ``markers``     exactly-once glue: intents, ambiguous outcomes, settle and adopt,
+                  the ``ado-{id}`` label and ``ado.migration`` property.
+- ``runplan``     the typed, versioned plan (:class:`~engine.pipeline.runplan.RunPlan`);
+                  the per-item bookkeeping is :class:`engine.itembook.ItemBook`.
+- ``plan``, ``components``, ``sprints``  phase 1 (sprints also closes past sprints).
+- ``create``, ``payloads``  phase 2; ``states`` phase 3; ``content``, ``attachments``
+  phase 4; ``links`` phase 5; ``verify`` phase 6 (repairs); ``dryrun`` a dry run.
+- ``limits``, ``util``, ``stops``  tunables and fixed keys, pure helpers, stop signals.
+
+Phases (``store.set_phase``; the report names them, see :data:`engine.report.PHASES`):
+
+1. discover and plan: preflight (ADO access, Jira user, project, issue types,
+   create screens, statuses), filters, SAMPLE selection, INCREMENTAL changed-since,
+   type/state mappings, users, per-item decisions, components and sprints (see
+   below); ``save_plan``. A dry run stops here with a report holding the exact
+   payloads for a sample of items.
+2. create issues, parents first (Epic level, then standard, then sub-tasks), in
+   bulk requests of 50 with several in flight; edit changed issues in place; then
+   move the issues into their sprints (50 a request) and complete past sprints.
+3. reach target states by walking the workflow's transitions.
+4. attachments (inline images included, then the description is edited to show
+   them from Jira), then comments in order.
+5. links (after both ends exist); out-of-scope ends become remote links to ADO;
+   every issue gets a remote link back to its ADO work item.
+6. verify: count what Jira holds (search on the ``ado-*`` labels) against the plan.
+
+Exactly once
+    Every write is recorded in the project's ledger (``LedgerEntry``) as soon as
+    it succeeds and is never repeated once recorded. Where an outcome can be
+    unknown, nothing is sent again before Jira can have shown whether it landed:
+
+    - Issues carry the label ``ado-{id}`` and the issue property ``ado.migration``
+      (``{"adoId", "rev"}``), both set atomically in the create body. The intent
+      to create is saved (``ItemRecord.attempts`` incremented) before a bulk
+      request is sent. Before creating anything, phase 2 searches Jira for the
+      labels of every item it is about to create that the ledger does not know
+      (``project = KEY AND labels in (...)``, 100 labels a query) and adopts what
+      it finds.
+    - Comments carry a marker in their visible header ("· ADO comment {id}"): the
+      body comes back with every comment, as the specification documents, so a
+      comment is recognised without undocumented expansions. Older comments are
+      recognised by their ``ado.comment`` property, read through the documented
+      ``GET /comment/{id}/properties/{key}``. Attachments are recognised by file
+      name and size. Transitions move to a named status: the status is read again
+      before any other step. Issue links and remote links are documented not to
+      double when sent again (a duplicate link "is created" without a second one;
+      remote links upsert by ``globalId``).
+    - A write whose answer was lost (a timeout, a dropped connection, a
+      500/502/504: ``OutcomeUnknown``) may still be running in Jira, so a look
+      right after it proves nothing. Its item is *settling* (``engine.settle``):
+      the mark is saved in the project's store with a deadline ``settle_seconds``
+      ahead (at least the client's timeout plus a margin; ``RunSpec``), the item's
+      work goes back into the phase's queue for that deadline while other items
+      go on, and only then does the work look in Jira (labels, comment markers,
+      files, status), adopt what landed and send what is still missing. The marks
+      are project-wide: a paused, cancelled, taken-over or next run honours them.
+    - Before each group of phase 3 and 4 work, the item's pending intent
+      (``ItemBook.pending``) is saved with a token of this process; the plan names
+      the process that may have writes in flight (``RunPlan.live``). A process
+      that takes over from one that died holds every write the dead one may have
+      had open (its create intents and pending groups) for ``settle_seconds`` from
+      the take-over, then looks.
+    - Should a copy land anyway (Jira later than any settle time), verify (phase
+      6) finds it (several issues with one label; on the items an ambiguous write
+      touched, comments with one marker, the same file twice, the same link
+      twice), keeps what the ledger knows and removes the others when the
+      migration account made them and nobody changed them since
+      (``engine.repair``); every repair, or reason to leave one, is in the report.
+    - Per item and phase, ``ItemBook.steps[phase] = rev`` marks completion, set
+      only after all of the item's writes in that phase succeeded;
+      ``ItemBook.synced_rev`` marks an item whose every phase is done.
+    - ``report["exactlyOnce"]`` counts, by kind of write, what was ambiguous,
+      deferred, adopted, sent again and repaired.
+
+Provenance
+    Every write is also recorded under the run's id (``RunSpec.run_id``) in the
+    item's ``ItemBook.runs`` (``engine.provenance``): created, comments,
+    attachments, links added, fields edited, status moved, and the issue's
+    ``updated`` as verify sees it after the last write. A rollback of the run
+    (``engine.rollback``) removes exactly that share.
+
+Stops
+    Pause and cancel set a flag that the HTTP clients read before every attempt
+    and while waiting out a backoff or a ``Retry-After`` (``StopRequested``): a
+    request not yet sent is never sent after a stop; one already sent still
+    reports its outcome, so nothing is left unrecorded.
+
+Resume
+    A resumed, taken-over or redelivered run finds its plan (``load_plan``) and
+    skips phase 1; phases already finished are skipped (``RunPlan.phases_done``)
+    and, within a phase, items whose step is recorded. Checkpoints run at least
+    every second and every 50 items: ``heartbeat`` (False: another worker owns the
+    run, stop at once and touch nothing more), ``save_items``/``save_ledger``,
+    progress and log events, then ``control.poll`` (pause/cancel). Workers check
+    a stop flag before every write, so a pause returns within about a second with
+    no item half-written.
+
+    The plan is saved as ``RunPlan.to_dict()`` (schema version 2). A plan saved by
+    the engine before the typed plan (version 1) is converted on load and the run
+    resumes from it; a plan of any other version fails the run with the reason
+    (``PlanVersionError``) and nothing is written. The per-item bookkeeping is
+    saved in ``LedgerEntry.extra`` as ``ItemBook.to_dict()`` under the keys it
+    always had; an entry written before the typed book loads as version 1.
+
+Components (area paths)
+    Only when "components" is on a create screen the run uses. Each area path of
+    a planned item below the project root becomes the component named after that
+    path below the root, "/"-joined (``Web/Checkout``; not the leaf alone, which two
+    teams may share). Existing components are matched by name (case-insensitive)
+    before anything is created, so a resumed or repeated run creates none twice;
+    the ones created are recorded in the plan. A 403 on create (the user is not a
+    project admin) stops creating: the remaining areas become ``area-…`` labels and
+    the report says so. A dry run creates nothing and reports what it would create.
+
+Sprints (iteration paths)
+    Only when the project has a scrum board. Each iteration path of a planned item
+    below the root maps to the board's sprint of the same name (the iteration's
+    leaf name; the path below the root when two used iterations share a leaf), or
+    a new one created with the iteration's start and finish dates. Jira creates
+    sprints *future* and only moves issues into future or active sprints, so the
+    order is: create (phase 1) → create the issues (phase 2) → move them, 50 per
+    ``POST /sprint/{id}/issue`` (recorded per item in ``ItemBook.sprint``, and a
+    move is harmless to repeat) → complete the sprints this migration created whose
+    finish date is past (future → active → closed, one at a time, oldest first, as
+    a board without parallel sprints requires; recorded in the plan). The Sprint
+    field is not set at create time: it is not on every create screen, and a past
+    sprint must stay open until its issues are in. Iterations whose sprint is
+    already closed (a later incremental run), or all of them without a board,
+    become ``iteration-…`` labels.
+
+Reruns
+    A FULL rerun skips items already fully migrated at the same ADO ``rev`` and
+    UPDATES changed ones in place (fields edited, new comments and attachments
+    appended, state re-reached); it never creates a second issue. INCREMENTAL
+    does the same for the items created or changed since ``changed_since``.
+    Edited or deleted ADO comments are not re-synced (only new ones are added).
+"""
+
+from __future__ import annotations
+
+from engine.pipeline.context import Ports, RunContext
+from engine.pipeline.loop import RunLoop
+from engine.ports import (
+    AdoSource,
+    CheckpointStore,
+    ControlSignal,
+    EventSink,
+    JiraTarget,
+    RunOutcome,
+    RunSpec,
+)
+
+__all__ = ["run_migration"]
+
+
+def run_migration(
+    spec: RunSpec,
+    *,
+    source: AdoSource,
+    target: JiraTarget,
+    store: CheckpointStore,
+    events: EventSink,
+    control: ControlSignal,
+) -> RunOutcome:
+    """Run (or resume) one migration run; see the package docstring."""
+    ctx = RunContext(spec, Ports(source, target, store, events, control))
+    return RunLoop(ctx).execute()

@@ -1,0 +1,151 @@
+"""Checkpoints: heartbeat, flush of items, ledger and settle marks, progress and log
+events, control polling, the report."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from engine.itembook import ItemBook
+from engine.pipeline.cadence import Cadence
+from engine.pipeline.limits import WRITE_PHASES
+from engine.ports import LedgerEntry
+from engine.report import build_report
+
+if TYPE_CHECKING:
+    from engine.pipeline.context import RunContext
+
+
+class Checkpointer:
+    """Saves the run's progress and hears its control signal (see the package guide, Resume)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.started = time.monotonic()
+        self.units_at_start = 0
+        self.cadence = Cadence(ctx.store, ctx.ports.control, ctx.stops, self._save)
+
+    def stats(self) -> dict[str, int]:
+        counts = {"created": 0, "updated": 0, "skipped": 0, "failed": 0}
+        for record in self.ctx.records.values():
+            key = record.status.lower()
+            if key in counts:
+                counts[key] += 1
+        if self.ctx.spec.run_type != "INCREMENTAL" and not counts["updated"]:
+            counts.pop("updated")
+        return counts
+
+    def announce(self, status: str, stats: dict[str, int]) -> None:
+        self.ctx.ports.events.status(status.lower())
+        self.ctx.ports.events.done(stats)
+
+    def poll(self, *, force: bool = False) -> None:
+        self.cadence.poll(force=force)
+
+    def checkpoint(self, *, force: bool = False) -> None:
+        self.cadence.checkpoint(force=force)
+
+    def _save(self) -> None:
+        self.flush_state()
+        self.flush_logs()
+        self.progress()
+
+    def flush_state(self) -> None:
+        if self.ctx.stops.lease_lost:
+            return
+        with self.ctx.lock:
+            records = [replace(self.ctx.records[i]) for i in sorted(self.ctx.dirty_records)]
+            entries = [self.copy_entry(self.ctx.ledger[i]) for i in sorted(self.ctx.dirty_ledger)]
+            self.ctx.dirty_records.clear()
+            self.ctx.dirty_ledger.clear()
+        if records:
+            self.ctx.store.save_items(records)
+        if entries:
+            self.ctx.store.save_ledger(entries)
+        marks, cleared = self.ctx.settle.flush()
+        if marks or cleared:
+            self.ctx.store.save_unsettled(marks, cleared)
+
+    def copy_entry(self, entry: LedgerEntry) -> LedgerEntry:
+        """A copy to save, its ``extra`` written from the item's book (the caller locks)."""
+        entry.extra = self.ctx.book(entry).to_dict()
+        return LedgerEntry(
+            entry.ado_id,
+            entry.jira_key,
+            entry.jira_id,
+            entry.ado_rev,
+            dict(entry.comments),
+            dict(entry.attachments),
+            list(entry.links),
+            entry.state,
+            json.loads(json.dumps(entry.extra)),
+        )
+
+    def flush_logs(self) -> None:
+        with self.ctx.lock:
+            logs, self.ctx.logs = self.ctx.logs, []
+        for message in logs:
+            self.ctx.ports.events.log(message)
+
+    def progress(self) -> None:
+        total = len(self.ctx.items)
+        with self.ctx.lock:
+            current = min(total, self.ctx.units // len(WRITE_PHASES))
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        done_here = (self.ctx.units - self.units_at_start) / len(WRITE_PHASES)
+        self.ctx.ports.events.progress(current, total, round(done_here / elapsed, 1))
+
+    def save_report(
+        self,
+        status: str,
+        *,
+        reason: str = "",
+        samples: Sequence[Mapping[str, Any]] = (),
+        facts: Mapping[int, ItemBook] | None = None,
+    ) -> None:
+        if facts is None:
+            with self.ctx.lock:
+                facts = {
+                    i: self.ctx.book(self.ctx.ledger[i])
+                    for i in self.ctx.items
+                    if i in self.ctx.ledger
+                }
+        report = build_report(
+            self.ctx.plan,
+            self.ctx.records,
+            facts,
+            status=status,
+            phase=self.ctx.phase,
+            verification=self.ctx.verification,
+            samples=samples,
+        )
+        if self.ctx.planned:
+            report["exactlyOnce"] = self.exactly_once()
+        if reason:
+            report["reason"] = reason
+        self.ctx.store.save_report(report)
+
+    def exactly_once(self) -> dict[str, Any]:
+        """What ambiguous outcomes cost this run so far (every process that worked on it)."""
+        base = self.ctx.exactly_once_base
+        counts: dict[str, dict[str, int]] = {}
+        for what, mine in self.ctx.settle.snapshot().items():
+            before = base.get(what)
+            kinds = Counter(
+                {str(k): int(n) for k, n in before.items()} if isinstance(before, dict) else {}
+            )
+            kinds.update(mine)
+            counts[what] = dict(sorted(kinds.items()))
+        self.ctx.plan.exactly_once = counts
+        repairs = self.ctx.repairs_base + self.ctx.repairs
+        return {
+            **counts,
+            "totals": {w: sum(k.values()) for w, k in counts.items()},
+            "settleSeconds": self.ctx.spec.settle_seconds,
+            "stillSettling": len(self.ctx.settle.keys()),
+            "repairs": repairs,
+        }

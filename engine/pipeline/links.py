@@ -1,0 +1,183 @@
+"""Phase 5: issue links, remote links, the back link to ADO."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from engine import provenance
+from engine.model import Relation, WorkItem
+from engine.pipeline.limits import (
+    BACKLINK,
+    FORWARD_RELS,
+    HIERARCHY_FORWARD,
+    HIERARCHY_REVERSE,
+    LINK_RULES,
+    PHASE_CHUNK,
+)
+from engine.pipeline.phase import PhaseResult, pending_items
+from engine.pipeline.util import digest, link_rule, web_url
+from engine.ports import LedgerEntry
+
+if TYPE_CHECKING:
+    from engine.pipeline.context import RunContext
+
+
+class LinksPhase:
+    """Phase 5: links and remote links of every item."""
+
+    number = 5
+    name = "links"
+    chunk_size: int | None = PHASE_CHUNK
+
+    def items(self, ctx: RunContext) -> list[int]:
+        return pending_items(ctx, 5)
+
+    def run_chunk(self, ctx: RunContext, ids: Sequence[int]) -> PhaseResult:
+        Linker(ctx).run(ids)
+        return PhaseResult.of(ctx, self.number, ids)
+
+
+class Linker:
+    """Writes the links of each item, each once (by its stable link key)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def run(self, ids: Sequence[int]) -> None:
+        # the remote link back to ADO is a field rule: written with or without links
+        self.ctx.pool.run_pool(
+            pending_items(self.ctx, 5, ids),
+            self._link_item,
+            ids_of=lambda i: [i],
+            prepare=self.ctx.prefetch,
+        )
+
+    def _link_item(self, ado_id: int) -> None:
+        # Issue links and remote links are documented not to double when sent again
+        # (a duplicate link "is created" without a second one; remote links upsert by
+        # globalId), so after a settle deadline they are simply sent again.
+        self.ctx.markers.settled_before(5, ado_id)
+        wi = self.ctx.take(ado_id)
+        if wi is None:
+            self.ctx.fail_item(ado_id, "no longer readable in Azure DevOps (deleted?)")
+            return
+        entry = self.ctx.ledger[ado_id]
+        links = [self._backlink(wi, entry)]
+        if self.ctx.spec.migrate_links:
+            links += self._links_of(wi, entry)
+        for link_key, write in links:
+            if link_key in entry.links:
+                continue
+            self.ctx.check_stop()
+            write()
+            with self.ctx.lock:
+                entry.links.append(link_key)
+                provenance.note(self.ctx.book(entry), self.ctx.spec.run_id, link=link_key)
+                self._touch_other_end(link_key, ado_id)
+                self.ctx.dirty_ledger.add(ado_id)
+            self.ctx.write_rule(entry, link_rule(link_key))
+        self.ctx.mark_step(ado_id, 5)
+
+    def _touch_other_end(self, link_key: str, ado_id: int) -> None:
+        """An issue link changes both issues: the other end was written to by this run too."""
+        parts = link_key.split(":")
+        if len(parts) != 3 or link_key.startswith("remote:"):
+            return
+        for end in parts[1:]:
+            if end.isdigit() and int(end) != ado_id and int(end) in self.ctx.ledger:
+                provenance.touch(self.ctx.book(self.ctx.ledger[int(end)]), self.ctx.spec.run_id)
+                self.ctx.dirty_ledger.add(int(end))
+
+    def _backlink(self, wi: WorkItem, entry: LedgerEntry) -> tuple[str, Callable[[], None]]:
+        """The issue's remote link to its own ADO work item (globalId ado-item-{id})."""
+        url = web_url(self.ctx.ado_web, wi.id)
+        title = f"Azure DevOps {wi.type} {wi.id}: {' '.join(wi.title.split())}"
+        _, write = self._remote(entry, url, title, f"ado-item-{wi.id}")
+        return BACKLINK, write
+
+    def _links_of(self, wi: WorkItem, entry: LedgerEntry) -> list[tuple[str, Callable[[], None]]]:
+        out: list[tuple[str, Callable[[], None]]] = []
+        for rel in wi.relations:
+            other = rel.target_id
+            if rel.rel == "Hyperlink":
+                out.append(
+                    self._remote(
+                        entry,
+                        rel.url,
+                        rel.attributes.get("comment") or rel.url,
+                        f"hyperlink:{digest(rel.url)}",
+                    )
+                )
+            elif other is None:
+                continue
+            elif rel.rel == HIERARCHY_REVERSE:
+                out += self._parent_link(wi, entry, other)
+            elif rel.rel == HIERARCHY_FORWARD:
+                if other not in self.ctx.crosswalk and not self.ctx.in_run(other):
+                    out.append(self._remote_item(entry, other, "child"))
+            elif rel.rel in LINK_RULES:
+                out += self._work_item_link(wi, entry, rel, other)
+        return out
+
+    def _parent_link(
+        self, wi: WorkItem, entry: LedgerEntry, parent: int
+    ) -> list[tuple[str, Callable[[], None]]]:
+        if self.ctx.book(entry).parent_set == parent:
+            return []
+        parent_key = self.ctx.crosswalk.get(parent)
+        if parent_key is None:
+            if self.ctx.in_run(parent) or parent in self.ctx.items:
+                return []  # its creation failed or it was skipped; nothing to point at
+            return [self._remote_item(entry, parent, "parent")]
+        link_type = self._link_type("Relates")
+        return [
+            (
+                f"parent:{parent}:{wi.id}",
+                lambda: self.ctx.target.link_issues(link_type, entry.jira_key, parent_key),
+            )
+        ]
+
+    def _work_item_link(
+        self, wi: WorkItem, entry: LedgerEntry, rel: Relation, other: int
+    ) -> list[tuple[str, Callable[[], None]]]:
+        name, outward, symmetric = LINK_RULES[rel.rel]
+        other_key = self.ctx.crosswalk.get(other)
+        if other_key is None:
+            if other in self.ctx.items:
+                return []  # in scope but not in Jira (failed or skipped)
+            return [self._remote_item(entry, other, rel.attributes.get("name") or name)]
+        both_here = self.ctx.in_run(other)
+        if both_here and (wi.id > other if symmetric else rel.rel not in FORWARD_RELS):
+            return []  # the other end writes it
+        link_type = self._link_type(name)
+        out_id, in_id = (wi.id, other) if outward else (other, wi.id)
+        if symmetric:
+            out_id, in_id = min(wi.id, other), max(wi.id, other)
+        out_key, in_key = self.ctx.crosswalk[out_id], self.ctx.crosswalk[in_id]
+        return [
+            (
+                f"{name}:{out_id}:{in_id}",
+                lambda: self.ctx.target.link_issues(link_type, in_key, out_key),
+            )
+        ]
+
+    def _link_type(self, wanted: str) -> str:
+        names = self.ctx.plan.link_types
+        if wanted in names or not names:
+            return wanted
+        return "Relates" if "Relates" in names else str(names[0])
+
+    def _remote_item(
+        self, entry: LedgerEntry, other: int, relation: str
+    ) -> tuple[str, Callable[[], None]]:
+        url = web_url(self.ctx.ado_web, other)
+        return self._remote(entry, url, f"ADO #{other} ({relation})", f"ado-workitem-{other}")
+
+    def _remote(
+        self, entry: LedgerEntry, url: str, title: str, global_id: str
+    ) -> tuple[str, Callable[[], None]]:
+        return (
+            f"remote:{global_id}",
+            lambda: self.ctx.target.remote_link(entry.jira_key, url, str(title)[:255], global_id),
+        )

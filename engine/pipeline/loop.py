@@ -1,0 +1,144 @@
+"""The run loop: phase to phase, chunk by chunk; stop, pause, cancel, finish, fail."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.errors import AuthError, BlockedAddress, RunAborted
+from engine.pipeline.content import ContentPhase
+from engine.pipeline.create import CreatePhase
+from engine.pipeline.dryrun import DryRun
+from engine.pipeline.links import LinksPhase
+from engine.pipeline.phase import Phase
+from engine.pipeline.plan import Planner
+from engine.pipeline.states import StatesPhase
+from engine.pipeline.stops import StopRun, run_guarded
+from engine.pipeline.verify import VerifyPhase
+from engine.planning import chunks
+from engine.ports import FinalStatus, RunOutcome
+
+if TYPE_CHECKING:
+    from engine.pipeline.context import RunContext
+
+
+PHASES: tuple[Phase, ...] = (
+    CreatePhase(),
+    StatesPhase(),
+    ContentPhase(),
+    LinksPhase(),
+    VerifyPhase(),
+)
+
+
+class RunLoop:
+    """Phase 1 (or the saved plan), then each write phase not yet done, chunk by chunk."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def execute(self) -> RunOutcome:
+        # Requests waiting to be sent or retried give up as soon as the run stops.
+        for client in (self.ctx.source, self.ctx.target):
+            client.set_stop_check(self.ctx.stops.is_set)
+        return run_guarded(
+            self._run,
+            reason_of=lambda: self.ctx.stops.reason,
+            stopped=self._stopped,
+            fail=self._fail,
+            fatal=(AuthError, BlockedAddress, RunAborted),
+        )
+
+    def _run(self) -> RunOutcome:
+        Planner(self.ctx).load_or_plan()
+        if self.ctx.spec.dry_run:
+            return DryRun(self.ctx).finish()
+        self._run_phases()
+        return self._finish()
+
+    def _run_phases(self) -> None:
+        done = set(self.ctx.plan.phases_done)
+        for phase in PHASES:
+            if phase.number in done:
+                continue
+            self.ctx.enter_phase(phase.number)
+            self._run_phase(phase)
+            self.ctx.checkpointer.checkpoint(force=True)
+            self.ctx.raise_if_stopped()
+            self.ctx.plan.phases_done.append(phase.number)
+            self.ctx.save_plan()
+            self.ctx.checkpointer.save_report("RUNNING")
+
+    def _run_phase(self, phase: Phase) -> None:
+        ids = phase.items(self.ctx)
+        size = phase.chunk_size or max(len(ids), 1)
+        for part in chunks(ids, size) if ids else [[]]:
+            phase.run_chunk(self.ctx, part)
+            self.ctx.raise_if_stopped()
+
+    def _finish(self) -> RunOutcome:
+        self._settle_bookkeeping()
+        self.ctx.markers.end_live()
+        stats = self.ctx.checkpointer.stats()
+        status: FinalStatus = "PARTIAL" if stats.get("failed") else "COMPLETED"
+        self.ctx.checkpointer.save_report(status)
+        self.ctx.checkpointer.flush_logs()
+        self.ctx.checkpointer.announce(status, stats)
+        return RunOutcome(status, stats)
+
+    def _stopped(self, stop: StopRun) -> RunOutcome:
+        if stop.lease_lost:
+            return RunOutcome("PAUSED", self.ctx.checkpointer.stats(), stop.reason)
+        if stop.status == "FAILED":
+            return self._fail(stop.reason)
+        self.ctx.checkpointer.flush_state()
+        self.ctx.markers.end_live()
+        self.ctx.checkpointer.save_report(stop.status)
+        self.ctx.checkpointer.flush_logs()
+        stats = self.ctx.checkpointer.stats()
+        if stop.status == "CANCELLED":
+            self.ctx.checkpointer.announce("cancelled", stats)
+        else:
+            self.ctx.ports.events.log(
+                f"⏸ paused in phase {self.ctx.phase}; resume continues from here"
+            )
+            self.ctx.ports.events.status("paused")
+        return RunOutcome(stop.status, stats, stop.reason)
+
+    def _fail(self, reason: str) -> RunOutcome:
+        self.ctx.checkpointer.flush_state()
+        if self.ctx.planned:
+            self.ctx.markers.end_live()
+        stats = self.ctx.checkpointer.stats()
+        if self.ctx.planned:
+            self.ctx.checkpointer.save_report("FAILED", reason=reason)
+        else:
+            self.ctx.store.save_report(
+                {"status": "FAILED", "reason": reason, "problems": {"validation": [reason]}}
+            )
+        self.ctx.checkpointer.flush_logs()
+        self.ctx.ports.events.log(f"✗ run failed: {reason}")
+        self.ctx.checkpointer.announce("failed", stats)
+        return RunOutcome("FAILED", stats, reason)
+
+    def _settle_bookkeeping(self) -> None:
+        """Every item of a finished run ends with a final status, whoever did its work."""
+        with self.ctx.lock:
+            for ado_id, record in self.ctx.records.items():
+                if record.status != "PENDING":
+                    continue
+                entry = self.ctx.ledger.get(ado_id)
+                item = self.ctx.items.get(ado_id)
+                if item is not None and item.action == "skip":
+                    record.status = "SKIPPED"
+                elif entry is not None and entry.jira_key:
+                    record.jira_key, record.jira_id = entry.jira_key, entry.jira_id
+                    record.status = (
+                        "UPDATED"
+                        if item is not None and item.action in ("update", "refresh")
+                        else "CREATED"
+                    )
+                else:
+                    record.status = "FAILED"
+                    record.error = record.error or "no Jira issue after every phase"
+                self.ctx.dirty_records.add(ado_id)
+        self.ctx.checkpointer.flush_state()

@@ -15,15 +15,22 @@ a fresh project per scenario from ``POST /api/projects``; the run is started wit
 second, as a dashboard would, until the run ends.
 
 Recorded per scenario: wall time (start request to the poll that sees the run
-finished), items per second, peak resident memory of each worker (its process
-tree: the sum of each process's ``VmHWM``, and the largest sampled sum of
-``VmRSS``), of the web server and of the sandboxes, CPU seconds of each worker
-tree (``utime + stime`` of live processes plus ``cutime + cstime`` of reaped
-children, from ``/proc/<pid>/stat``), CPU milliseconds per item and per Jira
-request (``GET /_sandbox/counters`` of the Jira sandbox), the final status and
-the Jira sandbox's write counters. The ratios at the end compare the peak worker
-and web memory of the largest dry run with those of the 10,000-item dry run at
-the same worker count (target: at most 1.5).
+finished; also the run's own ``startedAt`` to ``finishedAt``), items per second,
+peak resident memory of each worker (its process tree: the sum of each process's
+``VmHWM``, and the largest sampled sum of ``VmRSS``, sampled every 0.5 s), of
+the web server and of the sandboxes, CPU seconds of each worker tree from the
+start request on (``utime + stime`` of live processes plus ``cutime + cstime``
+of reaped children, from ``/proc/<pid>/stat``; start-up CPU is reported apart),
+CPU milliseconds per item and per Jira request (``GET /_sandbox/counters`` of
+the Jira sandbox), how fast the status endpoint answered, the load average
+around the run (the machine may be shared: read the numbers with it), the final
+status and the Jira sandbox's write counters. The ratios at the end compare the
+peak worker and web memory of the largest dry run with those of the 10,000-item
+dry run at the same worker count (target: at most 1.5).
+
+The product runs with its production settings (``DEBUG`` off, generated keys)
+and default limits: the Jira rate limiter starts at 20 requests per second and
+climbs towards 100; the sandboxes do not throttle.
 
 Results merge into ``bench/results/engine_scale.json`` (a scenario replaces the
 entry of the same mode, size, worker count and pool; ``--fresh`` starts over).

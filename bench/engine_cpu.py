@@ -139,6 +139,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--label", default="after")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--note", default="", help="recorded with the setup (e.g. the tree measured)"
+    )
     args = parser.parse_args()
     runs = [run(args.items, args.limit, args.seed) for _ in range(max(1, args.repeat))]
     per_call = [r["cpu_ms_per_jira_call"] for r in runs]
@@ -153,6 +156,7 @@ def main() -> None:
         "jira_limiter_ceiling_per_second": args.limit,
         "seed": args.seed,
         "engine_version": engine_version(),
+        "note": args.note,
         "measured": "time.process_time() of the engine process around run_migration "
         "(all its threads); the sandboxes run in a child process; the median of the runs",
         "python": platform.python_version(),

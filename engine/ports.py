@@ -10,6 +10,7 @@ Also the two client protocols the pipeline relies on; ``engine.ado`` and
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal, Protocol
@@ -67,6 +68,20 @@ class LedgerEntry:
     # Free-form bookkeeping the engine persists with the entry (write intents, remote
     # links, overflow files...). The store saves and loads it verbatim as JSON.
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def snapshot(self) -> LedgerEntry:
+        """A deep copy to hand to the store while workers go on changing this one."""
+        return LedgerEntry(
+            self.ado_id,
+            self.jira_key,
+            self.jira_id,
+            self.ado_rev,
+            dict(self.comments),
+            dict(self.attachments),
+            list(self.links),
+            self.state,
+            json.loads(json.dumps(self.extra)),
+        )
 
 
 @dataclass(frozen=True)

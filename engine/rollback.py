@@ -34,7 +34,6 @@ FAILED (Jira refused a removal), PENDING. ``done.stats`` holds ``removed`` besid
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -403,7 +402,7 @@ class Rollback:
         if self.stop.lease_lost:
             return
         with self.lock:
-            entries = [_copy(self.ledger[i]) for i in sorted(self.dirty) if i in self.ledger]
+            entries = [self.ledger[i].snapshot() for i in sorted(self.dirty) if i in self.ledger]
             forgotten, self.forgotten = sorted(self.forgotten), set()
             self.dirty.clear()
             saved_plan = self.plan.to_dict() if self.planned and (plan or self.plan_dirty) else None
@@ -573,20 +572,6 @@ class Rollback:
         self.ports.events.status("failed")
         self.ports.events.done(stats)
         return RunOutcome("FAILED", stats, reason)
-
-
-def _copy(entry: LedgerEntry) -> LedgerEntry:
-    return LedgerEntry(
-        entry.ado_id,
-        entry.jira_key,
-        entry.jira_id,
-        entry.ado_rev,
-        dict(entry.comments),
-        dict(entry.attachments),
-        list(entry.links),
-        entry.state,
-        json.loads(json.dumps(entry.extra)),
-    )
 
 
 def _failure(exc: Exception) -> str:

@@ -3,7 +3,6 @@ events, control polling, the report."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -73,17 +72,7 @@ class Checkpointer:
     def copy_entry(self, entry: LedgerEntry) -> LedgerEntry:
         """A copy to save, its ``extra`` written from the item's book (the caller locks)."""
         entry.extra = self.ctx.book(entry).to_dict()
-        return LedgerEntry(
-            entry.ado_id,
-            entry.jira_key,
-            entry.jira_id,
-            entry.ado_rev,
-            dict(entry.comments),
-            dict(entry.attachments),
-            list(entry.links),
-            entry.state,
-            json.loads(json.dumps(entry.extra)),
-        )
+        return entry.snapshot()
 
     def flush_logs(self) -> None:
         with self.ctx.lock:

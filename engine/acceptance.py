@@ -16,16 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.adf import (
-    ConvertContext,
-    Node,
-    adf_to_text,
-    doc,
-    heading,
-    html_to_blocks,
-    panel,
-    paragraph,
-)
+from engine.adf import ConvertContext, html_to_blocks
+from engine.adf_nodes import Node, adf_to_text, doc, heading, panel, paragraph
 from engine.content import DESCRIPTION_BUDGET, fit_to_limit
 from engine.fieldtypes import from_meta
 from engine.model import FieldMeta

@@ -1,24 +1,38 @@
-"""HTML → Atlassian Document Format, and small ADF builders.
+"""HTML → Atlassian Document Format: the converter.
 
-The converter parses with the stdlib ``html.parser`` into a small tolerant tree
-(implicit closes, void elements, stray end tags ignored, bounded depth) and then
-walks it. It emits only the nodes Jira Cloud accepts from the API (paragraph,
-heading, bullet/ordered lists, codeBlock, blockquote, table, rule, panel,
-mediaSingle with external media, text with marks, hardBreak, mention), and every
-container's content is fitted to what the ADF schema allows inside it, so the
-output always validates against ``adf-v1-full.schema.json``.
+It walks the tolerant tree of ``engine.html_tree`` and emits only the nodes Jira
+Cloud accepts from the API (paragraph, heading, bullet/ordered lists, codeBlock,
+blockquote, table, rule, panel, mediaSingle with external media, text with marks,
+hardBreak, mention), built and fitted to their containers by ``engine.adf_nodes``,
+so the output always validates against ``adf-v1-full.schema.json``.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from engine.adf_nodes import (
+    BLOCKQUOTE_CONTENT,
+    DOC_CONTENT,
+    TABLE_CELL_CONTENT,
+    Mark,
+    Marks,
+    Node,
+    code_block,
+    doc,
+    fit_blocks,
+    hard_break,
+    heading,
+    link_mark,
+    list_item,
+    media_single,
+    mention,
+    paragraph,
+    rule,
+    text,
+)
+from engine.html_tree import Element, parse_html
 from engine.refs import (
     attachment_file_name,
     safe_href,
@@ -26,26 +40,12 @@ from engine.refs import (
     work_item_id_from_url,
 )
 
-Node = dict[str, Any]
-Mark = dict[str, Any]
-Marks = tuple[Mark, ...]
-
-JIRA_ADF_LIMIT = 32_767
-MAX_DEPTH = 64  # deeper HTML is flattened: keeps recursion and ADF nesting bounded
-
 
 def _words(names: str) -> frozenset[str]:
     return frozenset(names.split(" "))
 
 
-_VOID = _words("area base br col embed hr img input link meta param source track wbr")
 _SKIP = _words("script style head title template iframe object svg math noscript")
-# Block starts that close an open <p>, and the elements that stop that search.
-_P_CLOSERS = _words(
-    "p div ul ol dl table h1 h2 h3 h4 h5 h6 pre blockquote hr section article "
-    "header footer nav aside main figure address details form fieldset"
-)
-_P_SCOPE = _words("table td th caption button html")
 _BLOCK = _words(
     "p div section article header footer main nav aside address figure figcaption "
     "details summary dl dt dd center form fieldset legend body html li tr td th "
@@ -71,287 +71,6 @@ _MARK_TAGS: dict[str, Mark] = {
 }
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _HTML_SPACE = " \t\n\r\f"
-
-# What the ADF schema lets each container hold, among the nodes we emit.
-_LIST_ITEM = frozenset({"paragraph", "bulletList", "orderedList", "codeBlock", "mediaSingle"})
-_BLOCKQUOTE = _LIST_ITEM
-_PANEL = _LIST_ITEM | {"heading", "rule"}
-_TABLE_CELL = _PANEL | {"panel", "blockquote"}
-_DOC = _TABLE_CELL | {"table"}
-
-
-# --------------------------------------------------------------------------- builders
-def text(s: str, marks: Iterable[Mark] = ()) -> Node:
-    """A text node; ADF refuses empty text, so an empty string is a programming error."""
-    if not s:
-        raise ValueError("ADF text nodes must not be empty")
-    node: Node = {"type": "text", "text": s}
-    mark_list = list(marks)
-    if mark_list:
-        node["marks"] = mark_list
-    return node
-
-
-def strong(s: str) -> Node:
-    return text(s, [{"type": "strong"}])
-
-
-def link(s: str, href: str) -> Node:
-    """Text linked to href; an unsafe href leaves plain text."""
-    safe = safe_href(href)
-    return text(s, [link_mark(safe)] if safe else [])
-
-
-def link_mark(href: str) -> Mark:
-    return {"type": "link", "attrs": {"href": href}}
-
-
-def hard_break() -> Node:
-    return {"type": "hardBreak"}
-
-
-def _inline_list(content: str | Sequence[Node]) -> list[Node]:
-    if isinstance(content, str):
-        return [text(content)] if content else []
-    return [node for node in content if node]
-
-
-def paragraph(content: str | Sequence[Node] = "") -> Node:
-    """A paragraph from a string or inline nodes; empty gives the (valid) empty paragraph."""
-    node: Node = {"type": "paragraph"}
-    inlines = _inline_list(content)
-    if inlines:
-        node["content"] = inlines
-    return node
-
-
-def heading(content: str | Sequence[Node], level: int = 2) -> Node:
-    node: Node = {"type": "heading", "attrs": {"level": min(max(int(level), 1), 6)}}
-    inlines = _inline_list(content)
-    if inlines:
-        node["content"] = inlines
-    return node
-
-
-def rule() -> Node:
-    return {"type": "rule"}
-
-
-def code_block(code: str, language: str | None = None) -> Node:
-    node: Node = {"type": "codeBlock"}
-    if language:
-        node["attrs"] = {"language": language}
-    if code:
-        node["content"] = [text(code)]
-    return node
-
-
-def list_item(blocks: Sequence[Node]) -> Node:
-    content = fit_blocks(blocks, _LIST_ITEM)
-    if not content or content[0]["type"] != "paragraph":
-        # Jira wants a listItem to open with a paragraph.
-        content.insert(0, paragraph())
-    return {"type": "listItem", "content": content}
-
-
-def bullet_list(items: Sequence[Sequence[Node]]) -> Node:
-    """A bullet list; each item is a list of blocks."""
-    return {"type": "bulletList", "content": [list_item(blocks) for blocks in items]}
-
-
-def panel(blocks: Sequence[Node], panel_type: str = "info") -> Node:
-    content = fit_blocks(blocks, _PANEL) or [paragraph()]
-    return {"type": "panel", "attrs": {"panelType": panel_type}, "content": content}
-
-
-def mention(account_id: str, display: str) -> Node:
-    attrs = {"id": account_id}
-    if display:
-        attrs["text"] = display
-    return {"type": "mention", "attrs": attrs}
-
-
-def media_single(url: str, alt: str = "") -> Node:
-    attrs: dict[str, Any] = {"type": "external", "url": url}
-    if alt:
-        attrs["alt"] = alt
-    media = {"type": "media", "attrs": attrs}
-    return {"type": "mediaSingle", "attrs": {"layout": "center"}, "content": [media]}
-
-
-def doc(*blocks: Node | None) -> Node:
-    """A document; None blocks are skipped. An empty content list validates and Jira takes it."""
-    return {"version": 1, "type": "doc", "content": [b for b in blocks if b]}
-
-
-def adf_char_length(document: Node) -> int:
-    """Length of the compact JSON as Jira counts it (Java chars: UTF-16 code units)."""
-    serialised = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    return len(serialised.encode("utf-16-le")) // 2
-
-
-# --------------------------------------------------------------------------- fitting
-def _strengthen(node: Node) -> Node:
-    """Bold a text node, except code text (the code mark combines only with link)."""
-    marks = node.get("marks", [])
-    if node.get("type") != "text" or any(m["type"] in ("code", "strong") for m in marks):
-        return node
-    return {**node, "marks": [*marks, {"type": "strong"}]}
-
-
-def _heading_as_paragraph(node: Node) -> Node:
-    return paragraph([_strengthen(n) for n in node.get("content", [])])
-
-
-def _table_blocks(table: Node) -> list[Node]:
-    cells = [cell for row in table["content"] for cell in row["content"]]
-    return [block for cell in cells for block in cell["content"]]
-
-
-def fit_blocks(blocks: Iterable[Node], allowed: frozenset[str]) -> list[Node]:
-    """Rewrite blocks a container may not hold: headings → bold paragraphs,
-    blockquotes/panels unwrapped, tables flattened to their cells' blocks, rules dropped."""
-    out: list[Node] = []
-    for block in blocks:
-        kind = block["type"]
-        if kind in allowed:
-            out.append(block)
-        elif kind == "heading":
-            out.append(_heading_as_paragraph(block))
-        elif kind in ("blockquote", "panel"):
-            out.extend(fit_blocks(block["content"], allowed))
-        elif kind == "table":
-            out.extend(fit_blocks(_table_blocks(block), allowed))
-    return out
-
-
-# --------------------------------------------------------------------------- tree
-@dataclass
-class _El:
-    tag: str
-    attrs: dict[str, str] = field(default_factory=dict)
-    children: list[_El | str] = field(default_factory=list)
-
-    def attr(self, name: str) -> str:
-        return self.attrs.get(name) or ""
-
-
-class _TreeBuilder(HTMLParser):
-    """A forgiving DOM builder: roughly what a browser does with tag soup."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = _El("#root")
-        self.stack: list[_El] = [self.root]
-
-    def _close(self, tags: frozenset[str], scope: frozenset[str]) -> None:
-        for i in range(len(self.stack) - 1, 0, -1):
-            tag = self.stack[i].tag
-            if tag in tags:
-                del self.stack[i:]
-                return
-            if tag in scope:
-                return
-
-    def _implicit_closes(self, tag: str) -> None:
-        if tag in _P_CLOSERS:
-            self._close(frozenset({"p"}), _P_SCOPE)
-        if tag == "li":
-            self._close(frozenset({"li"}), frozenset({"ul", "ol", "table"}))
-        elif tag in ("dt", "dd"):
-            self._close(frozenset({"dt", "dd"}), frozenset({"dl", "table"}))
-        elif tag in ("td", "th"):
-            self._close(frozenset({"td", "th"}), frozenset({"tr", "table"}))
-        elif tag == "tr":
-            self._close(frozenset({"tr"}), frozenset({"table"}))
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._implicit_closes(tag)
-        element = _El(tag, {name: value or "" for name, value in attrs})
-        self.stack[-1].children.append(element)
-        if tag not in _VOID and len(self.stack) < MAX_DEPTH:
-            self.stack.append(element)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        # Browsers ignore the self-closing slash on HTML elements.
-        self.handle_starttag(tag, attrs)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("br", "p") and not any(el.tag == tag for el in self.stack[1:]):
-            # Browsers turn a stray </br> into <br> and a stray </p> into an empty paragraph.
-            self.stack[-1].children.append(_El(tag))
-            return
-        for i in range(len(self.stack) - 1, 0, -1):
-            if self.stack[i].tag == tag:
-                del self.stack[i:]
-                return
-
-    def parse_marked_section(self, i: int, report: bool = True) -> int:
-        try:
-            return super().parse_marked_section(i, report)
-        except AssertionError:
-            # html.parser asserts on "<![junk"; browsers read it as a bogus comment.
-            return self.parse_bogus_comment(i)
-
-    def handle_data(self, data: str) -> None:
-        children = self.stack[-1].children
-        if children and isinstance(children[-1], str):
-            children[-1] += data
-        else:
-            children.append(data)
-
-
-def _build(html: str) -> _El:
-    builder = _TreeBuilder()
-    try:
-        builder.feed(html)
-        builder.close()
-    except AssertionError:
-        # Last resort against html.parser's internal asserts on malformed markup:
-        # keep what was parsed rather than fail the whole item.
-        pass
-    return builder.root
-
-
-class _ParseCache:
-    """Recently parsed fragments, bounded by their total length in characters.
-
-    One work item's fields are parsed several times while it is migrated (its
-    create payload, its inline images, its description rewrite); parsing was the
-    converter's largest cost. The trees are never changed after they are built,
-    so threads share them.
-    """
-
-    def __init__(self, max_chars: int) -> None:
-        self.max_chars = max_chars
-        self._trees: OrderedDict[str, _El] = OrderedDict()
-        self._chars = 0
-        self._lock = threading.Lock()
-
-    def parse(self, html: str) -> _El:
-        with self._lock:
-            tree = self._trees.get(html)
-            if tree is not None:
-                self._trees.move_to_end(html)
-                return tree
-        tree = _build(html)
-        if len(html) <= self.max_chars // 4:
-            with self._lock:
-                if html not in self._trees:
-                    self._trees[html] = tree
-                    self._chars += len(html)
-                while self._chars > self.max_chars:
-                    old, _ = self._trees.popitem(last=False)
-                    self._chars -= len(old)
-        return tree
-
-
-_PARSED = _ParseCache(max_chars=4_000_000)
-
-
-def _parse(html: str) -> _El:
-    return _PARSED.parse(html)
-
 
 # --------------------------------------------------------------------------- text helpers
 # Control characters, lone surrogates and non-characters cannot be stored by Jira (or
@@ -509,7 +228,7 @@ class _Flow:
         return self.blocks
 
 
-def _element_text(el: _El) -> str:
+def _element_text(el: Element) -> str:
     return "".join(c if isinstance(c, str) else _element_text(c) for c in el.children)
 
 
@@ -521,8 +240,8 @@ def _int_attr(value: str, lowest: int, highest: int) -> int | None:
     return number if lowest <= number <= highest else None
 
 
-def _language(el: _El) -> str | None:
-    for node in [el, *(c for c in el.children if isinstance(c, _El))]:
+def _language(el: Element) -> str | None:
+    for node in [el, *(c for c in el.children if isinstance(c, Element))]:
         for cls in node.attr("class").split():
             for prefix in ("language-", "lang-"):
                 if cls.lower().startswith(prefix) and len(cls) > len(prefix):
@@ -530,7 +249,7 @@ def _language(el: _El) -> str | None:
     return None
 
 
-def _pre_text(el: _El) -> str:
+def _pre_text(el: Element) -> str:
     parts: list[str] = []
     for child in el.children:
         if isinstance(child, str):
@@ -547,7 +266,7 @@ def _pre_text(el: _El) -> str:
 class _Converter:
     def __init__(self, ctx: ConvertContext) -> None:
         self.ctx = ctx
-        self.handlers: dict[str, Callable[[_El, _Flow, Marks], None]] = {
+        self.handlers: dict[str, Callable[[Element, _Flow, Marks], None]] = {
             "br": lambda el, flow, marks: flow.inline(hard_break()),
             "hr": lambda el, flow, marks: flow.block(rule()),
             "img": self.image,
@@ -561,16 +280,16 @@ class _Converter:
         }
 
     # ---- walking
-    def blocks(self, el: _El, marks: Marks = ()) -> list[Node]:
+    def blocks(self, el: Element, marks: Marks = ()) -> list[Node]:
         flow = _Flow()
         self.children(el, flow, marks)
         return flow.finish()
 
-    def children(self, el: _El, flow: _Flow, marks: Marks) -> None:
+    def children(self, el: Element, flow: _Flow, marks: Marks) -> None:
         for child in el.children:
             self.walk(child, flow, marks)
 
-    def walk(self, node: _El | str, flow: _Flow, marks: Marks) -> None:
+    def walk(self, node: Element | str, flow: _Flow, marks: Marks) -> None:
         if isinstance(node, str):
             self.add_text(_collapse(node), flow, marks)
         elif node.tag in _SKIP:
@@ -603,7 +322,7 @@ class _Converter:
     def browse_url(self, key: str) -> str:
         return f"{self.ctx.jira_base_url.rstrip('/')}/browse/{key}"
 
-    def anchor(self, el: _El, flow: _Flow, marks: Marks) -> None:
+    def anchor(self, el: Element, flow: _Flow, marks: Marks) -> None:
         if self.person_mention(el, flow):
             return
         href = el.attr("href").strip()
@@ -620,7 +339,7 @@ class _Converter:
         item_id = work_item_id_from_url(href)
         return self.ctx.work_item_ref(item_id) if item_id is not None else None
 
-    def person_mention(self, el: _El, flow: _Flow) -> bool:
+    def person_mention(self, el: Element, flow: _Flow) -> bool:
         """ADO: <a href="#" data-vss-mention="version:2.0,{guid}">@Name</a>."""
         spec = el.attr("data-vss-mention")
         guid = spec.split(",", 1)[1].strip().strip("{}").lower() if "," in spec else ""
@@ -636,7 +355,7 @@ class _Converter:
             flow.inline(text(display))
         return True
 
-    def image(self, el: _El, flow: _Flow, marks: Marks) -> None:
+    def image(self, el: Element, flow: _Flow, marks: Marks) -> None:
         src = el.attr("src").strip()
         name = el.attr("alt").strip() or attachment_file_name(src) or _last_segment(src)
         shown = self.ctx.image_url(src) if src else None
@@ -649,7 +368,7 @@ class _Converter:
         flow.inline(_text_node(label, (*marks, link_mark(target)) if target else marks))
 
     # ---- blocks
-    def heading(self, el: _El, flow: _Flow, marks: Marks) -> None:
+    def heading(self, el: Element, flow: _Flow, marks: Marks) -> None:
         flow.flush()
         level = _HEADINGS[el.tag]
         for block in self.blocks(el, marks):
@@ -658,24 +377,24 @@ class _Converter:
             else:
                 flow.block(block)
 
-    def pre(self, el: _El, flow: _Flow, marks: Marks) -> None:
+    def pre(self, el: Element, flow: _Flow, marks: Marks) -> None:
         code = _clean(_pre_text(el)).replace("\r\n", "\n").replace("\r", "\n")
         code = code.removeprefix("\n").rstrip("\n")
         flow.flush()
         if code.strip():
             flow.block(code_block(code, _language(el)))
 
-    def blockquote(self, el: _El, flow: _Flow, marks: Marks) -> None:
-        content = fit_blocks(self.blocks(el, marks), _BLOCKQUOTE)
+    def blockquote(self, el: Element, flow: _Flow, marks: Marks) -> None:
+        content = fit_blocks(self.blocks(el, marks), BLOCKQUOTE_CONTENT)
         flow.flush()
         if content:
             flow.block({"type": "blockquote", "content": content})
 
-    def listing(self, el: _El, flow: _Flow, marks: Marks) -> None:
+    def listing(self, el: Element, flow: _Flow, marks: Marks) -> None:
         items: list[Node] = []
         loose = _Flow()
         for child in el.children:
-            if isinstance(child, _El) and child.tag == "li":
+            if isinstance(child, Element) and child.tag == "li":
                 self._add_loose(items, loose.finish())
                 loose = _Flow()
                 items.append(list_item(self.blocks(child, marks)))
@@ -697,7 +416,7 @@ class _Converter:
             items.append(list_item(blocks))
 
     @staticmethod
-    def _list_node(el: _El, items: list[Node]) -> Node:
+    def _list_node(el: Element, items: list[Node]) -> Node:
         if el.tag == "ul":
             return {"type": "bulletList", "content": items}
         node: Node = {"type": "orderedList", "content": items}
@@ -706,10 +425,10 @@ class _Converter:
             node["attrs"] = {"order": start}
         return node
 
-    def table(self, el: _El, flow: _Flow, marks: Marks) -> None:
+    def table(self, el: Element, flow: _Flow, marks: Marks) -> None:
         rows: list[Node] = []
         for child in el.children:
-            if isinstance(child, _El) and child.tag in ("thead", "tbody", "tfoot"):
+            if isinstance(child, Element) and child.tag in ("thead", "tbody", "tfoot"):
                 for grandchild in child.children:
                     self._table_part(grandchild, rows, flow, marks)
             else:
@@ -717,8 +436,8 @@ class _Converter:
         if rows:
             flow.block({"type": "table", "content": _pad_rows(rows)})
 
-    def _table_part(self, node: _El | str, rows: list[Node], flow: _Flow, marks: Marks) -> None:
-        if isinstance(node, _El) and node.tag == "tr":
+    def _table_part(self, node: Element | str, rows: list[Node], flow: _Flow, marks: Marks) -> None:
+        if isinstance(node, Element) and node.tag == "tr":
             row = self._row(node, flow, marks)
             if row["content"]:
                 rows.append(row)
@@ -726,17 +445,17 @@ class _Converter:
             # Stray content in a table: browsers show it before the table.
             self.walk(node, flow, marks)
 
-    def _row(self, tr: _El, flow: _Flow, marks: Marks) -> Node:
+    def _row(self, tr: Element, flow: _Flow, marks: Marks) -> Node:
         cells: list[Node] = []
         for child in tr.children:
-            if isinstance(child, _El) and child.tag in ("td", "th"):
+            if isinstance(child, Element) and child.tag in ("td", "th"):
                 cells.append(self._cell(child, marks))
             elif not (isinstance(child, str) and not child.strip(_HTML_SPACE)):
                 self.walk(child, flow, marks)
         return {"type": "tableRow", "content": cells}
 
-    def _cell(self, el: _El, marks: Marks) -> Node:
-        content = fit_blocks(self.blocks(el, marks), _TABLE_CELL) or [paragraph()]
+    def _cell(self, el: Element, marks: Marks) -> Node:
+        content = fit_blocks(self.blocks(el, marks), TABLE_CELL_CONTENT) or [paragraph()]
         node: Node = {"type": "tableHeader" if el.tag == "th" else "tableCell", "content": content}
         attrs = {}
         for name in ("colspan", "rowspan"):
@@ -772,81 +491,9 @@ def html_to_blocks(html: str, *, ctx: ConvertContext | None = None) -> list[Node
     if not html or not html.strip():
         return []
     converter = _Converter(ctx or ConvertContext())
-    return fit_blocks(converter.blocks(_parse(html)), _DOC)
+    return fit_blocks(converter.blocks(parse_html(html)), DOC_CONTENT)
 
 
 def html_to_adf(html: str, *, ctx: ConvertContext | None = None) -> Node:
     """A full ADF document for an HTML fragment; always valid against the ADF schema."""
     return doc(*html_to_blocks(html, ctx=ctx))
-
-
-# --------------------------------------------------------------------------- plain text
-def _inline_text(nodes: Iterable[Node]) -> str:
-    parts: list[str] = []
-    for node in nodes:
-        if node["type"] == "text":
-            parts.append(node["text"])
-        elif node["type"] == "hardBreak":
-            parts.append("\n")
-        elif node["type"] == "mention":
-            parts.append(str(node["attrs"].get("text") or node["attrs"]["id"]))
-    return "".join(parts)
-
-
-def _block_lines(node: Node, prefix: str = "") -> list[str]:
-    kind = node["type"]
-    if kind in ("paragraph", "heading", "codeBlock"):
-        marker = "#" * node["attrs"]["level"] + " " if kind == "heading" else ""
-        body = _inline_text(node.get("content", []))
-        return [prefix + marker + line for line in body.split("\n")]
-    if kind == "rule":
-        return [prefix + "----"]
-    if kind == "mediaSingle":
-        return [prefix + "[image: " + node["content"][0]["attrs"].get("url", "") + "]"]
-    if kind in ("bulletList", "orderedList"):
-        lines: list[str] = []
-        for number, item in enumerate(node["content"], start=1):
-            bullet = f"{number}. " if kind == "orderedList" else "- "
-            lines.extend(_item_lines(item, prefix, bullet))
-        return lines
-    if kind == "table":
-        return [
-            prefix
-            + " | ".join(
-                adf_to_text({"content": c["content"]}).replace("\n", " ") for c in row["content"]
-            )
-            for row in node["content"]
-        ]
-    child_prefix = prefix + "> " if kind == "blockquote" else prefix
-    return [line for child in node.get("content", []) for line in _block_lines(child, child_prefix)]
-
-
-def _item_lines(item: Node, prefix: str, bullet: str) -> list[str]:
-    lines = [line for block in item["content"] for line in _block_lines(block, prefix + "  ")]
-    if lines:
-        lines[0] = prefix + bullet + lines[0][len(prefix) + 2 :]
-    return lines
-
-
-def adf_to_text(document: Node) -> str:
-    """A readable plain-text rendering (for overflow files and logs)."""
-    chunks = ["\n".join(_block_lines(block)) for block in document.get("content", [])]
-    return "\n\n".join(chunk for chunk in chunks if chunk)
-
-
-def _img_sources(el: _El) -> list[str]:
-    found: list[str] = []
-    for child in el.children:
-        if isinstance(child, _El):
-            if child.tag == "img" and child.attr("src").strip():
-                found.append(child.attr("src").strip())
-            found.extend(_img_sources(child))
-    return found
-
-
-def image_sources(html: str) -> list[str]:
-    """The src of every <img> in an HTML fragment, in document order."""
-    # No "<img" (in any case) means no img element: skip the parse.
-    if not html or "<img" not in html.lower():
-        return []
-    return _img_sources(_parse(html))

@@ -36,18 +36,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from engine.adf import (
+from engine.adf import ConvertContext, clean_text, html_to_blocks, tidy_inlines
+from engine.adf_nodes import (
     JIRA_ADF_LIMIT,
-    ConvertContext,
     Node,
     adf_char_length,
     adf_to_text,
-    clean_text,
     doc,
     hard_break,
     heading,
-    html_to_blocks,
-    image_sources,
     link,
     link_mark,
     mention,
@@ -55,8 +52,8 @@ from engine.adf import (
     paragraph,
     strong,
     text,
-    tidy_inlines,
 )
+from engine.html_tree import image_sources
 from engine.model import Comment, Identity, WorkItem
 from engine.refs import attachment_guid, same_origin, split_refs
 

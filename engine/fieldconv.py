@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.adf import Node, adf_char_length, doc, html_to_blocks, paragraph
+from engine.adf import html_to_blocks
+from engine.adf_nodes import Node, adf_char_length, doc, paragraph
 from engine.content import DESCRIPTION_BUDGET, fit_to_limit, identity_of, label_of, person_label
 from engine.fieldmap import FieldProblem, ResolvedField, allowed_options
 from engine.fieldtypes import AdoField, JiraField, type_fit

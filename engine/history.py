@@ -23,15 +23,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.adf import (
+from engine.adf import clean_text, html_to_blocks
+from engine.adf_nodes import (
     Node,
     adf_char_length,
     adf_to_text,
     bullet_list,
-    clean_text,
     doc,
     heading,
-    html_to_blocks,
     paragraph,
     strong,
     text,

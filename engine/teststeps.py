@@ -25,17 +25,8 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Literal
 
-from engine.adf import (
-    Node,
-    adf_to_text,
-    clean_text,
-    fit_blocks,
-    heading,
-    html_to_blocks,
-    paragraph,
-    strong,
-    text,
-)
+from engine.adf import clean_text, html_to_blocks
+from engine.adf_nodes import Node, adf_to_text, fit_blocks, heading, paragraph, strong, text
 
 XML_LIMIT = 1_000_000  # characters; a real test case's steps are far below this
 MAX_STEPS = 2_000

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from engine import provenance
-from engine.adf import image_sources
 from engine.content import issue_content, overflow_file_name
 from engine.errors import ForeignOrigin
+from engine.html_tree import image_sources
 from engine.http import OutcomeUnknown
 from engine.itembook import SkippedFile
 from engine.model import AttachmentRef, Comment, WorkItem

@@ -27,7 +27,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from engine.adf import adf_to_text
+from engine.adf_nodes import adf_to_text
 from engine.ado import AdoClient
 from engine.model import WorkItem
 from sandbox.dataset import BIG_FILE_SIZE

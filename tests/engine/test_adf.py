@@ -11,16 +11,14 @@ from typing import Any
 
 import pytest
 
-from engine.adf import (
-    ConvertContext,
+from engine.adf import ConvertContext, html_to_adf
+from engine.adf_nodes import (
     adf_char_length,
     adf_to_text,
     bullet_list,
     code_block,
     doc,
     heading,
-    html_to_adf,
-    image_sources,
     link,
     mention,
     panel,
@@ -28,6 +26,7 @@ from engine.adf import (
     rule,
     text,
 )
+from engine.html_tree import image_sources
 from engine.refs import attachment_guid, safe_href, split_refs, work_item_id_from_url
 from tests.engine.adf_schema import assert_valid_adf, specs_path
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from engine.adf import ConvertContext, adf_char_length, adf_to_text, doc, paragraph
+from engine.adf import ConvertContext
+from engine.adf_nodes import adf_char_length, adf_to_text, doc, paragraph
 from engine.content import (
     DESCRIPTION_BUDGET,
     ContentContext,

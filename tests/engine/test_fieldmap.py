@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from engine.acceptance import description_with_criteria, place_criteria
-from engine.adf import adf_char_length, doc, heading, panel, paragraph
+from engine.adf_nodes import adf_char_length, doc, heading, panel, paragraph
 from engine.content import DESCRIPTION_BUDGET
 from engine.fieldconv import ConvertInput, convert_value, mapped_fields
 from engine.fieldmap import (

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.adf import adf_char_length
+from engine.adf_nodes import adf_char_length
 from engine.history import (
     VALUE_LIMIT,
     build_history,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engine.adf import JIRA_ADF_LIMIT, adf_char_length
+from engine.adf_nodes import JIRA_ADF_LIMIT, adf_char_length
 from engine.content import overflow_file_name
 from tests.engine.test_pipeline_support import (
     Harness,

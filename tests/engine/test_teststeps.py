@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.adf import doc
+from engine.adf_nodes import doc
 from engine.teststeps import (
     MAX_STEPS,
     XML_LIMIT,

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine import provenance
-from engine.content import comment_content, comment_is_migratable, comment_marker_of, issue_content
+from engine.comments import comment_content, comment_is_migratable, comment_marker_of
+from engine.content import issue_content
 from engine.http import OutcomeUnknown
 from engine.model import Comment, WorkItem
 from engine.pipeline.attachments import Attachments

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.content import comment_content, comment_is_migratable, issue_content
+from engine.comments import comment_content, comment_is_migratable
+from engine.content import issue_content
 from engine.itembook import ItemBook, SkippedFile
 from engine.model import WorkItem
 from engine.pipeline.limits import DRY_RUN_SAMPLES

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine import provenance
-from engine.content import comment_marker_of
+from engine.comments import comment_marker_of
 from engine.errors import AuthError, EngineError
 from engine.pipeline.limits import SEARCH_CHUNK, VERIFY_FIELDS
 from engine.pipeline.phase import PhaseResult

@@ -12,21 +12,23 @@ import pytest
 
 from engine.adf import ConvertContext
 from engine.adf_nodes import adf_char_length, adf_to_text, doc, paragraph
+from engine.comments import (
+    comment_body,
+    comment_content,
+    comment_is_migratable,
+    comment_marker_of,
+    markdown_blocks,
+)
 from engine.content import (
     DESCRIPTION_BUDGET,
     ContentContext,
     IssueContent,
     area_label,
-    comment_body,
-    comment_content,
-    comment_is_migratable,
-    comment_marker_of,
     fit_to_limit,
     format_date,
     identity_of,
     inline_attachment_ids,
     issue_content,
-    markdown_blocks,
     overflow_file_name,
     priority_name,
     story_points,

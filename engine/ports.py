@@ -341,6 +341,13 @@ class RunSpec:
     # The run's id: the ledger records which run wrote what under it (engine.provenance),
     # so that a rollback removes exactly that run's writes. Empty: nothing recorded.
     run_id: str = ""
+    # The user's maps, as sent (validated in shape by the API; the rule modules parse
+    # them again and resolve them against both sites when the run plans):
+    # engine.fieldmap, engine.usermap, engine.relations.
+    field_map: dict[str, Any] = field(default_factory=dict)
+    user_map: dict[str, Any] = field(default_factory=dict)
+    link_type_map: dict[str, str] = field(default_factory=dict)
+    migrate_history: bool = True
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,10 @@ def build_spec(run: MigrationRun) -> RunSpec:
         ado_web_url=f"{base}/{quote(org)}/{quote(project)}",
         settle_seconds=settings.MIGRATOR_SETTLE_SECONDS,
         run_id=str(run.pk),
+        field_map=dict(options.get("field_map") or {}),
+        user_map=dict(options.get("user_map") or {}),
+        link_type_map=dict(options.get("link_type_map") or {}),
+        migrate_history=bool(options.get("migrate_history", True)),
     )
 
 

@@ -41,7 +41,8 @@ _LAST = [
 
 
 def make_people(seed: int) -> tuple[Person, ...]:
-    """Twelve people; two have no Jira account and two hide their e-mail in Jira."""
+    """Twelve people; two have no Jira account, two hide their e-mail in Jira, and two
+    have a Jira account under another address (``@fabrikam-corp.example``)."""
     out = []
     for i, (first, last) in enumerate(zip(_FIRST, _LAST, strict=True)):
         slug = f"{first}.{last}".lower().replace(" ", "").replace("ë", "e").replace("á", "a")
@@ -52,6 +53,7 @@ def make_people(seed: int) -> tuple[Person, ...]:
                 f"{slug}@fabrikam.example",
                 in_jira=i not in (9, 10),
                 email_hidden=i in (3, 7),
+                jira_email=f"{slug}@fabrikam-corp.example" if i in (1, 5) else "",
             )
         )
     random.Random(seed).shuffle(out)

@@ -129,7 +129,7 @@ class JiraApp(SandboxApp):
         super().__init__(knobs)
         self.email = email
         self.api_token = api_token
-        me = next((p for p in users if p.email.lower() == email.lower() and p.in_jira), None)
+        me = next((p for p in users if p.jira_address.lower() == email.lower() and p.in_jira), None)
         self._me = me or Person(display_name or "Migration Bot", email)
         self._users, self._project_key = tuple(users), project_key
         self._initial_settings = Settings(

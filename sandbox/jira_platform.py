@@ -255,4 +255,4 @@ def _user_matches(person: Person, query: str) -> bool:
     name = person.display_name.lower()
     if name.startswith(query) or any(w.startswith(query) for w in name.split()):
         return True
-    return not person.email_hidden and person.email.lower().startswith(query)
+    return not person.email_hidden and person.jira_address.lower().startswith(query)

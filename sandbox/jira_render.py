@@ -97,7 +97,7 @@ class Renderer:
             "timeZone": "Etc/UTC",
         }
         if not person.email_hidden:
-            out["emailAddress"] = person.email
+            out["emailAddress"] = person.jira_address
         if full:
             out["locale"] = "en_US"
         return out

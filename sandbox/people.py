@@ -13,6 +13,13 @@ class Person:
     email: str
     in_jira: bool = True  # False: an ADO user with no Jira account
     email_hidden: bool = False  # True: Jira hides the address (privacy setting)
+    # The address of the person's Jira account when it is not their ADO one (a
+    # company renamed, a second domain): only a user map can tell the two apart.
+    jira_email: str = ""
+
+    @property
+    def jira_address(self) -> str:
+        return self.jira_email or self.email
 
     @property
     def ado_id(self) -> str:

@@ -24,6 +24,7 @@ from migrations_app.api.negotiation import JsonViewMixin
 from migrations_app.api.schema import AUTHED, JSON_BODY, SIZED_BODY, error_responses, uuid_path
 from migrations_app.api.serializers import (
     ClosedSerializer,
+    MapOptionsIn,
     NameMapField,
     StrictBooleanField,
     StrictCharField,
@@ -51,7 +52,7 @@ class StrictDateTimeField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
 
-class ScheduleOptionsIn(ClosedSerializer):
+class ScheduleOptionsIn(MapOptionsIn):
     """The scheduled runs' options (as in enginePayload.options) and source filters."""
 
     migrate_attachments = StrictBooleanField(required=False, default=True)

@@ -10,10 +10,14 @@ turn a dry run into a real one.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rest_framework import serializers
 
+from engine.fieldmap import parse_field_map
+from engine.relations import check_link_type_map
+from engine.usermap import parse_user_map
 from migrations_app import netguard
 from migrations_app.models import MIGRATION_TYPES, ItemStatus, RunStatus, RunType
 from migrations_app.phases import PHASES_TEXT
@@ -73,6 +77,49 @@ class NameMapField(serializers.DictField):
                 raise serializers.ValidationError("Keys must be non-empty names (≤ 255 chars).")
             _check_text(key)
         return {str(k).strip(): str(v).strip() for k, v in super().to_internal_value(data).items()}
+
+
+class RuleMapField(serializers.JSONField):
+    """An option map the engine's rule module parses (field, user and link-type maps).
+
+    The engine's parser is the one definition of a well-formed map; every problem it
+    finds is reported under the offending key (``enginePayload.options.field_map.<key>``).
+    What is stored is the map as sent: the engine parses it again when it plans.
+    """
+
+    def __init__(self, parse: Callable[[Any], Sequence[tuple[str, str]]], **kwargs: Any) -> None:
+        self.parse = parse
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Must be an object.")
+        if len(data) > 500:
+            raise serializers.ValidationError("At most 500 entries.")
+        for key in data:
+            _check_text(key)
+        problems: dict[str, list[str]] = {}
+        for key, message in self.parse(data):
+            problems.setdefault(key or "_", []).append(message)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return super().to_internal_value(data)
+
+
+def _field_map_problems(raw: Any) -> list[tuple[str, str]]:
+    return [(p.ado_field, p.message) for p in parse_field_map(raw).problems]
+
+
+def _user_map_problems(raw: Any) -> list[tuple[str, str]]:
+    return [(p.key, p.message) for p in parse_user_map(raw).problems]
+
+
+def _link_map_problems(raw: Any) -> list[tuple[str, str]]:
+    # Without the site's link types only the shape is checked; names are checked when
+    # the run plans (the dry run reports a name the site lacks, before any write).
+    return [(p.key, p.message) for p in check_link_type_map(raw, [])]
 
 
 class ClosedSerializer(serializers.Serializer):
@@ -205,7 +252,36 @@ def project_key_of(value: str) -> str:
     return key
 
 
-class OptionsIn(ClosedSerializer):
+class MapOptionsIn(ClosedSerializer):
+    """The field, user and link-type maps and the history switch (runs and schedules)."""
+
+    field_map = RuleMapField(
+        _field_map_problems,
+        required=False,
+        default=dict,
+        help_text='ADO field reference name → {"field": Jira field id or name, '
+        '"values": {ADO value: Jira option}} (or the Jira field alone). Without a map '
+        "the plan suggests one; the dry run reports every entry that cannot be filled.",
+    )
+    user_map = RuleMapField(
+        _user_map_problems,
+        required=False,
+        default=dict,
+        help_text="ADO e-mail, unique name or display name → Jira e-mail or accountId, "
+        "on top of the e-mail lookup.",
+    )
+    link_type_map = RuleMapField(
+        _link_map_problems,
+        required=False,
+        default=dict,
+        help_text="ADO link type (reference or display name) → Jira link type name.",
+    )
+    migrate_history = StrictBooleanField(
+        required=False, default=True, help_text="Carry each item's ADO history to its issue."
+    )
+
+
+class OptionsIn(MapOptionsIn):
     migrate_attachments = StrictBooleanField(required=False, default=True)
     migrate_comments = StrictBooleanField(required=False, default=True)
     migrate_links = StrictBooleanField(required=False, default=True)

@@ -345,7 +345,8 @@ SCHEDULE_FIELD_OF_PATH = {
     "cutoverAt": "cutover_at",
 }
 RUN_OPTIONS = ("migrate_attachments", "migrate_comments", "migrate_links", "type_overrides",
-               "state_overrides")  # fmt: skip
+               "state_overrides", "field_map", "user_map", "link_type_map",
+               "migrate_history")  # fmt: skip
 
 
 def _local_input(value: datetime | None) -> str:

@@ -71,6 +71,10 @@ def test_put_creates_it_with_defaults_and_a_beat_entry(owner_api, connected):
         "migrate_links": True,
         "type_overrides": {},
         "state_overrides": {},
+        "field_map": {},
+        "user_map": {},
+        "link_type_map": {},
+        "migrate_history": True,
         "area_filter": None,
         "type_filter": None,
     }

@@ -81,6 +81,10 @@ def test_it_defaults_source_base_url_and_options(owner_api, project, allow_priva
         "type_overrides": {},
         "state_overrides": {},
         "sample_size": 10,
+        "field_map": {},
+        "user_map": {},
+        "link_type_map": {},
+        "migrate_history": True,
     }
 
 
@@ -207,6 +211,10 @@ def _with(path: str, value):
         ("enginePayload.options.type_overrides", ["Feature"]),
         ("enginePayload.options.state_overrides", "Done"),
         ("enginePayload.options.dryrun", True),
+        ("enginePayload.options.field_map", ["Custom.Customer"]),
+        ("enginePayload.options.user_map", "someone"),
+        ("enginePayload.options.link_type_map", 3),
+        ("enginePayload.options.migrate_history", "no"),
     ],
 )
 def test_it_reports_each_bad_field_by_dotted_path(
@@ -224,6 +232,45 @@ def test_override_values_must_be_strings(owner_api, project, allow_private_targe
     r = start(owner_api, project.id, _with("enginePayload.options.type_overrides", {"Feature": 1}))
     assert r.status_code == 400
     assert "enginePayload.options.type_overrides.Feature" in r.json()["details"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "key"),
+    [
+        ("field_map", {"Custom.Customer": {"values": {}}}, "Custom.Customer"),
+        ("field_map", {"Custom.Customer": {"field": "Customer", "colour": 1}}, "Custom.Customer"),
+        ("field_map", {"Custom.Customer": {"field": "Customer", "values": [1]}}, "Custom.Customer"),
+        ("field_map", {"Custom.Customer": 7}, "Custom.Customer"),
+        ("user_map", {"ann@fabrikam.example": 7}, "ann@fabrikam.example"),
+        ("link_type_map", {"Affects": ["Blocks"]}, "Affects"),
+    ],
+)
+def test_a_bad_map_entry_is_reported_under_its_key(
+    owner_api, project, allow_private_targets, option, value, key
+):
+    r = start(owner_api, project.id, _with(f"enginePayload.options.{option}", value))
+    assert r.status_code == 400, r.content
+    details = r.json()["details"]
+    assert f"enginePayload.options.{option}.{key}" in details, details
+
+
+def test_the_maps_reach_the_run_spec(owner_api, project, allow_private_targets):
+    from migrations_app.models import MigrationRun
+    from migrations_app.runner import build_spec
+
+    body = start_body()
+    body["enginePayload"]["options"].update(
+        field_map={"Custom.Customer": {"field": "Customer"}, "Custom.Risk": "Risk"},
+        user_map={"ann@fabrikam.example": "ann@fabrikam-corp.example"},
+        link_type_map={"Affects": "Blocks"},
+        migrate_history=False,
+    )
+    run_id = start(owner_api, project.id, body).json()["id"]
+    spec = build_spec(MigrationRun.objects.get(pk=run_id))
+    assert spec.field_map == {"Custom.Customer": {"field": "Customer"}, "Custom.Risk": "Risk"}
+    assert spec.user_map == {"ann@fabrikam.example": "ann@fabrikam-corp.example"}
+    assert spec.link_type_map == {"Affects": "Blocks"}
+    assert spec.migrate_history is False
 
 
 def test_it_reports_every_bad_field_at_once(owner_api, project, allow_private_targets):

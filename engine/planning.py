@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 from engine.model import WorkItem
@@ -64,11 +64,16 @@ class PlannedItem:
     parent_link: int | None = None  # ADO parent that becomes a link instead
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is a scalar: a flat copy is ``asdict`` without its recursion
+        # (the plan is saved at every phase's end, each time with every item).
+        return {name: getattr(self, name) for name in _PLANNED_FIELDS}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PlannedItem:
         return cls(**data)
+
+
+_PLANNED_FIELDS = tuple(f.name for f in fields(PlannedItem))
 
 
 # --------------------------------------------------------------------------- filters

@@ -175,8 +175,16 @@ class _PacedLimiter:
     def peak_in_flight(self) -> int:
         return self._slots.peak_in_flight
 
-    def _try_take(self) -> float:
-        """Take a token and return 0, or return how long to wait for one."""
+    def _try_take(self) -> tuple[float, bool]:
+        """Reserve the next token: ``(wait, True)``, go after ``wait`` seconds (0: now).
+
+        While the site is paused (a 429's ``Retry-After``) nothing is reserved:
+        ``(until the pause ends, False)``, ask again then. A reservation takes the
+        token from the bucket at once (it may go below zero), so each request costs
+        one call to the bucket however many wait: waiters that each slept until
+        "a token might be there" and asked again took about one call per waiter per
+        token, which with a shared bucket in Redis was most of a worker's CPU.
+        """
         raise NotImplementedError
 
     def acquire(self, should_stop: StopCheck | None = None) -> None:
@@ -184,12 +192,13 @@ class _PacedLimiter:
         self._slots.take(should_stop)
         try:
             while True:
-                wait = self._try_take()
-                if wait <= 0:
+                wait, reserved = self._try_take()
+                if wait > 0:
+                    sleep_unless_stopped(
+                        wait, sleep=self._sleep, should_stop=should_stop, what="rate limiter"
+                    )
+                if reserved:
                     return
-                sleep_unless_stopped(
-                    wait, sleep=self._sleep, should_stop=should_stop, what="rate limiter"
-                )
         except BaseException:
             self._slots.give()
             raise
@@ -250,25 +259,29 @@ class AdaptiveRateLimiter(_PacedLimiter):
         with self._lock:
             return self._rate
 
-    def _try_take(self) -> float:
+    def _try_take(self) -> tuple[float, bool]:
         with self._lock:
             now = self._clock()
             if now < self._paused_until:
-                return self._paused_until - now
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self._rate)
-            self._stamp = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return 0.0
-            return (1.0 - self._tokens) / self._rate
+                return self._paused_until - now, False
+            self._fill(now)
+            self._tokens -= 1.0
+            return max(0.0, -self._tokens / self._rate), True
+
+    def _fill(self, now: float) -> None:
+        """The bucket as it filled at the current rate until ``now`` (the caller locks)."""
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
 
     def on_success(self) -> None:
         with self._lock:
+            self._fill(self._clock())
             self._rate = min(self.max_rate, self._rate + self.increase)
 
     def on_throttle(self, retry_after: float | None = None) -> None:
         with self._lock:
             now = self._clock()
+            self._fill(now)
             self.throttles += 1
             if now - self._last_decrease >= self.decrease_cooldown:
                 self._rate = max(self.min_rate, self._rate * self.decrease)
@@ -305,22 +318,27 @@ local stamp = tonumber(s[3]) or now
 local paused = tonumber(s[4]) or 0
 local lastdec = tonumber(s[5]) or -1e18
 local result = 0
+local reserved = 1
 if op == 'take' then
   if now < paused then
     result = paused - now
+    reserved = 0
   else
     tokens = math.min(burst, tokens + (now - stamp) * rate)
     stamp = now
-    if tokens >= 1 then
-      tokens = tokens - 1
-      result = 0
-    else
-      result = (1 - tokens) / rate
+    tokens = tokens - 1
+    if tokens < 0 then
+      result = -tokens / rate
     end
   end
 elseif op == 'success' then
+  -- the bucket filled at the old rate until now (reservations made before count)
+  tokens = math.min(burst, tokens + (now - stamp) * rate)
+  stamp = now
   rate = math.min(max_rate, rate + step)
 elseif op == 'throttle' then
+  tokens = math.min(burst, tokens + (now - stamp) * rate)
+  stamp = now
   if now - lastdec >= cooldown then
     rate = math.max(min_rate, rate * step)
     lastdec = now
@@ -333,7 +351,7 @@ end
 redis.call('HSET', key, 'rate', tostring(rate), 'tokens', tostring(tokens),
            'stamp', tostring(stamp), 'paused', tostring(paused), 'lastdec', tostring(lastdec))
 redis.call('EXPIRE', key, ttl)
-return {tostring(result), tostring(rate)}
+return {tostring(result), tostring(rate), tostring(reserved)}
 """
 
 
@@ -386,8 +404,8 @@ class RedisRateLimiter(_PacedLimiter):
         self._script = redis_client.register_script(_LUA)
         self._last_rate = self.initial_rate
 
-    def _call(self, op: str, step: float = 0.0, retry_after: float = 0.0) -> float:
-        wait, rate = self._script(
+    def _call(self, op: str, step: float = 0.0, retry_after: float = 0.0) -> tuple[float, bool]:
+        wait, rate, reserved = self._script(
             keys=[self.key],
             args=[
                 op,
@@ -402,14 +420,14 @@ class RedisRateLimiter(_PacedLimiter):
             ],
         )
         self._last_rate = float(rate)
-        return float(wait)
+        return float(wait), reserved in (b"1", "1")
 
     @property
     def rate(self) -> float:
         raw = self.redis.hget(self.key, "rate")
         return float(raw) if raw is not None else self.initial_rate
 
-    def _try_take(self) -> float:
+    def _try_take(self) -> tuple[float, bool]:
         return self._call("take")
 
     def on_success(self) -> None:

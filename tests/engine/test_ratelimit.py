@@ -224,6 +224,56 @@ def test_redis_limiters_share_one_budget(redis_client: Any, site: str) -> None:
     assert min(counts) > 0, counts
 
 
+class CountingRedisLimiter(RedisRateLimiter):
+    """Counts the bucket's round trips to Redis (the real script runs every time)."""
+
+    takes = 0
+
+    def _try_take(self) -> tuple[float, bool]:
+        type(self).takes += 1
+        return super()._try_take()
+
+
+def test_waiting_requests_cost_one_bucket_call_each(redis_client: Any, site: str) -> None:
+    # Eight threads on a bucket of 40/s: before reservations each waiter woke when a
+    # token might be there and asked again, about one Redis call per waiter per token.
+    rate, threads_n, each = 40.0, 8, 5
+    kw: dict[str, Any] = dict(
+        initial_rate=rate, min_rate=rate, max_rate=rate, burst=1, max_in_flight=threads_n
+    )
+    limiter = CountingRedisLimiter(redis_client, site, **kw)
+    CountingRedisLimiter.takes = 0
+    started = time.monotonic()
+
+    def worker() -> None:
+        for _ in range(each):
+            limiter.acquire()
+            limiter.release()
+
+    threads = [threading.Thread(target=worker) for _ in range(threads_n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    elapsed = time.monotonic() - started
+    assert CountingRedisLimiter.takes == threads_n * each
+    # Still paced: the first token is free, every other one waits its turn.
+    assert elapsed >= (threads_n * each - 1) / rate * 0.95
+
+
+def test_in_process_waiters_reserve_their_turn() -> None:
+    t = FakeTime()
+    lim = limiter(t, initial_rate=10, burst=1)
+    lim.acquire()  # the free token
+    waits_before = len(t.sleeps)
+    lim.acquire()  # reserves the next one: one sleep of its turn, no second ask
+    assert t.sleeps[waits_before:] == [pytest.approx(0.1)]
+    lim.on_throttle(0.5)  # a pause reserves nothing: ask again when it ends
+    start = t.now
+    lim.acquire()
+    assert t.now - start >= 0.5
+
+
 def test_a_redis_pause_holds_back_the_other_worker(redis_client: Any, site: str) -> None:
     a = RedisRateLimiter(redis_client, site, initial_rate=100, max_rate=100)
     b = RedisRateLimiter(redis_client, site, initial_rate=100, max_rate=100)
@@ -339,7 +389,7 @@ def test_a_redis_paused_acquire_stops_promptly_without_polling_redis(
     takes: list[float] = []
     real = lim._try_take
 
-    def counted() -> float:
+    def counted() -> tuple[float, bool]:
         takes.append(time.monotonic())
         return real()
 

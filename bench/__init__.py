@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): each module a command, results in ``bench/results/``."""

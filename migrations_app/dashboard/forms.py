@@ -4,6 +4,7 @@ exactly the API's validation messages, each next to its field."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +50,23 @@ def format_overrides(mapping: dict[str, str] | None) -> str:
     return "\n".join(f"{k} = {v}" for k, v in (mapping or {}).items())
 
 
+def parse_json_map(text: str) -> dict[str, Any]:
+    """A JSON object (the field map), or an empty map for a blank field."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise forms.ValidationError('Write a JSON object: {"ADO field": {"field": "Jira field"}}.')
+    return value
+
+
+def format_json_map(mapping: dict[str, Any] | None) -> str:
+    return json.dumps(mapping, indent=2, ensure_ascii=False) if mapping else ""
+
+
 # Dotted API field paths → form fields, for showing the API's errors in place.
 FIELD_OF_PATH = {
     "type": "type",
@@ -69,6 +87,10 @@ FIELD_OF_PATH = {
     "enginePayload.options.migrate_comments": "migrate_comments",
     "enginePayload.options.migrate_attachments": "migrate_attachments",
     "enginePayload.options.migrate_links": "migrate_links",
+    "enginePayload.options.migrate_history": "migrate_history",
+    "enginePayload.options.field_map": "field_map",
+    "enginePayload.options.user_map": "user_map",
+    "enginePayload.options.link_type_map": "link_type_map",
 }
 
 
@@ -107,6 +129,7 @@ class StartRunForm(forms.Form):
     migrate_comments = forms.BooleanField(required=False, initial=True, label="Comments")
     migrate_attachments = forms.BooleanField(required=False, initial=True, label="Attachments")
     migrate_links = forms.BooleanField(required=False, initial=True, label="Links")
+    migrate_history = forms.BooleanField(required=False, initial=True, label="History")
     type_overrides = forms.CharField(
         required=False, label="Type overrides",
         help_text="One per line: ADO type = Jira issue type",
@@ -115,6 +138,25 @@ class StartRunForm(forms.Form):
     state_overrides = forms.CharField(
         required=False, label="State overrides", help_text="One per line: ADO state = Jira status",
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Resolved = Done"}),
+    )  # fmt: skip
+    field_map = forms.CharField(
+        required=False, label="Field map (JSON)",
+        help_text='ADO field → {"field": Jira field, "values": {ADO value: Jira option}}. '
+        "A dry run suggests one.",
+        widget=forms.Textarea(attrs={
+            "rows": 4, "placeholder": '{"Custom.Customer": {"field": "Customer"}}'}),
+    )  # fmt: skip
+    user_map = forms.CharField(
+        required=False, label="User map",
+        help_text="One per line: ADO e-mail, unique name or display name = "
+        "Jira e-mail or accountId",
+        widget=forms.Textarea(attrs={
+            "rows": 3, "placeholder": "ann@fabrikam.example = ann@fabrikam-corp.example"}),
+    )  # fmt: skip
+    link_type_map = forms.CharField(
+        required=False, label="Link type map",
+        help_text="One per line: ADO link type = Jira link type",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Affects = Blocks"}),
     )  # fmt: skip
 
     def __init__(self, *args: Any, connection: ProjectConnection | None = None, **kwargs: Any):
@@ -129,6 +171,15 @@ class StartRunForm(forms.Form):
 
     def clean_state_overrides(self) -> dict[str, str]:
         return parse_overrides(self.cleaned_data.get("state_overrides") or "")
+
+    def clean_field_map(self) -> dict[str, Any]:
+        return parse_json_map(self.cleaned_data.get("field_map") or "")
+
+    def clean_user_map(self) -> dict[str, str]:
+        return parse_overrides(self.cleaned_data.get("user_map") or "")
+
+    def clean_link_type_map(self) -> dict[str, str]:
+        return parse_overrides(self.cleaned_data.get("link_type_map") or "")
 
     @classmethod
     def initial_from(
@@ -161,6 +212,10 @@ class StartRunForm(forms.Form):
             "migrate_links": options.get("migrate_links", True),
             "type_overrides": format_overrides(options.get("type_overrides")),
             "state_overrides": format_overrides(options.get("state_overrides")),
+            "migrate_history": options.get("migrate_history", True),
+            "field_map": format_json_map(options.get("field_map")),
+            "user_map": format_overrides(options.get("user_map")),
+            "link_type_map": format_overrides(options.get("link_type_map")),
         }
 
     def api_body(self, *, preview: bool = False) -> dict[str, Any]:
@@ -170,6 +225,7 @@ class StartRunForm(forms.Form):
         data = (
             {name: None for name in self.fields}
             | {"type_overrides": {}, "state_overrides": {}}
+            | {"field_map": {}, "user_map": {}, "link_type_map": {}}
             | self.cleaned_data
         )
         source: dict[str, Any] = {
@@ -198,6 +254,10 @@ class StartRunForm(forms.Form):
             "dry_run": True if preview else bool(data["dry_run"]),
             "type_overrides": data["type_overrides"],
             "state_overrides": data["state_overrides"],
+            "migrate_history": bool(data["migrate_history"]),
+            "field_map": data["field_map"],
+            "user_map": data["user_map"],
+            "link_type_map": data["link_type_map"],
         }
         if data["sample_size"] is not None:
             options["sample_size"] = data["sample_size"]

@@ -115,6 +115,42 @@ def test_it_starts_a_run_through_the_service(
     assert PAT not in str(run.source) and API_TOKEN not in str(run.target)
 
 
+def test_it_starts_a_run_with_the_field_user_and_link_maps(
+    browser: Client, project: Any, allow_private_targets: None
+) -> None:
+    form = start_form(
+        field_map='{"Custom.Customer": {"field": "Customer"}}',
+        user_map="ann@fabrikam.example = ann@fabrikam-corp.example",
+        link_type_map="Affects = Blocks",
+        migrate_history="on",
+    )
+    browser.post(f"/projects/{project.pk}/start", form)
+    run = MigrationRun.objects.get(project=project)
+    assert run.options["field_map"] == {"Custom.Customer": {"field": "Customer"}}
+    assert run.options["user_map"] == {"ann@fabrikam.example": "ann@fabrikam-corp.example"}
+    assert run.options["link_type_map"] == {"Affects": "Blocks"}
+    assert run.options["migrate_history"] is True
+    page = browser.get(f"/projects/{project.pk}").content.decode()
+    assert "Custom.Customer" in page and "Affects = Blocks" in page  # the rerun's defaults
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("{not json", "Not valid JSON"),
+        ('["Custom.Customer"]', "JSON object"),
+        ('{"Custom.Customer": {"values": {}}}', "names no Jira field"),  # the API's check
+    ],
+)
+def test_a_bad_field_map_is_shown_on_its_field(
+    browser: Client, project: Any, allow_private_targets: None, text: str, says: str
+) -> None:
+    response = browser.post(f"/projects/{project.pk}/start", start_form(field_map=text))
+    assert response.status_code == 400
+    assert any(says in e for e in response.context["form"].errors["field_map"])
+    assert not MigrationRun.objects.exists()
+
+
 def test_preview_starts_a_sample_dry_run(
     browser: Client, project: Any, allow_private_targets: None
 ) -> None:

@@ -26,6 +26,8 @@ class Request:
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
     route: str = ""
+    # Headers the service adds to whatever it answers (set while the request is checked).
+    answer_headers: dict[str, str] = field(default_factory=dict)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)

@@ -170,6 +170,11 @@ class SandboxApp:
         """Return a refusal, or None when the caller may go on."""
         return None
 
+    def limited(self, request: Request) -> Response | None:
+        """The service's own rate limits: a 429 to send, or None (the Jira sandbox's
+        per-endpoint and per-issue model)."""
+        return None
+
     def throttled(self, request: Request, reason: str) -> Response:
         return json_response(
             429,
@@ -247,6 +252,9 @@ class SandboxApp:
             time.sleep(self.knobs.latency_ms / 1000.0)
         if not self._bucket.take(self.knobs.rate_limit_per_sec):
             return self.decorate(request, self.throttled(request, "burst"))
+        refused = self.limited(request)
+        if refused is not None:
+            return self.decorate(request, refused)
         if self._chance(self.knobs.p429):
             return self.decorate(request, self.throttled(request, "random"))
         if self._chance(self.knobs.p5xx):

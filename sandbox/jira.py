@@ -37,6 +37,9 @@ Control and inspection routes (no auth, no faults, no latency):
   ``GET .../comment/{id}``: ``expand=properties`` is ignored there; True
   honours it). Comment properties are always readable through
   ``GET /rest/api/3/comment/{commentId}/properties[/{propertyKey}]``;
+* ``GET/PATCH /_sandbox/jira/limits``: Jira's rate-limit model (per endpoint and
+  method, per issue on write, hourly quota; :mod:`sandbox.jira_limits`), off until
+  ``{"enabled": true}``; its 429s are counted as ``429 {reason}`` in the counters;
 * ``GET /_sandbox/jira/issues`` and ``/_sandbox/jira/issues/{key}``: every
   issue with all fields, status, comments (bodies and properties),
   attachments (name, size, sha256), links, remote links, properties, history;
@@ -82,6 +85,8 @@ from sandbox.jira_attachment_routes import AttachmentRoutes
 from sandbox.jira_comment_routes import CommentRoutes
 from sandbox.jira_control import ControlRoutes, dump
 from sandbox.jira_issue_routes import BULK_LIMIT, BULKFETCH_LIMIT, IssueRoutes
+from sandbox.jira_limit_routes import LimitRoutes, fresh_limits, refusal, written_issues
+from sandbox.jira_limits import LimitSettings
 from sandbox.jira_link_routes import LinkRoutes
 from sandbox.jira_platform import PlatformRoutes
 from sandbox.jira_render import Renderer
@@ -125,8 +130,12 @@ class JiraApp(SandboxApp):
         require_story_points: bool = False,
         attachments_enabled: bool = True,
         comment_properties_in_list: bool = False,
+        limits: LimitSettings | None = None,
     ) -> None:
         super().__init__(knobs)
+        # Jira's per-endpoint and per-issue limits (sandbox.jira_limits); off by default.
+        self._initial_limits = limits or LimitSettings()
+        self.limits = fresh_limits(self._initial_limits)
         self.email = email
         self.api_token = api_token
         me = next((p for p in users if p.jira_address.lower() == email.lower() and p.in_jira), None)
@@ -145,6 +154,9 @@ class JiraApp(SandboxApp):
         )
         self._register_agile(AgileRoutes(self))
         self._register_control(ControlRoutes(self))
+        limit_routes = LimitRoutes(self.limits)
+        self.route("GET", JIRA_CONTROL + "/limits", limit_routes.get, faults=False)
+        self.route("PATCH", JIRA_CONTROL + "/limits", limit_routes.patch, faults=False)
 
     # ------------------------------------------------------------------ plumbing
     def route(self, method: str, path: str, handler: JiraHandler, *, faults: bool = True) -> None:
@@ -171,6 +183,7 @@ class JiraApp(SandboxApp):
         with self._counter_lock:
             self.counters.clear()
         self.settings, self.state = self._fresh_state()
+        self.limits.reset(self._initial_limits)
 
     def render(self, request: Request) -> Renderer:
         host = request.headers.get("Host") or "127.0.0.1"
@@ -210,6 +223,20 @@ class JiraApp(SandboxApp):
         if not anonymous:
             headers["X-Seraph-LoginReason"] = "AUTHENTICATED_FAILED"
         return Response(401, NOT_AUTHENTICATED.encode(), headers)
+
+    def limited(self, request: Request) -> Response | None:
+        issues = written_issues(self.state, request) if request.method != "GET" else []
+        verdict = self.limits.check(request.method, request.route, issues)
+        if verdict.reason is not None:
+            self.count(f"429 {verdict.reason}")
+            return refusal(verdict)
+        if verdict.near:
+            request.answer_headers["X-RateLimit-NearLimit"] = "true"
+        return None
+
+    def decorate(self, request: Request, response: Response) -> Response:
+        response.headers.update(request.answer_headers)
+        return response
 
     def throttled(self, request: Request, reason: str) -> Response:
         retry = max(1, math.ceil(self.knobs.retry_after_sec))

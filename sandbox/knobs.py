@@ -18,7 +18,7 @@ LOST_ANSWER_MODES = ("502", "504", "close", "mixed")
 LOST_KINDS = ("502", "504", "close")  # what "mixed" picks from
 # Counter keys of injected faults; ``total`` in /_sandbox/counters leaves them out
 # so that it keeps counting requests.
-FAULT_COUNTER_PREFIXES = ("lost:", "late ", "slow-bulk ")
+FAULT_COUNTER_PREFIXES = ("lost:", "late ", "slow-bulk ", "429 ")
 _SELECTOR = re.compile(r"^(GET|HEAD|POST|PUT|PATCH|DELETE) (/\S*)$")
 
 

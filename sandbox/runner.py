@@ -37,6 +37,7 @@ from sandbox.httpbase import (
     SandboxServer,
     check_knob,
 )
+from sandbox.jira_limits import LimitSettings
 
 JIRA_EMAIL = "migrator@fabrikam.example"
 JIRA_API_TOKEN = "sandbox-jira-api-token-0123456789"
@@ -64,6 +65,7 @@ class Options:
     fault_routes: list[str] = field(default_factory=lambda: [WRITES])
     late_writes: dict[str, LateWrite] = field(default_factory=dict)
     slow_bulk_ms: float = 0.0  # Jira only
+    jira_limits: bool = False  # Jira's per-endpoint and per-issue limits (sandbox.jira_limits)
 
     def knobs(self, *, jira: bool = False) -> Knobs:
         """A fresh knob set per service, so that changing one leaves the other alone."""
@@ -173,6 +175,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Jira bulk create sleeps this many ms per issue before applying",
     )
+    add(
+        "--jira-limits",
+        action="store_true",
+        default=None,
+        help="Jira's rate-limit model: buckets per endpoint and method, per-issue write "
+        "windows, RateLimit-Reason on each 429 (change it at /_sandbox/jira/limits)",
+    )
 
 
 def options_from(values: dict[str, Any]) -> Options:
@@ -253,6 +262,7 @@ def _jira_app(options: Options, data: Dataset) -> SandboxApp | None:
         project_key=options.project_key,
         users=[p for p in data.people if p.in_jira],
         knobs=options.knobs(jira=True),
+        limits=LimitSettings(enabled=True) if options.jira_limits else None,
     )
 
 

@@ -100,3 +100,15 @@ def test_manage_py_sandbox_refuses_a_selector_naming_no_route(option: tuple[str,
     assert proc.stdout == ""  # no connection line: nothing was served
     assert "Traceback" not in proc.stderr
     assert "CommandError:" in proc.stderr and "names no route" in proc.stderr
+
+
+def test_jira_limits_option_turns_the_limit_model_on() -> None:
+    from sandbox.runner import Options, start
+
+    for flag in (False, True):
+        running = start(Options(items=20, jira_limits=flag))
+        try:
+            url = running.connection()["jira_base_url"] + "/_sandbox/jira/limits"
+            assert requests.get(url, timeout=5).json()["enabled"] is flag
+        finally:
+            running.stop()

@@ -2,9 +2,10 @@
 
 Computed when the engine saves a report (and once for older runs by a data
 migration) and stored on the run as versioned JSON, so that pages never read
-the report itself: the type and state mappings (one row per ADO type or state)
-and, for a rollback, the counts per kind with the first rows of what was left,
-failed or not reverted.
+the report itself: the type and state mappings (one row per ADO type or state),
+the field-map suggestions (one row per custom field the run's items use, and the
+map that takes them as they come) and, for a rollback, the counts per kind with
+the first rows of what was left, failed or not reverted.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class ReportDigest:
     type_mappings: list[dict[str, Any]] = field(default_factory=list)
     state_mappings: list[dict[str, Any]] = field(default_factory=list)
     rollback: RollbackSummary | None = None
+    # Digests saved before these were kept read them as empty (same version).
+    field_suggestions: list[dict[str, Any]] = field(default_factory=list)
+    suggested_field_map: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"version": VERSION, **asdict(self)}
@@ -76,6 +80,8 @@ class ReportDigest:
             type_mappings=list(data.get("type_mappings") or []),
             state_mappings=list(data.get("state_mappings") or []),
             rollback=_summary_from_json(rollback) if isinstance(rollback, dict) else None,
+            field_suggestions=_rows(data.get("field_suggestions")),
+            suggested_field_map=_mapping(data.get("suggested_field_map")),
         )
 
 
@@ -86,6 +92,10 @@ def _summary_from_json(data: dict[str, Any]) -> RollbackSummary:
 
 def _rows(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def _first(report: dict[str, Any], name: str) -> tuple[list[Any], int]:
@@ -125,8 +135,11 @@ def digest_of(report: Any, *, rollback: bool) -> ReportDigest:
     """What the pages show of ``report`` (an empty digest for no report)."""
     if not isinstance(report, dict):
         return ReportDigest()
+    fields = _mapping(report.get("fieldMap"))
     return ReportDigest(
         type_mappings=_rows(report.get("typeMappings")),
         state_mappings=_rows(report.get("stateMappings")),
         rollback=rollback_summary(report) if rollback else None,
+        field_suggestions=_rows(fields.get("suggestions")),
+        suggested_field_map=_mapping(fields.get("suggestedFieldMap")),
     )

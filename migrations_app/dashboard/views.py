@@ -27,7 +27,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from migrations_app import connections, schedules, selectors, services
-from migrations_app.dashboard.forms import ConnectionForm, ProjectForm, ScheduleForm, StartRunForm
+from migrations_app.dashboard.forms import (
+    ConnectionForm,
+    ProjectForm,
+    ScheduleForm,
+    StartRunForm,
+    format_json_map,
+)
 from migrations_app.errors import ApplicationError, ErrorCode
 from migrations_app.exports import crosswalk_response
 from migrations_app.live import history
@@ -137,11 +143,15 @@ def _project_page(
     runs = list(selectors.run_list(tenant=_tenant(request), project_id=proj.pk)[:50])
     connection = selectors.connection_find(proj)
     schedule = selectors.schedule_find(proj)
+    mapped = next((r for r in runs if r.digest.type_mappings), None)
+    suggested = next((r for r in runs if r.digest.field_suggestions), None)
     if form is None:
         last = next((r for r in runs if r.type != RunType.ROLLBACK), None)
         initial = StartRunForm.initial_from(last, connection)
+        if suggested is not None and request.GET.get("field_map") == "suggested":
+            # "Use the suggestions": the form shows them to be read, changed, and sent.
+            initial["field_map"] = format_json_map(suggested.digest.suggested_field_map)
         form = StartRunForm(initial=initial, connection=connection)
-    mapped = next((r for r in runs if r.digest.type_mappings), None)
     now = timezone.now()
     context = {
         "project": proj,
@@ -151,6 +161,8 @@ def _project_page(
         "mapped_run": mapped,
         "type_mappings": mapped.digest.type_mappings if mapped else [],
         "state_mappings": mapped.digest.state_mappings if mapped else [],
+        "suggested_run": suggested,
+        "field_suggestions": suggested.digest.field_suggestions if suggested else [],
         "connection": connection,
         "connection_form": connection_form or ConnectionForm(connection=connection),
         "schedule": schedule,

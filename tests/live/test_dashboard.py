@@ -3,6 +3,7 @@ the API's validation, the run page's server-rendered state and stream wiring."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -204,6 +205,40 @@ def test_the_project_page_shows_the_last_reports_mappings(
     page = browser.get(f"/projects/{project.pk}").content.decode()
     assert "Suggested mappings" in page and "User Story" in page and "same name" in page
     assert 'value="contoso"' in page  # the form starts from the last run's settings
+
+
+def test_the_project_page_offers_the_last_dry_runs_field_map_suggestions(
+    browser: Client, project: Any, make_run: Any
+) -> None:
+    suggested = {"Custom.Customer": {"field": "customfield_10053"}}
+    with_report(
+        make_run("COMPLETED", dry_run=True),
+        {
+            "typeMappings": [],
+            "stateMappings": [],
+            "fieldMap": {
+                "suggestions": [
+                    {
+                        "adoField": "Custom.Customer",
+                        "adoName": "Customer",
+                        "jiraField": "customfield_10053",
+                        "jiraName": "Customer",
+                        "reason": "same name; string to text",
+                        "confidence": 0.95,
+                        "values": {},
+                        "unmatchedValues": [],
+                    }
+                ],
+                "suggestedFieldMap": suggested,
+            },
+        },
+    )
+    page = browser.get(f"/projects/{project.pk}").content.decode()
+    assert "Suggested field map" in page and "same name; string to text" in page
+    form = browser.get(f"/projects/{project.pk}").context["form"]
+    assert not form.initial.get("field_map")  # nothing carried unless asked
+    used = browser.get(f"/projects/{project.pk}?field_map=suggested").context["form"]
+    assert json.loads(used.initial["field_map"]) == suggested
 
 
 # --------------------------------------------------------------------------- run page

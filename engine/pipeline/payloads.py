@@ -50,6 +50,10 @@ class IssuePayloads:
         return ContentFacts(
             rules=sorted(content.rules),
             notes=list(content.notes)[:NOTES_KEPT],
-            unmapped_users=self.ctx.users.unmapped(user_emails(wi)),
+            unmapped_users=[
+                e
+                for e in self.ctx.users.unmapped(user_emails(wi))
+                if e not in self.ctx.plan.fields.mapped_users  # placed by the user map
+            ],
             desc_hash=digest(content.fields.get("description")),
         )

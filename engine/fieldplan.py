@@ -174,7 +174,7 @@ def suggest_values(
     if jira.kind not in ("option", "options"):
         return {}, ()
     names = [str(o.get("value") or o.get("name") or "") for o in allowed_options(metas)]
-    names = [n for n in names if n]
+    names = list(dict.fromkeys(n for n in names if n))  # each screen lists the same options
     values: dict[str, str] = {}
     left: list[str] = []
     if ado.value_type == "boolean":

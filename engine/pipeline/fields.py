@@ -96,7 +96,8 @@ class FieldPlanner:
         resolver = UserResolver(user_map, lambda e: self.ctx.users.accounts().get(e.lower()))
         people = list(_identities(written, ado_defs))
         people += [Identity(e.source, e.source) for e in user_map.entries.values() if "@" in e.key]
-        self.ctx.users.resolve(resolver.lookup_emails(people))
+        names = {e: p.display_name for p in people if (e := email_of(p))}
+        self.ctx.users.resolve(resolver.lookup_emails(people), names)
         self.ctx.plan.users = self.ctx.users.snapshot()
         out: dict[str, str] = {}
         for person in people:

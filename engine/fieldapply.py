@@ -22,6 +22,17 @@ from engine.model import FieldMeta, Identity, WorkItem
 PEOPLE_FIELDS = ("System.AssignedTo", "System.CreatedBy")
 
 
+def identity_emails(item: WorkItem, plan: FieldPlan) -> set[str]:
+    """E-mails of the people in the item's mapped identity fields (for the unmapped list)."""
+    out = set()
+    for mapped in plan.mapped:
+        if mapped.ado.value_type == "identity":
+            email = email_of(identity_of(item.fields.get(mapped.ado.reference_name)))
+            if email:
+                out.add(email)
+    return out
+
+
 class PlanFieldRules:
     """Mapped fields and acceptance criteria for items created as one Jira issue type."""
 

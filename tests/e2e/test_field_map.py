@@ -215,6 +215,10 @@ def test_suggestions_of_a_dry_run_sent_back_as_they_come_carry_the_fields_they_n
     assert final["status"] == "COMPLETED", final
     report = report_of(owner_api, final["id"])["report"]
     assert {e["source"] for e in report["fieldMap"]["entries"]} == {"suggested"}
+    # without a user map the people whose Jira address differs stay unmapped, listed
+    other_address = {p.email for p in sandboxes.dataset.people if p.jira_email}
+    unmapped = {u["email"]: u["items"] for u in report["problems"]["unmappedUsers"]}
+    assert other_address <= set(unmapped) and all(unmapped[e] > 0 for e in other_address)
     values = suggested["Microsoft.VSTS.Common.ValueArea"]["values"]
     refs = {
         ref: (entry["field"], entry["values"])

@@ -17,6 +17,7 @@ from urllib.parse import quote
 import requests
 
 from engine.errors import AuthError, ForeignOrigin, PermanentError
+from engine.fieldtypes import AdoField, ado_fields
 from engine.http import RetryPolicy, Transport, make_session
 from engine.model import (
     ClassificationNode,
@@ -437,6 +438,12 @@ class AdoClient:
                 )
             )
         return types
+
+    def field_definitions(self) -> list[AdoField]:
+        """The process's fields (``Fields_List``), typed; malformed rows are left out."""
+        body = self._get(self._wit("fields"), what="field definitions") or {}
+        rows = body.get("value") if isinstance(body, dict) else None
+        return list(ado_fields(rows if isinstance(rows, list) else []).values())
 
     def classification_nodes(self, group: Literal["areas", "iterations"]) -> ClassificationNode:
         if group not in ("areas", "iterations"):

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from engine.adf import ConvertContext, clean_text, html_to_blocks, tidy_inlines
 from engine.adf_nodes import (
@@ -53,6 +53,9 @@ from engine.html_tree import image_sources
 from engine.model import Identity, WorkItem
 from engine.refs import attachment_guid, same_origin
 
+if TYPE_CHECKING:
+    from engine.acceptance import CriteriaPlacement
+
 SUMMARY_LIMIT = 255
 LABEL_LIMIT = 255
 # Jira counts the stored JSON; keep a margin under 32,767 for its own serialisation.
@@ -71,6 +74,19 @@ POINTS_SOURCES = (
     "Microsoft.VSTS.Scheduling.Effort",
     "Microsoft.VSTS.Scheduling.OriginalEstimate",
 )
+
+
+class FieldRules(Protocol):
+    """The field map and acceptance-criteria rules (``engine.fieldapply``) for one issue type.
+
+    Handed in by the pipeline, so this module needs none of their imports.
+    """
+
+    def criteria(self, item: WorkItem, conv: ConvertContext) -> CriteriaPlacement | None:
+        """Where the item's acceptance criteria go (None: it has none)."""
+
+    def apply(self, item: WorkItem, out: IssueContent) -> None:
+        """Fill the mapped fields the item holds; notes for what cannot be carried."""
 
 
 @dataclass(kw_only=True)
@@ -95,6 +111,8 @@ class ContentContext:
     skipped_files: Sequence[Mapping[str, Any]] = ()
     # ADO identity guid (lower-case) → e-mail, for @mentions of people not on the item.
     identity_emails: Mapping[str, str] = field(default_factory=dict)
+    # The field map and acceptance criteria; None: criteria stay a description section.
+    field_rules: FieldRules | None = None
 
 
 @dataclass
@@ -331,7 +349,12 @@ def _section(title: str, html: str, conv: ConvertContext) -> list[Node]:
 
 
 def description_body(
-    item: WorkItem, conv: ConvertContext, *, full_title: str | None, with_system_info: bool
+    item: WorkItem,
+    conv: ConvertContext,
+    *,
+    full_title: str | None,
+    with_system_info: bool,
+    with_criteria: bool = True,
 ) -> tuple[list[Node], set[str]]:
     """The description's blocks before the migration panel, and the rules used.
 
@@ -349,7 +372,8 @@ def description_body(
         rules.add("repro-steps")
         blocks += ([heading("Repro steps", 3)] if description else []) + repro
     sections = [("System info", F_SYSINFO, "system-info")] if with_system_info else []
-    sections.append(("Acceptance criteria", F_ACCEPTANCE, "acceptance-criteria"))
+    if with_criteria:
+        sections.append(("Acceptance criteria", F_ACCEPTANCE, "acceptance-criteria"))
     for title, name, rule in sections:
         section = _section(title, _html(item, name), conv)
         if section:
@@ -505,11 +529,21 @@ def _apply_description(
 ) -> None:
     conv = tracker.convert_context()
     with_env = _apply_environment(item, ctx, out, conv)
+    criteria = _apply_criteria(item, ctx, out, conv)
     if "description" not in ctx.screen_fields:
         out.notes.append("description: not on the create screen; the item's text is not carried")
         return
-    body, rules = description_body(item, conv, full_title=full_title, with_system_info=not with_env)
-    document, cut = fit_to_limit(body, [migration_panel(item, ctx)], _cut_note(item.id))
+    body, rules = description_body(
+        item,
+        conv,
+        full_title=full_title,
+        with_system_info=not with_env,
+        with_criteria=ctx.field_rules is None,
+    )
+    # Criteria kept in the description sit in the tail, which the cut never takes.
+    kept = criteria.blocks if criteria is not None and criteria.field_id is None else []
+    tail = [*kept, migration_panel(item, ctx)]
+    document, cut = fit_to_limit(body, tail, _cut_note(item.id))
     _put(out, ctx, "description", document, "description")
     out.rules |= rules | {"migration-panel"}
     files = files_not_uploaded(item, ctx)
@@ -526,6 +560,27 @@ def _apply_description(
             f"description cut to fit Jira's limit; full text in {overflow_file_name(item.id)}"
         )
         out.overflow_text = adf_to_text(doc(*body))
+
+
+def _apply_criteria(
+    item: WorkItem, ctx: ContentContext, out: IssueContent, conv: ConvertContext
+) -> CriteriaPlacement | None:
+    """Acceptance criteria into their Jira field, or placed for the description's tail."""
+    placement = ctx.field_rules.criteria(item, conv) if ctx.field_rules is not None else None
+    if placement is None:
+        return None
+    if placement.field_id:
+        out.fields[placement.field_id] = placement.value
+        rule = "acceptance-field"
+    elif "description" in ctx.screen_fields:
+        rule = "acceptance-description"
+    else:
+        out.notes.append("acceptance-description: no description on the create screen; not carried")
+        return placement
+    out.rules.add(rule)
+    if placement.cut:
+        out.notes.append(f"{rule}: the acceptance criteria were too long and were cut")
+    return placement
 
 
 def _apply_priority(item: WorkItem, ctx: ContentContext, out: IssueContent) -> None:
@@ -615,6 +670,8 @@ def issue_content(item: WorkItem, ctx: ContentContext) -> IssueContent:
     _apply_labels_and_area(item, ctx, out)
     _apply_person(out, ctx, "assignee", assignee)
     _apply_person(out, ctx, "reporter", creator)
+    if ctx.field_rules is not None:
+        ctx.field_rules.apply(item, out)
     out.rules |= tracker.rules
     out.notes += tracker.notes
     # Field by field, as each is converted (and so each parse is shared with the converter).

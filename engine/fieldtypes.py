@@ -149,7 +149,8 @@ COMPATIBLE: dict[str, dict[str, float]] = {
         "strings": 0.6,
         "options": 0.6,
     },
-    "plainText": {"doc": 1.0, "string": 0.7},
+    # plainText also holds ";"-separated multi-values ("Web; iOS"): a multi-select or labels
+    "plainText": {"doc": 1.0, "string": 0.7, "options": 0.7, "labels": 0.6, "strings": 0.6},
     "html": {"doc": 1.0, "string": 0.5},
     "integer": {"number": 1.0, "string": 0.5, "option": 0.5},
     "double": {"number": 1.0, "string": 0.5},

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal, Protocol
 
+from engine.fieldtypes import AdoField
 from engine.model import (
     BulkCreateResult,
     BulkProgress,
@@ -185,6 +186,9 @@ class AdoSource(Protocol):
     def work_item_types(self) -> list[WorkItemType]: ...
 
     def classification_nodes(self, group: Literal["areas", "iterations"]) -> ClassificationNode: ...
+
+    def field_definitions(self) -> list[AdoField]:
+        """The process's field definitions (``GET _apis/wit/fields``), for the field map."""
 
 
 class JiraTarget(Protocol):

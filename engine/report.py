@@ -79,6 +79,54 @@ def _counts(items: Sequence[PlannedItem], records: Mapping[int, ItemRecord]) -> 
     return counts
 
 
+def note_rule(note: str) -> str:
+    """A note's rule: the text before its colon ("field:Custom.Customer: …" keeps both parts)."""
+    if note.startswith("field:"):
+        parts = note.split(":", 2)
+        return ":".join(parts[:2]) if len(parts) == 3 else "field"
+    return note.split(":", 1)[0] if ":" in note[:40] else "other"
+
+
+def _field_map(plan: RunPlan) -> dict[str, Any]:
+    """The field map used, the suggestions (also as a ``field_map`` to send back), problems."""
+    info = plan.fields
+    return {
+        "source": "override" if info.explicit else "suggestions only",
+        "entries": [
+            {
+                "adoField": m.ado.reference_name,
+                "adoName": m.ado.name,
+                "adoType": m.ado.value_type,
+                "jiraField": m.jira.id,
+                "jiraName": m.jira.name,
+                "jiraType": m.jira.kind,
+                "values": dict(m.values),
+                "source": m.source,
+            }
+            for m in info.mapped
+        ],
+        "suggestions": [
+            {
+                "adoField": s.suggestion.ado_field,
+                "adoName": s.suggestion.ado_name,
+                "jiraField": s.suggestion.jira_field_id,
+                "jiraName": s.suggestion.jira_name,
+                "reason": s.suggestion.reason,
+                "confidence": s.suggestion.confidence,
+                "values": dict(s.values),
+                "unmatchedValues": list(s.unmatched_values),
+            }
+            for s in info.suggestions
+        ],
+        "suggestedFieldMap": info.suggested_field_map(),
+        "unmatched": list(info.unmatched),
+        "problems": [
+            {"code": p.code, "adoField": p.ado_field, "message": p.message} for p in info.problems
+        ],
+        "usersMapped": len(info.mapped_users),
+    }
+
+
 def _fidelity(facts: Mapping[int, ItemBook]) -> dict[str, Any]:
     """Per rule: how many items it touched, and what could not be carried.
 
@@ -92,8 +140,7 @@ def _fidelity(facts: Mapping[int, ItemBook]) -> dict[str, Any]:
         for rule in set(fact.rules) | set(fact.write_rules):
             touched[rule] += 1
         for note in [*fact.notes, *fact.write_notes]:
-            rule = note.split(":", 1)[0] if ":" in note[:40] else "other"
-            notes[rule][note] += 1
+            notes[note_rule(note)][note] += 1
     rules = sorted(set(touched) | set(notes))
     return {
         rule: {
@@ -214,6 +261,7 @@ def build_report(
         "fidelity": _fidelity(facts),
         "components": _components(plan),
         "sprints": _sprints(plan),
+        "fieldMap": _field_map(plan),
     }
     if verification is not None:
         report["verification"] = dict(verification)

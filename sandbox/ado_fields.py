@@ -79,6 +79,15 @@ FIELD_SPECS: tuple[FieldSpec, ...] = (
     ("Microsoft.VSTS.TCM.SystemInfo", "System Info", "html", False, False, False),
     ("Custom.Impact", "Impact", "string", False, False, True),
     ("Custom.MitigationPlan", "Mitigation Plan", "html", False, False, False),
+    # Custom fields of a customised process (issue 12): one of each value type.
+    ("Custom.Customer", "Customer", "string", False, False, False),
+    ("Custom.RiskScore", "Risk Score", "integer", False, False, False),
+    ("Custom.Confidence", "Confidence", "double", False, False, False),
+    ("Custom.Deadline", "Deadline", "dateTime", False, False, False),
+    ("Custom.Billable", "Billable", "boolean", False, False, False),
+    ("Custom.Reviewer", "Reviewer", "identity", False, True, False),
+    ("Custom.Platforms", "Platforms", "plainText", False, False, False),
+    ("Custom.Notes", "Notes", "html", False, False, False),
 )
 FIELDS = {spec[0].lower(): spec for spec in FIELD_SPECS}
 FIELDS_BY_NAME = {spec[1].lower(): spec for spec in FIELD_SPECS}
@@ -89,37 +98,51 @@ TYPE_FIELDS: dict[str, list[str]] = {
         "Microsoft.VSTS.Common.AcceptanceCriteria",
         "Microsoft.VSTS.Scheduling.Effort",
         "Microsoft.VSTS.Scheduling.TargetDate",
+        "Custom.Confidence",
+        "Custom.Notes",
     ],
     "Feature": [
         "Microsoft.VSTS.Common.ValueArea",
         "Microsoft.VSTS.Common.AcceptanceCriteria",
         "Microsoft.VSTS.Scheduling.Effort",
         "Microsoft.VSTS.Scheduling.TargetDate",
+        "Custom.Confidence",
+        "Custom.Deadline",
+        "Custom.Platforms",
+        "Custom.Notes",
     ],
     "User Story": [
         "Microsoft.VSTS.Common.ValueArea",
         "Microsoft.VSTS.Common.AcceptanceCriteria",
         "Microsoft.VSTS.Scheduling.StoryPoints",
+        "Custom.Customer",
+        "Custom.Deadline",
+        "Custom.Reviewer",
+        "Custom.Platforms",
     ],
     "Task": [
         "Microsoft.VSTS.Common.Activity",
         "Microsoft.VSTS.Scheduling.OriginalEstimate",
         "Microsoft.VSTS.Scheduling.RemainingWork",
         "Microsoft.VSTS.Scheduling.CompletedWork",
+        "Custom.Billable",
     ],
     "Bug": [
         "Microsoft.VSTS.TCM.ReproSteps",
         "Microsoft.VSTS.TCM.SystemInfo",
         "Microsoft.VSTS.Common.Severity",
         "Microsoft.VSTS.Scheduling.StoryPoints",
+        "Custom.Customer",
+        "Custom.Reviewer",
     ],
     "Issue": ["Microsoft.VSTS.Scheduling.DueDate"],
-    "Risk": ["Custom.Impact", "Custom.MitigationPlan"],
+    "Risk": ["Custom.Impact", "Custom.MitigationPlan", "Custom.RiskScore"],
 }
 ALLOWED = {
     "Microsoft.VSTS.Common.Priority": ["1", "2", "3", "4"],
     "Microsoft.VSTS.Common.Severity": ["1 - Critical", "2 - High", "3 - Medium", "4 - Low"],
     "Custom.Impact": ["High", "Medium", "Low"],
+    "Microsoft.VSTS.Common.ValueArea": ["Business", "Architectural"],
 }
 
 RELATION_TYPES: tuple[RelationSpec, ...] = (

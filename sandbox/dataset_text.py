@@ -11,6 +11,7 @@ from datetime import timedelta
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from sandbox import dataset_custom
 from sandbox.dataset_people import identity_ref, mention_html
 from sandbox.dataset_process import BUG, EPIC, FEATURE, ISSUE, REASONS, RISK, STORY, TASK
 from sandbox.dataset_records import EPOCH, CommentRecord, iso
@@ -77,8 +78,9 @@ def _title(d: Dataset, ident: int, rng: random.Random) -> str:
 
 def type_fields(d: Dataset, ident: int, kind: int, rng: random.Random, base: str) -> dict[str, Any]:
     desc = description_html(d, ident, base)
+    custom = dataset_custom.custom_fields(d, ident, kind, base)
     if kind == BUG:
-        return {
+        return custom | {
             "Microsoft.VSTS.TCM.ReproSteps": desc,
             "Microsoft.VSTS.TCM.SystemInfo": "<div>Browser: Edge 126<br>OS: Windows 11 "
             f"23H2<br>Build: <code>2025.5.{ident % 97}</code></div>",
@@ -107,7 +109,7 @@ def type_fields(d: Dataset, ident: int, kind: int, rng: random.Random, base: str
     elif kind == RISK:
         out["Custom.Impact"] = rng.choice(["High", "Medium", "Low"])
         out["Custom.MitigationPlan"] = f"<div>Mitigation: <b>{rng.choice(WORDS)}</b></div>"
-    return out
+    return custom | out
 
 
 def _acceptance(d: Dataset, ident: int, rng: random.Random) -> str:

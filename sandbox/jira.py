@@ -345,6 +345,7 @@ class JiraApp(SandboxApp):
             ("GET", issue, issues.get_issue),
             ("PUT", issue, issues.edit_issue),
             ("DELETE", issue, issues.delete_issue),
+            ("GET", issue + "/editmeta", issues.get_edit_meta),
             ("GET", issue + "/transitions", issues.get_transitions),
             ("POST", issue + "/transitions", issues.do_transition),
             ("GET", issue + "/comment", comments.get_comments),

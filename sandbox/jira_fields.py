@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sandbox import jira_adf
+from sandbox import jira_adf, jira_custom
 from sandbox.jira_records import (
     ADF_MESSAGE,
     NOT_ON_SCREEN,
@@ -110,6 +110,8 @@ def _normalise(
         return _number(value)
     if fid == SPRINT:
         return _sprint(state, value)
+    if fid in jira_custom.CUSTOM_IDS:
+        return jira_custom.normalise(state, fid, value)
     raise ValueError(NOT_ON_SCREEN.format(fid))
 
 

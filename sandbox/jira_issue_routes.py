@@ -84,6 +84,11 @@ class IssueRoutes(JiraRoutes):
             issue = self.state.issue(request.params["issueIdOrKey"])
             return ok(self.render(request).issue(issue, sel, expand=expand, properties=props))
 
+    def get_edit_meta(self, request: Request) -> Response:
+        with self.state.lock:
+            issue = self.state.issue(request.params["issueIdOrKey"])
+            return ok(self.render(request).edit_meta(issue))
+
     def edit_issue(self, request: Request) -> Response:
         issue = self.state.edit_issue(request.params["issueIdOrKey"], request.json())
         if request.arg("returnIssue") == "true":

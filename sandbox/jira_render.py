@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox import jira_adf
+from sandbox import jira_adf, jira_custom
 from sandbox.jira_state import Attachment, Comment, Issue, JiraState, Link, RemoteLink, Sprint
 from sandbox.jira_workflow import (
     FIELDS,
@@ -267,7 +267,40 @@ class Renderer:
             return [self.component(c) for c in self.state.components.values()]
         if fid == "fixVersions":
             return [self.version(v) for v in VERSIONS]
+        if fid in jira_custom.OPTIONS:
+            return [self.custom_option(o) for o in jira_custom.OPTIONS[fid]]
         return None
+
+    def custom_option(self, row: dict[str, str]) -> dict[str, Any]:
+        """``CustomFieldOption``."""
+        return {"self": f"{self.api}/customFieldOption/{row['id']}", **row}
+
+    def custom_value(self, fid: str, stored: Any) -> Any:
+        """A custom field's value as GET issue shows it (options and users expanded)."""
+        if stored is None:
+            return None
+        plugin = jira_custom.plugin_of(fid)
+        if plugin == "select":
+            row = jira_custom.option(fid, stored)
+            return self.custom_option(row) if row else None
+        if plugin == "multiselect":
+            rows = [jira_custom.option(fid, o) for o in stored]
+            return [self.custom_option(r) for r in rows if r] or None
+        if plugin == "userpicker":
+            return self.user_ref(stored)
+        return stored
+
+    def edit_meta(self, issue: Issue) -> dict[str, Any]:
+        """``IssueUpdateMetadata``: the fields of the issue's edit screen (``FieldMetadata``)."""
+        skip = {"project", "issuetype"}
+        out = {}
+        for fid in issue.type.screen:
+            if fid not in skip:
+                meta = self.meta_field(FIELDS[fid], issue.type)
+                meta.pop("fieldId")
+                meta["required"] = fid == "summary"
+                out[fid] = meta
+        return {"fields": out}
 
     def transition(self, tr: Any) -> dict[str, Any]:
         """``IssueTransition``."""
@@ -434,6 +467,8 @@ class Renderer:
             out["environment"] = lambda: f.get("environment")
         if "customfield_10016" in issue.type.screen:
             out["customfield_10016"] = lambda: f.get("customfield_10016")
+        for fid in jira_custom.CUSTOM_IDS & set(issue.type.screen):
+            out[fid] = lambda fid=fid: self.custom_value(fid, f.get(fid))
         if SPRINT in issue.type.screen:
             out[SPRINT] = lambda: ([self.sprint(st.sprints[f[SPRINT]])] if f.get(SPRINT) else None)
         return out

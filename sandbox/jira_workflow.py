@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.jira_custom import CUSTOM_FIELDS, SCREEN, STORY_ONLY
+
 NEW, INDETERMINATE, DONE = "new", "indeterminate", "done"
 
 # Jira's fixed status categories (ids and colours as Jira Cloud ships them).
@@ -130,6 +132,7 @@ _COMMON = (
     "components",
     "assignee",
     "reporter",
+    *SCREEN,  # custom fields and due date (sandbox.jira_custom)
 )
 
 ISSUE_TYPES: dict[str, IssueType] = {
@@ -149,7 +152,14 @@ ISSUE_TYPES: dict[str, IssueType] = {
             0,
             "Functionality or a feature expressed as a user goal.",
             STORY_WORKFLOW,
-            (*_COMMON, "parent", "fixVersions", "customfield_10016", "customfield_10020"),
+            (
+                *_COMMON,
+                "parent",
+                "fixVersions",
+                "customfield_10016",
+                "customfield_10020",
+                *STORY_ONLY,
+            ),
         ),
         IssueType(
             "10002",
@@ -302,6 +312,10 @@ FIELDS: dict[str, FieldDef] = {
             True,
             True,
             ("cf[10020]", "Sprint"),
+        ),
+        *(
+            FieldDef(fid, name, schema, ("set",), fid.startswith("customfield_"), True, clauses)
+            for fid, name, schema, clauses in CUSTOM_FIELDS
         ),
     )
 }

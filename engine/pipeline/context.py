@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.content import ContentContext
+from engine.fieldapply import PlanFieldRules
 from engine.itembook import ItemBook
 from engine.mapping import WorkflowGraph, map_state
 from engine.model import Status, WorkItem
@@ -234,6 +235,7 @@ class RunContext:
         book = self.book(entry) if entry is not None else ItemBook()
         plan = self.plan
         attachments = self.spec.migrate_attachments
+        users = {**self.users.accounts(), **plan.fields.mapped_users}  # the user map wins
         return ContentContext(
             components=dict(plan.components.by_path),
             area_as="component" if plan.components.mode == "component" else "label",
@@ -251,10 +253,11 @@ class RunContext:
             story_points_field=plan.story_points_field,
             priorities=list(plan.priorities) or ["Highest", "High", "Medium", "Low", "Lowest"],
             screen_fields=set(plan.screens.get(type_id, [])),
-            users=self.users.accounts(),
+            users=users,
             crosswalk=self.crosswalk,
             attachment_urls=dict(book.attachment_urls),
             identity_emails=plan.identity_emails,
+            field_rules=PlanFieldRules(plan.fields, type_id, users),
         )
 
     def fetch(self, ids: Sequence[int]) -> dict[int, WorkItem]:

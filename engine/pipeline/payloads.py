@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.content import IssueContent, issue_content, user_emails
+from engine.fieldapply import identity_emails
 from engine.itembook import NOTES_KEPT, ContentFacts
 from engine.model import WorkItem
 from engine.pipeline.limits import PROPERTY_KEY
@@ -50,6 +51,12 @@ class IssuePayloads:
         return ContentFacts(
             rules=sorted(content.rules),
             notes=list(content.notes)[:NOTES_KEPT],
-            unmapped_users=self.ctx.users.unmapped(user_emails(wi)),
+            unmapped_users=[
+                e
+                for e in self.ctx.users.unmapped(
+                    user_emails(wi) | identity_emails(wi, self.ctx.plan.fields)
+                )
+                if e not in self.ctx.plan.fields.mapped_users  # placed by the user map
+            ],
             desc_hash=digest(content.fields.get("description")),
         )

@@ -17,6 +17,7 @@ from engine.mapping import (
 )
 from engine.model import FieldMeta, IssueType, Status, WorkItem, WorkItemType
 from engine.pipeline.components import ComponentPlanner
+from engine.pipeline.fields import FieldPlanner
 from engine.pipeline.limits import FILLABLE
 from engine.pipeline.runplan import ProjectInfo, RunPlan
 from engine.pipeline.sprints import SprintPlanner
@@ -46,6 +47,8 @@ class Planner:
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
+        self._metas: dict[str, list[FieldMeta]] = {}  # type id → its create screen
+        self._jira_fields: list[dict[str, Any]] = []
 
     def load_or_plan(self) -> None:
         plan = self.ctx.store.load_plan()
@@ -76,6 +79,7 @@ class Planner:
         self.ctx.items = {item.ado_id: item for item in plan.items}
         self.ctx.order = [item.ado_id for item in plan.items]
         self.ctx.users = UserDirectory(self.ctx.target, plan.users)
+        FieldPlanner(self.ctx).refill_legacy()
 
     def _ensure_records(self) -> None:
         for ado_id, item in self.ctx.items.items():
@@ -106,6 +110,7 @@ class Planner:
         self._plan_items(work_items, ado_types, type_map, plan.jira_types)
         self._state_mappings(ado_types, type_map, plan.statuses)
         self._resolve_users(work_items)
+        FieldPlanner(self.ctx).plan(work_items, self._metas, self._jira_fields)
         planned = [
             wi
             for wi in work_items
@@ -139,6 +144,7 @@ class Planner:
                 "(no issue types on its create screens)"
             )
         fields = self.ctx.target.fields()
+        self._jira_fields = list(fields)
         plan = RunPlan(
             run_type=self.ctx.spec.run_type,
             dry_run=self.ctx.spec.dry_run,
@@ -213,6 +219,7 @@ class Planner:
         for type_id in sorted(wanted):
             metas = self.ctx.target.create_fields(self.ctx.spec.project_key, type_id)
             screens[type_id] = {m.field_id for m in metas}
+            self._metas[type_id] = list(metas)
             errors += self._unfillable(metas, names.get(type_id, type_id))
         if errors:
             raise RunAborted("preflight: " + "; ".join(errors))

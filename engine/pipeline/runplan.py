@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from engine.errors import RunAborted
+from engine.fieldplan import FieldPlan
 from engine.mapping import StateMapping, TypeMapping
 from engine.model import IssueType, Status
 from engine.planning import PlannedItem
@@ -166,6 +167,8 @@ class RunPlan:
     live: str | None = None  # token of the process that may have writes in flight
     exactly_once: dict[str, dict[str, int]] = field(default_factory=dict)
     repairs: list[dict[str, Any]] = field(default_factory=list)
+    # The field map, its suggestions and the user map's accounts (absent before issue 12).
+    fields: FieldPlan = field(default_factory=FieldPlan)
 
     # ------------------------------------------------------------------ lookups
     def type_name(self, type_id: str) -> str:
@@ -206,6 +209,7 @@ class RunPlan:
             "live": self.live,
             "exactly_once": {k: dict(v) for k, v in self.exactly_once.items()},
             "repairs": [dict(r) for r in self.repairs],
+            "fields": self.fields.to_dict(),
         }
 
     @classmethod
@@ -247,6 +251,7 @@ class RunPlan:
             live=raw.get("live") or None,
             exactly_once=_counts(raw.get("exactly_once")),
             repairs=[dict(r) for r in raw.get("repairs") or []],
+            fields=FieldPlan.from_dict(raw.get("fields")),
         )
 
 

@@ -541,3 +541,36 @@ def test_set_stop_check_reaches_the_transport(ado: AdoClient) -> None:
     ado.set_stop_check(None)
     ado.check_access()
     assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_field_definitions_are_read_typed_and_malformed_rows_left_out(ado: AdoClient) -> None:
+    responses.get(
+        f"{WIT}/fields",
+        json={
+            "count": 3,
+            "value": [
+                {
+                    "referenceName": "Custom.Reviewer",
+                    "name": "Reviewer",
+                    "type": "identity",
+                    "isIdentity": True,
+                    "isPicklist": False,
+                },
+                {"referenceName": "Custom.Impact", "name": "Impact", "isPicklist": True},
+                {"name": "no reference name"},
+                "not an object",
+            ],
+        },
+    )
+    defs = {d.reference_name: d for d in ado.field_definitions()}
+    assert set(defs) == {"Custom.Reviewer", "Custom.Impact"}
+    assert defs["Custom.Reviewer"].value_type == "identity"
+    assert defs["Custom.Impact"].value_type == "picklistString"
+    assert query(responses.calls[0])["api-version"] == ["7.1"]
+
+
+@responses.activate
+def test_field_definitions_of_a_body_without_a_list_are_none(ado: AdoClient) -> None:
+    responses.get(f"{WIT}/fields", json={"value": "nope"})
+    assert ado.field_definitions() == []

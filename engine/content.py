@@ -52,6 +52,7 @@ from engine.adf_nodes import (
 from engine.html_tree import image_sources
 from engine.model import Identity, WorkItem
 from engine.refs import attachment_guid, same_origin
+from engine.testcase_content import case_section
 
 SUMMARY_LIMIT = 255
 LABEL_LIMIT = 255
@@ -95,6 +96,8 @@ class ContentContext:
     skipped_files: Sequence[Mapping[str, Any]] = ()
     # ADO identity guid (lower-case) → e-mail, for @mentions of people not on the item.
     identity_emails: Mapping[str, str] = field(default_factory=dict)
+    # Shared Steps item id → its Steps XML (engine.testcase_content.SharedSteps loads them).
+    shared_steps: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -509,6 +512,9 @@ def _apply_description(
         out.notes.append("description: not on the create screen; the item's text is not carried")
         return
     body, rules = description_body(item, conv, full_title=full_title, with_system_info=not with_env)
+    case = case_section(item, ctx.shared_steps)  # test steps and parameters, if any
+    body, rules = body + case.blocks, rules | case.rules
+    out.notes += case.notes
     document, cut = fit_to_limit(body, [migration_panel(item, ctx)], _cut_note(item.id))
     _put(out, ctx, "description", document, "description")
     out.rules |= rules | {"migration-panel"}

@@ -52,10 +52,11 @@ class ProjectPlan:
         self.children: dict[int, list[int]] = {}
         self.shared_steps: list[int] = []  # Shared Steps ids, ascending
         self.tested: array[int] = array("i")  # (item, test case) pairs, flat
+        self._tests_rng = random.Random(self.seed * 7 + 3)  # the test types' own draws
         span = int((DATASET_NOW - EPOCH).total_seconds() // 60) - 60 * 24 * 30
         state = {"next": 1}
 
-        def emit(kind: int, parent: int, area: int) -> int:
+        def emit(kind: int, parent: int, area: int, rng: random.Random = rng) -> int:
             ident = state["next"]
             if ident > n:
                 return 0
@@ -79,8 +80,9 @@ class ProjectPlan:
     def _plan_epic(self, rng: random.Random, emit: Any) -> None:
         area = rng.choice((1, 2, 3, 4, 5, 6, 7, 8))
         epic = emit(EPIC, 0, area)
-        if not self.shared_steps or rng.random() < 0.6:
-            shared = emit(SHARED_STEPS, 0, area)
+        tests = self._tests_rng
+        if not self.shared_steps or tests.random() < 0.7:
+            shared = emit(SHARED_STEPS, 0, area, tests)
             self.shared_steps += [shared] if shared else []
         for _ in range(rng.randint(2, 4)):
             # One child in ten lives in another area: an area filter cuts such links.
@@ -94,16 +96,19 @@ class ProjectPlan:
                 for _ in range(rng.choice((0, 1, 2, 2, 3, 4))):
                     bug = not backlog_bug and rng.random() < 0.2
                     emit(BUG if bug else TASK, story, f_area)
-            if stories and rng.random() < 0.75:
-                self._plan_test_case(rng, emit, f_area, stories)
+            if stories and tests.random() < 0.75:
+                self._plan_test_case(tests, emit, f_area, stories)
             if rng.random() < 0.3:
                 emit(ISSUE, 0, f_area)
         if rng.random() < 0.5:
             emit(RISK, epic if rng.random() < 0.5 else 0, area)
 
     def _plan_test_case(self, rng: random.Random, emit: Any, area: int, stories: list[int]) -> None:
-        """A test case (no parent: test cases sit outside the backlog) for some stories."""
-        case = emit(TEST_CASE, 0, area)
+        """A test case (no parent: test cases sit outside the backlog) for some stories.
+
+        The test types draw from their own generator, so the rest of the plan is what
+        it was before they existed (only the ids after them move on)."""
+        case = emit(TEST_CASE, 0, area, rng)
         for story in rng.sample(stories, min(len(stories), rng.randint(1, 2))) if case else ():
             self.tested.extend((story, case))
 

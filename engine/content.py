@@ -52,6 +52,7 @@ from engine.adf_nodes import (
 from engine.html_tree import image_sources
 from engine.model import Identity, WorkItem
 from engine.refs import attachment_guid, same_origin
+from engine.testcase_content import case_section
 
 if TYPE_CHECKING:
     from engine.acceptance import CriteriaPlacement
@@ -111,6 +112,8 @@ class ContentContext:
     skipped_files: Sequence[Mapping[str, Any]] = ()
     # ADO identity guid (lower-case) → e-mail, for @mentions of people not on the item.
     identity_emails: Mapping[str, str] = field(default_factory=dict)
+    # Shared Steps item id → its Steps XML (engine.testcase_content.SharedSteps loads them).
+    shared_steps: Mapping[int, str] = field(default_factory=dict)
     # The field map and acceptance criteria; None: criteria stay a description section.
     field_rules: FieldRules | None = None
 
@@ -540,6 +543,9 @@ def _apply_description(
         with_system_info=not with_env,
         with_criteria=ctx.field_rules is None,
     )
+    case = case_section(item, ctx.shared_steps)  # test steps and parameters, if any
+    body, rules = body + case.blocks, rules | case.rules
+    out.notes += case.notes
     # Criteria kept in the description sit in the tail, which the cut never takes.
     kept = criteria.blocks if criteria is not None and criteria.field_id is None else []
     tail = [*kept, migration_panel(item, ctx)]

@@ -64,6 +64,9 @@ _KNOWN_LEVELS = {
     "issue": REQUIREMENT,
     "impediment": REQUIREMENT,
     "task": TASK,
+    # Test Plans types: outside the backlogs, each one standard Jira issue.
+    "test case": REQUIREMENT,
+    "shared steps": REQUIREMENT,
 }
 # ADO type name -> Jira type names that mean the same thing.
 _TYPE_SYNONYMS = {
@@ -76,6 +79,8 @@ _TYPE_SYNONYMS = {
     "task": ("sub-task", "subtask", "task"),
     "feature": ("epic", "feature"),
     "epic": ("initiative", "epic"),
+    "test case": ("task",),
+    "shared steps": ("task",),
 }
 # When no name is similar, the type a Jira user would expect at that level.
 _LEVEL_DEFAULTS = {1: ("epic",), 0: ("story", "task"), -1: ("sub-task", "subtask")}

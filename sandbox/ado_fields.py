@@ -79,6 +79,10 @@ FIELD_SPECS: tuple[FieldSpec, ...] = (
     ("Microsoft.VSTS.TCM.SystemInfo", "System Info", "html", False, False, False),
     ("Custom.Impact", "Impact", "string", False, False, True),
     ("Custom.MitigationPlan", "Mitigation Plan", "html", False, False, False),
+    # Test cases and shared steps: XML held in html fields, as ADO defines them.
+    ("Microsoft.VSTS.TCM.Steps", "Steps", "html", False, False, False),
+    ("Microsoft.VSTS.TCM.Parameters", "Parameters", "html", False, False, False),
+    ("Microsoft.VSTS.TCM.LocalDataSource", "Local Data Source", "html", False, False, False),
     # Custom fields of a customised process (issue 12): one of each value type.
     ("Custom.Customer", "Customer", "string", False, False, False),
     ("Custom.RiskScore", "Risk Score", "integer", False, False, False),
@@ -138,6 +142,12 @@ TYPE_FIELDS: dict[str, list[str]] = {
     "Issue": ["Microsoft.VSTS.Scheduling.DueDate"],
     "Risk": ["Custom.Impact", "Custom.MitigationPlan", "Custom.RiskScore"],
 }
+TYPE_FIELDS["Test Case"] = [
+    "Microsoft.VSTS.TCM.Steps",
+    "Microsoft.VSTS.TCM.Parameters",
+    "Microsoft.VSTS.TCM.LocalDataSource",
+]
+TYPE_FIELDS["Shared Steps"] = ["Microsoft.VSTS.TCM.Steps", "Microsoft.VSTS.TCM.Parameters"]
 ALLOWED = {
     "Microsoft.VSTS.Common.Priority": ["1", "2", "3", "4"],
     "Microsoft.VSTS.Common.Severity": ["1 - Critical", "2 - High", "3 - Medium", "4 - Low"],

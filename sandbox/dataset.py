@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
-from sandbox import dataset_text
+from sandbox import dataset_steps, dataset_text
 from sandbox.dataset_files import BIG_FILE_SIZE, CHUNK, AttachmentFiles
 from sandbox.dataset_nodes import area_nodes, iteration_nodes
 from sandbox.dataset_people import identity_ref, make_people, mention_html
@@ -38,8 +38,10 @@ from sandbox.dataset_process import (
     LINK_TYPES,
     REASONS,
     RISK,
+    SHARED_STEPS,
     STORY,
     TASK,
+    TEST_CASE,
     TYPE_INDEX,
     TYPES,
     StateDef,
@@ -70,8 +72,10 @@ __all__ = [
     "LINK_TYPES",
     "REASONS",
     "RISK",
+    "SHARED_STEPS",
     "STORY",
     "TASK",
+    "TEST_CASE",
     "TYPES",
     "TYPE_INDEX",
     "AttachmentInfo",
@@ -115,6 +119,7 @@ class Dataset:
         self.created_min, self.changed_min = plan.created_min, plan.changed_min
         self._children, self._links = plan.children, plan.links
         self.roles = plan.roles
+        self.shared_steps_ids = plan.shared_steps
 
     # ------------------------------------------------------------------ cheap accessors
     def ids(self) -> range:
@@ -162,6 +167,7 @@ class Dataset:
         kind = self.type_of[ident]
         fields = dataset_text.system_fields(self, ident, rng, base_url)
         fields.update(dataset_text.type_fields(self, ident, kind, rng, base_url))
+        fields.update(dataset_steps.tcm_fields(self, ident))
         rec = ItemRecord(
             ident, TYPES[kind].name, {k: v for k, v in fields.items() if v is not None}
         )

@@ -17,12 +17,16 @@ from sandbox.dataset_process import (
     ISSUE,
     LINK_TYPES,
     RISK,
+    SHARED_STEPS,
     STORY,
     TASK,
+    TEST_CASE,
     TYPES,
     index_of,
 )
 from sandbox.dataset_records import DATASET_NOW, EPOCH, Node
+
+TESTED_BY = "Microsoft.VSTS.Common.TestedBy-Forward"
 
 
 class ProjectPlan:
@@ -33,6 +37,7 @@ class ProjectPlan:
         self._plan()
         self.roles = self._pick_roles()
         self._plan_links()
+        self._plan_tested_by()
 
     def _plan(self) -> None:
         """Ids in creation order: each Epic, then its Features, Stories, Tasks and Bugs."""
@@ -45,10 +50,13 @@ class ProjectPlan:
         self.created_min = array("i", bytes(4 * (n + 1)))  # minutes after EPOCH
         self.changed_min = array("i", bytes(4 * (n + 1)))
         self.children: dict[int, list[int]] = {}
+        self.shared_steps: list[int] = []  # Shared Steps ids, ascending
+        self.tested: array[int] = array("i")  # (item, test case) pairs, flat
+        self._tests_rng = random.Random(self.seed * 7 + 3)  # the test types' own draws
         span = int((DATASET_NOW - EPOCH).total_seconds() // 60) - 60 * 24 * 30
         state = {"next": 1}
 
-        def emit(kind: int, parent: int, area: int) -> int:
+        def emit(kind: int, parent: int, area: int, rng: random.Random = rng) -> int:
             ident = state["next"]
             if ident > n:
                 return 0
@@ -72,20 +80,37 @@ class ProjectPlan:
     def _plan_epic(self, rng: random.Random, emit: Any) -> None:
         area = rng.choice((1, 2, 3, 4, 5, 6, 7, 8))
         epic = emit(EPIC, 0, area)
+        tests = self._tests_rng
+        if not self.shared_steps or tests.random() < 0.7:
+            shared = emit(SHARED_STEPS, 0, area, tests)
+            self.shared_steps += [shared] if shared else []
         for _ in range(rng.randint(2, 4)):
             # One child in ten lives in another area: an area filter cuts such links.
             f_area = area if rng.random() > 0.1 else rng.randrange(1, 9)
             feature = emit(FEATURE, epic, f_area)
+            stories: list[int] = []
             for _ in range(rng.randint(2, 5)):
                 backlog_bug = rng.random() < 0.15  # a bug tracked at backlog level
                 story = emit(BUG if backlog_bug else STORY, feature, f_area)
+                stories += [story] if story else []
                 for _ in range(rng.choice((0, 1, 2, 2, 3, 4))):
                     bug = not backlog_bug and rng.random() < 0.2
                     emit(BUG if bug else TASK, story, f_area)
+            if stories and tests.random() < 0.75:
+                self._plan_test_case(tests, emit, f_area, stories)
             if rng.random() < 0.3:
                 emit(ISSUE, 0, f_area)
         if rng.random() < 0.5:
             emit(RISK, epic if rng.random() < 0.5 else 0, area)
+
+    def _plan_test_case(self, rng: random.Random, emit: Any, area: int, stories: list[int]) -> None:
+        """A test case (no parent: test cases sit outside the backlog) for some stories.
+
+        The test types draw from their own generator, so the rest of the plan is what
+        it was before they existed (only the ids after them move on)."""
+        case = emit(TEST_CASE, 0, area, rng)
+        for story in rng.sample(stories, min(len(stories), rng.randint(1, 2))) if case else ():
+            self.tested.extend((story, case))
 
     @staticmethod
     def _pick_state(kind: int, rng: random.Random) -> int:
@@ -97,6 +122,8 @@ class ProjectPlan:
             "Mitigated": 12,
             "Closed": 24,
             "Removed": 4,
+            "Design": 30,
+            "Ready": 30,
         }
         return rng.choices(range(len(states)), [weights[s.name] for s in states])[0]
 
@@ -118,6 +145,8 @@ class ProjectPlan:
             "issue": self._first_of(ISSUE),
             "risk": self._first_of(RISK),
             "story2": self._first_of(STORY, story),
+            "test_case": self._first_of(TEST_CASE),
+            "shared_steps": self._first_of(SHARED_STEPS),
         }
         roles = {k: v for k, v in roles.items() if v}
         # Forced states so that small datasets still hold Removed and Resolved items.
@@ -154,6 +183,14 @@ class ProjectPlan:
         far = self._item_in_other_top_area(r.get("story", 0))
         if far:
             self._add_link(0, r["story"], far)
+
+    def _plan_tested_by(self) -> None:
+        """ "Tested By" from stories and bugs to the test cases planned for them."""
+        code = next(i for i, (fwd, _) in enumerate(LINK_TYPES) if fwd == TESTED_BY)
+        for n in range(0, len(self.tested), 2):
+            item, case = self.tested[n], self.tested[n + 1]
+            if (code * 2, case) not in self.links.get(item, []):
+                self._add_link(code, item, case)
 
     def _item_in_other_top_area(self, ident: int) -> int:
         if not ident:

@@ -89,9 +89,31 @@ TYPES: tuple[TypeDef, ...] = (
         (_NEW, _ACTIVE, StateDef("Mitigated", "Resolved", "5688E0"), _CLOSED, _REMOVED),
         "A project risk (custom type of the inherited process)",
     ),
+    # The test types: not on a backlog, linked to what they test ("Tested By").
+    TypeDef(
+        "Test Case",
+        "Microsoft.VSTS.WorkItemTypes.TestCase",
+        "004B50",
+        "icon_test_case",
+        (
+            StateDef("Design", "Proposed", "b2b2b2"),
+            StateDef("Ready", "InProgress", "007acc"),
+            _CLOSED,
+        ),
+        "Server-side data for a set of steps to be tested.",
+    ),
+    TypeDef(
+        "Shared Steps",
+        "Microsoft.VSTS.WorkItemTypes.SharedStep",
+        "004B50",
+        "icon_test_step",
+        (_ACTIVE, _CLOSED),
+        "Server-side data for reusable set of test steps.",
+    ),
 )
 TYPE_INDEX = {t.name: i for i, t in enumerate(TYPES)}
 EPIC, FEATURE, STORY, TASK, BUG, ISSUE, RISK = range(7)
+TEST_CASE, SHARED_STEPS = 7, 8
 
 REASONS = {
     "New": "New",
@@ -100,6 +122,8 @@ REASONS = {
     "Closed": "Acceptance tests pass",
     "Removed": "Removed from the backlog",
     "Mitigated": "Mitigated",
+    "Design": "New test case",
+    "Ready": "Completed design",
 }
 
 # (rel forward, rel reverse); Related is its own reverse.

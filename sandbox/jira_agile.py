@@ -16,20 +16,24 @@ class AgileRoutes(JiraRoutes):
     def get_boards(self, request: Request) -> Response:
         wanted = request.arg("projectKeyOrId")
         r = self.render(request)
-        board = {
-            "id": self.state.board_id,
-            "name": f"{self.state.project_key} board",
-            "type": "scrum",
-            "self": f"{r.base}{AGILE}/board/{self.state.board_id}",
-            "location": {
-                "projectId": int(self.state.project_id),
-                "projectKey": self.state.project_key,
-                "projectName": self.state.project_name,
-                "projectTypeKey": "software",
-                "displayName": f"{self.state.project_name} ({self.state.project_key})",
-            },
-        }
-        boards = [board] if wanted is None or self.state.project_matches(wanted) else []
+        chosen = self.state.project_of(wanted) if wanted is not None else None
+        boards = [
+            {
+                "id": p.board_id,
+                "name": f"{p.key} board",
+                "type": "scrum",
+                "self": f"{r.base}{AGILE}/board/{p.board_id}",
+                "location": {
+                    "projectId": int(p.id),
+                    "projectKey": p.key,
+                    "projectName": p.name,
+                    "projectTypeKey": "software",
+                    "displayName": f"{p.name} ({p.key})",
+                },
+            }
+            for p in self.state.projects
+            if wanted is None or p is chosen
+        ]
         if not self.settings.scrum_board:
             boards = []
         start, size = int_arg(request, "startAt", 0), int_arg(request, "maxResults", 50)
@@ -38,13 +42,17 @@ class AgileRoutes(JiraRoutes):
         return ok(page)
 
     def get_sprints(self, request: Request) -> Response:
-        if request.params["boardId"] != str(self.state.board_id) or not self.settings.scrum_board:
+        board_ids = [str(p.board_id) for p in self.state.projects]
+        if request.params["boardId"] not in board_ids or not self.settings.scrum_board:
             raise JiraError(404, ["Board does not exist or you do not have permission to see it."])
+        board = int(request.params["boardId"])
         states = set(list_arg(request, "state"))
         r = self.render(request)
         with self.state.lock:
             sprints = [
-                r.sprint(s) for s in self.state.sprints.values() if not states or s.state in states
+                r.sprint(s)
+                for s in self.state.sprints.values()
+                if s.board_id == board and (not states or s.state in states)
             ]
         start, size = int_arg(request, "startAt", 0), int_arg(request, "maxResults", 50)
         page = page_of(sprints, start, size, "")

@@ -21,6 +21,7 @@ from sandbox.jira_workflow import (
     PRIORITIES,
     SPRINT,
     STORY_POINTS,
+    TEAM_POINTS,
     VERSIONS,
     IssueType,
     find_by_id_or_name,
@@ -106,7 +107,7 @@ def _normalise(
         return _account(state, fid, value)
     if fid == "parent":
         return _parent(state, value, itype, issue)
-    if fid == STORY_POINTS:
+    if fid in (STORY_POINTS, TEAM_POINTS):
         return _number(value)
     if fid == SPRINT:
         return _sprint(state, value)
@@ -144,6 +145,8 @@ def _parent(state: JiraState, value: Any, itype: IssueType, issue: Issue | None)
     if parent is None:
         raise ValueError("Could not find issue by id or key.")
     if parent.type.level != itype.level + 1 or (issue is not None and parent.id == issue.id):
+        raise ValueError("Given parent work item does not belong to appropriate hierarchy.")
+    if state.project_of_type(parent.type) is not state.project_of_type(itype):
         raise ValueError("Given parent work item does not belong to appropriate hierarchy.")
     return parent.id
 

@@ -23,7 +23,8 @@ def create_component(state: JiraState, body: Any) -> dict[str, Any]:
         errors["name"] = "The component name must not be empty."
     elif len(name) > 255:
         errors["name"] = "The component name must not exceed 255 characters."
-    if not state.project_matches(body.get("project", "")):
+    project = state.project_of(body.get("project", ""))
+    if project is None or project.team_managed:  # a team-managed project has no components
         errors["project"] = "The project does not exist."
     with state.lock:
         if not errors and any(
@@ -51,7 +52,8 @@ def create_sprint(state: JiraState, body: Any) -> Sprint:
         or not body["name"].strip()
     ):
         raise JiraError(400, [], {"name": "The sprint name is required."})
-    if body.get("originBoardId") != state.board_id:
+    boards = [p.board_id for p in state.projects]
+    if body.get("originBoardId") not in boards:
         raise JiraError(
             400,
             [],
@@ -61,7 +63,7 @@ def create_sprint(state: JiraState, body: Any) -> Sprint:
         sprint = Sprint(
             state.next_id("sprint"),
             body["name"][:255],
-            state.board_id,
+            int(body["originBoardId"]),
             goal=str(body.get("goal") or ""),
             start_date=body.get("startDate"),
             end_date=body.get("endDate"),

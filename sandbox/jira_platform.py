@@ -10,9 +10,9 @@ from sandbox import jira_search
 from sandbox.httpbase import Request, Response, json_response
 from sandbox.jira_routes import JiraRoutes, int_arg, list_arg, ok, page_of
 from sandbox.jira_state import JiraError
+from sandbox.jira_team import ProjectDef
 from sandbox.jira_workflow import (
     FIELDS,
-    ISSUE_TYPES,
     LINK_TYPES,
     PRIORITIES,
     RESOLUTIONS,
@@ -47,17 +47,19 @@ class PlatformRoutes(JiraRoutes):
             }
         )
 
-    def _project_or_404(self, ref: str) -> None:
-        if not self.state.project_matches(ref):
+    def _project_or_404(self, ref: str) -> ProjectDef:
+        project = self.state.project_of(ref)
+        if project is None:
             raise JiraError(404, [f"No project could be found with key '{ref}'."])
+        return project
 
     def get_project(self, request: Request) -> Response:
-        self._project_or_404(request.params["projectIdOrKey"])
+        project = self._project_or_404(request.params["projectIdOrKey"])
         with self.state.lock:
-            return ok(self.render(request).project())
+            return ok(self.render(request).project(project))
 
     def get_project_statuses(self, request: Request) -> Response:
-        self._project_or_404(request.params["projectIdOrKey"])
+        project = self._project_or_404(request.params["projectIdOrKey"])
         r = self.render(request)
         return ok(
             [
@@ -68,13 +70,15 @@ class PlatformRoutes(JiraRoutes):
                     "subtask": t.subtask,
                     "statuses": [r.status(STATUSES[s]) for s in t.workflow.statuses()],
                 }
-                for t in ISSUE_TYPES.values()
+                for t in project.types.values()
             ]
         )
 
     def get_components(self, request: Request) -> Response:
-        self._project_or_404(request.params["projectIdOrKey"])
+        project = self._project_or_404(request.params["projectIdOrKey"])
         r = self.render(request)
+        if project.team_managed:
+            return ok([])  # components are the company-managed project's
         with self.state.lock:
             return ok([r.component(c, full=True) for c in self.state.components.values()])
 
@@ -83,30 +87,32 @@ class PlatformRoutes(JiraRoutes):
         return ok(self.render(request).component(row, full=True), 201)
 
     def get_versions(self, request: Request) -> Response:
-        self._project_or_404(request.params["projectIdOrKey"])
+        project = self._project_or_404(request.params["projectIdOrKey"])
         r = self.render(request)
-        return ok([r.version(v) for v in VERSIONS])
+        return ok([] if project.team_managed else [r.version(v) for v in VERSIONS])
 
     def get_issue_types(self, request: Request) -> Response:
         r = self.render(request)
-        return ok([r.issue_type(t) for t in ISSUE_TYPES.values()])
+        return ok([r.issue_type(t) for p in self.state.projects for t in p.types.values()])
 
     def get_project_types(self, request: Request) -> Response:
         project_id = request.arg("projectId")
         if not project_id:
             raise JiraError(400, ["The projectId parameter is required."])
-        if project_id != self.state.project_id:
+        project = next((p for p in self.state.projects if p.id == project_id), None)
+        if project is None:
             raise JiraError(
                 404, ["The project is not found or the user does not have permission to view it."]
             )
-        return self.get_issue_types(request)
+        r = self.render(request)
+        return ok([r.issue_type(t) for t in project.types.values()])
 
     def get_createmeta_types(self, request: Request) -> Response:
-        self._project_or_404(request.params["projectIdOrKey"])
+        project = self._project_or_404(request.params["projectIdOrKey"])
         start = int_arg(request, "startAt", 0)
         size = int_arg(request, "maxResults", 50, cap=200)
         r = self.render(request)
-        types = [r.meta_issue_type(t) for t in ISSUE_TYPES.values()]
+        types = [r.meta_issue_type(t) for t in project.types.values()]
         return ok(
             {
                 "issueTypes": types[start : start + size],
@@ -117,8 +123,8 @@ class PlatformRoutes(JiraRoutes):
         )
 
     def get_createmeta_fields(self, request: Request) -> Response:
-        self._project_or_404(request.params["projectIdOrKey"])
-        itype = ISSUE_TYPES.get(request.params["issueTypeId"])
+        project = self._project_or_404(request.params["projectIdOrKey"])
+        itype = project.types.get(request.params["issueTypeId"])
         if itype is None:
             raise JiraError(400, ["The issue type ID is invalid."])
         start = int_arg(request, "startAt", 0)

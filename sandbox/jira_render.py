@@ -13,17 +13,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox import jira_adf, jira_custom
+from sandbox import jira_adf, jira_custom, jira_team
 from sandbox.jira_state import Attachment, Comment, Issue, JiraState, Link, RemoteLink, Sprint
+from sandbox.jira_team import ProjectDef
 from sandbox.jira_workflow import (
     FIELDS,
-    ISSUE_TYPES,
     LINK_TYPES,
     PRIORITIES,
     RESOLUTIONS,
     SPRINT,
     STATUS_CATEGORIES,
     STATUSES,
+    TEAM_POINTS,
     VERSIONS,
     FieldDef,
     IssueType,
@@ -118,6 +119,7 @@ class Renderer:
             "avatarId": 10300 + int(itype.id) % 100,
             "hierarchyLevel": itype.level,
             "iconUrl": f"{self.base}/images/icons/issuetypes/{itype.name.lower()}.svg",
+            **jira_team.type_scope(itype),
         }
 
     def status(self, status: Status) -> dict[str, Any]:
@@ -130,6 +132,7 @@ class Renderer:
             "description": "",
             "iconUrl": f"{self.base}/images/icons/status_generic.gif",
             "statusCategory": {"self": f"{self.api}/statuscategory/{cat['id']}", **cat},
+            **jira_team.status_scope(status.id),
         }
 
     def priority(self, pid: str) -> dict[str, Any]:
@@ -177,32 +180,34 @@ class Renderer:
                 out.update(lead=lead, leadAccountId=lead["accountId"])
         return out
 
-    def project_ref(self) -> dict[str, Any]:
-        st = self.state
+    def project_ref(self, project: ProjectDef | None = None) -> dict[str, Any]:
+        p = project or self.state.projects[0]
         return {
-            "self": f"{self.api}/project/{st.project_id}",
-            "id": st.project_id,
-            "key": st.project_key,
-            "name": st.project_name,
+            "self": f"{self.api}/project/{p.id}",
+            "id": p.id,
+            "key": p.key,
+            "name": p.name,
             "projectTypeKey": "software",
-            "simplified": False,
+            "simplified": p.team_managed,
             "avatarUrls": self.avatars("project"),
         }
 
-    def project(self) -> dict[str, Any]:
-        """``Project`` (company-managed, so ``simplified`` is false and style classic)."""
-        st = self.state
+    def project(self, project: ProjectDef | None = None) -> dict[str, Any]:
+        """``Project``: company-managed (``simplified`` false, style classic) or
+        team-managed (``simplified`` true, style next-gen, no components or versions)."""
+        st, p = self.state, project or self.state.projects[0]
+        components = [] if p.team_managed else list(st.components.values())
         return {
-            **self.project_ref(),
+            **self.project_ref(p),
             "expand": "description,lead,issueTypes,url,projectKeys",
             "description": "Target of the Azure DevOps migration.",
-            "style": "classic",
+            "style": p.style,
             "lead": self.user(st.me),
             "assigneeType": "UNASSIGNED",
             "isPrivate": False,
-            "components": [self.component(c, full=True) for c in st.components.values()],
-            "issueTypes": [self.issue_type(t) for t in ISSUE_TYPES.values()],
-            "versions": [self.version(v) for v in VERSIONS],
+            "components": [self.component(c, full=True) for c in components],
+            "issueTypes": [self.issue_type(t) for t in p.types.values()],
+            "versions": [] if p.team_managed else [self.version(v) for v in VERSIONS],
             "properties": {},
         }
 
@@ -262,7 +267,7 @@ class Renderer:
         if fid == "issuetype":
             return [self.issue_type(itype)]
         if fid == "project":
-            return [self.project_ref()]
+            return [self.project_ref(self.state.project_of_type(itype))]
         if fid == "components":
             return [self.component(c) for c in self.state.components.values()]
         if fid == "fixVersions":
@@ -423,7 +428,7 @@ class Renderer:
         out: dict[str, Any] = {
             "summary": lambda: f.get("summary"),
             "issuetype": lambda: self.issue_type(issue.type),
-            "project": self.project_ref,
+            "project": lambda: self.project_ref(st.project_of_type(issue.type)),
             "description": lambda: f.get("description"),
             "priority": lambda: self.priority(f.get("priority", "3")),
             "labels": lambda: list(f.get("labels", [])),
@@ -471,6 +476,11 @@ class Renderer:
             out[fid] = lambda fid=fid: self.custom_value(fid, f.get(fid))
         if SPRINT in issue.type.screen:
             out[SPRINT] = lambda: ([self.sprint(st.sprints[f[SPRINT]])] if f.get(SPRINT) else None)
+        if TEAM_POINTS in issue.type.screen:  # a team-managed project's "Story point estimate"
+            out[TEAM_POINTS] = lambda: f.get(TEAM_POINTS)
+        if jira_team.type_scope(issue.type):  # no components or versions in team-managed
+            out.pop("components", None)
+            out.pop("fixVersions", None)
         return out
 
     def issue(

@@ -10,7 +10,7 @@ from typing import Any
 from sandbox import jira_jql
 from sandbox.jira_render import FieldSelection, Renderer
 from sandbox.jira_state import Issue, JiraError, JiraState
-from sandbox.jira_workflow import FIELDS, ISSUE_TYPES, STATUS_CATEGORIES, STATUSES
+from sandbox.jira_workflow import FIELDS, STATUS_CATEGORIES, STATUSES
 
 UNBOUNDED = (
     "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
@@ -40,7 +40,7 @@ def row_of(issue: Issue, state: JiraState) -> jira_jql.Row:
         "id_num": issue.id,
         "key": issue.key,
         "key_num": issue.number,
-        "project": state.project_key,
+        "project": state.project_of_type(issue.type).key,
         "labels": issue.fields.get("labels", []),
         "issuetype": issue.type.id,
         "status": status.name.lower(),
@@ -69,9 +69,10 @@ class _Resolver:
         return jira_jql.JqlError(f"The value '{literal}' does not exist for the field '{field}'.")
 
     def _project(self, literal: str) -> str:
-        if not self.state.project_matches(literal):
+        project = self.state.project_of(literal)
+        if project is None:
             raise self._missing("project", literal)
-        return self.state.project_key
+        return project.key
 
     def _issue(self, literal: str, field: str) -> Issue:
         issue = self.state.find_issue(literal)
@@ -91,7 +92,7 @@ class _Resolver:
         return str(self._issue(literal, "parent").id)
 
     def _issuetype(self, literal: str) -> str:
-        for itype in ISSUE_TYPES.values():
+        for itype in (t for p in self.state.projects for t in p.types.values()):
             if literal in (itype.id,) or literal.lower() == itype.name.lower():
                 return itype.id
         raise self._missing("issuetype", literal)

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sandbox import jira_fields, jira_linking, jira_planning
+from sandbox import jira_fields, jira_linking, jira_planning, jira_team
 from sandbox.jira_fields import adf_or_error, merge_update, parse_properties, transition_comment
 from sandbox.jira_records import (
     ADF_MESSAGE,
@@ -49,7 +49,6 @@ from sandbox.jira_workflow import (
     IssueType,
     Transition,
     find_by_id_or_name,
-    find_issue_type,
 )
 from sandbox.people import Person
 
@@ -78,7 +77,13 @@ __all__ = [
 
 class JiraState:
     def __init__(
-        self, *, project_key: str, me: Person, users: Sequence[Person], settings: Settings
+        self,
+        *,
+        project_key: str,
+        me: Person,
+        users: Sequence[Person],
+        settings: Settings,
+        team_key: str = jira_team.TEAM_KEY,
     ) -> None:
         self.lock = threading.RLock()
         self.project_key = project_key.upper()
@@ -97,6 +102,8 @@ class JiraState:
         self.components: dict[str, dict[str, Any]] = {}
         self.sprints: dict[int, Sprint] = {}
         self.board_id = 1
+        # Both projects of the site: this company-managed one, then the team-managed one.
+        self.projects = jira_team.site_projects(self, team_key)
         self.writes: Counter[str] = Counter()
         self.bulk_tasks: dict[str, Any] = {}  # task id -> sandbox.jira_bulk.BulkTask
         self._next = Counter(
@@ -112,6 +119,8 @@ class JiraState:
                 "task": 10600,
             }
         )
+        for project in self.projects[1:]:
+            self._next[f"number {project.key}"] = 1
 
     def next_id(self, kind: str) -> int:
         value = self._next[kind]
@@ -162,12 +171,14 @@ class JiraState:
         return self.users.get(account_id) if account_id else None
 
     def project_matches(self, ref: Any) -> bool:
-        if isinstance(ref, dict):
-            return (
-                str(ref.get("id", "")) == self.project_id
-                or str(ref.get("key", "")).upper() == self.project_key
-            )
-        return str(ref).upper() in (self.project_key, self.project_id)
+        """``ref`` names one of the site's projects."""
+        return self.project_of(ref) is not None
+
+    def project_of(self, ref: Any) -> jira_team.ProjectDef | None:
+        return jira_team.find_project(self.projects, ref)
+
+    def project_of_type(self, itype: IssueType) -> jira_team.ProjectDef:
+        return jira_team.project_of_type(self.projects, itype)
 
     def normalise_fields(
         self,
@@ -201,9 +212,10 @@ class JiraState:
 
     def _issue_type_for_create(self, fields: dict[str, Any]) -> IssueType:
         errors: dict[str, str] = {}
-        if "project" not in fields or not self.project_matches(fields["project"]):
+        project = self.project_of(fields["project"]) if "project" in fields else None
+        if project is None:
             errors["project"] = "Specify a valid project ID or key"
-        itype = find_issue_type(fields.get("issuetype"))
+        itype = (project or self.projects[0]).find_type(fields.get("issuetype"))
         if "issuetype" not in fields:
             errors["issuetype"] = "Specify an issue type"
         elif itype is None:
@@ -225,10 +237,11 @@ class JiraState:
         self, itype: IssueType, values: dict[str, Any], properties: dict[str, Any]
     ) -> Issue:
         now = now_ms()
-        number = self.next_id("number")
+        project = self.project_of_type(itype)
+        number = self.next_id("number" if project is self.projects[0] else f"number {project.key}")
         issue = Issue(
             id=self.next_id("issue"),
-            key=f"{self.project_key}-{number}",
+            key=f"{project.key}-{number}",
             number=number,
             type=itype,
             status_id=itype.workflow.initial,

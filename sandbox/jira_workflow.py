@@ -358,3 +358,92 @@ RESOLUTIONS: dict[str, dict[str, str]] = {
 }
 # The resolution Jira's post-functions set when a transition lands in a done status.
 DEFAULT_RESOLUTION = {"10003": "10001"}  # Won't Do status -> Won't Do resolution; else Done
+
+
+# ---------------------------------------------------------------------- team-managed
+# The team-managed ("next-gen") project's own configuration (sandbox.jira_team serves
+# it): statuses and issue types scoped to that project, one workflow whose
+# transitions go from any status to any other (the team-managed default, each named
+# after its target), "Story point estimate" instead of Story Points, ``parent`` on
+# every level below the top, and no components or versions.
+TEAM_POINTS = "customfield_10040"
+TEAM_STATUSES: dict[str, Status] = {
+    s.id: s
+    for s in (
+        Status("10010", "To Do", NEW),
+        Status("10011", "In Progress", INDETERMINATE),
+        Status("10012", "Done", DONE),
+    )
+}
+STATUSES.update(TEAM_STATUSES)
+_TEAM_ALL = tuple(TEAM_STATUSES)
+TEAM_WORKFLOW = Workflow(
+    "Team-managed workflow",
+    "10010",
+    tuple(
+        Transition(tid, STATUSES[to].name, to, tuple(s for s in _TEAM_ALL if s != to))
+        for tid, to in (("11", "10010"), ("21", "10011"), ("31", "10012"))
+    ),
+)
+_TEAM_COMMON = (
+    "summary",
+    "issuetype",
+    "project",
+    "description",
+    "priority",
+    "labels",
+    "assignee",
+    "reporter",
+)
+_TEAM_WORK = (*_TEAM_COMMON, "parent", TEAM_POINTS, SPRINT)
+TEAM_ISSUE_TYPES: dict[str, IssueType] = {
+    t.id: t
+    for t in (
+        IssueType(
+            "10010",
+            "Epic",
+            1,
+            "Epics track collections of related work.",
+            TEAM_WORKFLOW,
+            _TEAM_COMMON,
+        ),
+        IssueType(
+            "10011",
+            "Story",
+            0,
+            "Stories track functionality or features.",
+            TEAM_WORKFLOW,
+            _TEAM_WORK,
+        ),
+        IssueType(
+            "10012",
+            "Task",
+            0,
+            "Tasks track small, distinct pieces of work.",
+            TEAM_WORKFLOW,
+            _TEAM_WORK,
+        ),
+        IssueType("10013", "Bug", 0, "Bugs track problems or errors.", TEAM_WORKFLOW, _TEAM_WORK),
+        IssueType(
+            "10014",
+            "Subtask",
+            -1,
+            "Subtasks track small pieces of work that are part of a larger task.",
+            TEAM_WORKFLOW,
+            (*_TEAM_COMMON, "parent"),
+        ),
+    )
+}
+FIELDS[TEAM_POINTS] = FieldDef(
+    TEAM_POINTS,
+    "Story point estimate",
+    {
+        "type": "number",
+        "custom": "com.pyxis.greenhopper.jira:jsw-story-points",
+        "customId": 10040,
+    },
+    ("set",),
+    True,
+    True,
+    ("cf[10040]", "Story point estimate"),
+)

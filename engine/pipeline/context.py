@@ -33,6 +33,7 @@ from engine.ports import (
     RunSpec,
 )
 from engine.settle import SettleBook
+from engine.testcase_content import F_STEPS, SharedSteps
 from engine.users import UserDirectory
 
 
@@ -98,6 +99,12 @@ class RunContext:
         self.pool = WorkerPool(self)
         self.markers = ExactlyOnce(self)
         self.payloads = IssuePayloads(self)
+        self.shared_steps = SharedSteps(self._steps_of)  # expands test cases' shared steps
+
+    def _steps_of(self, ids: Sequence[int]) -> dict[int, str]:
+        """Steps XML of work items read from ADO (Shared Steps outside the run)."""
+        found = self.source.get_work_items(list(ids))
+        return {wi.id: str(wi.fields.get(F_STEPS) or "") for wi in found}
 
     def save_plan(self) -> None:
         self.store.save_plan(self.plan.to_dict())
@@ -257,6 +264,7 @@ class RunContext:
             crosswalk=self.crosswalk,
             attachment_urls=dict(book.attachment_urls),
             identity_emails=plan.identity_emails,
+            shared_steps=self.shared_steps,
             field_rules=PlanFieldRules(plan.fields, type_id, users),
         )
 
@@ -265,6 +273,7 @@ class RunContext:
         for part in chunks(list(ids), ADO_BATCH):
             for wi in self.source.get_work_items(part):
                 out[wi.id] = wi
+                self.shared_steps.remember(wi)
         return out
 
     def prefetch(self, ids: list[int]) -> None:

@@ -105,6 +105,7 @@ class Planner:
         type_map = self._type_mappings(work_items, plan.jira_types, plan.statuses)
         screens = self._screens(type_map, plan.jira_types)
         plan.screens = {k: sorted(v) for k, v in screens.items()}
+        plan.story_points_field = self._story_points_field(self._jira_fields, plan.screens)
         plan.type_mappings = dict(type_map)
         self.ctx.plan, self.ctx.planned = plan, True
         self._plan_items(work_items, ado_types, type_map, plan.jira_types)
@@ -171,13 +172,21 @@ class Planner:
             raise RunAborted(f"{what}: {exc}") from exc
 
     @staticmethod
-    def _story_points_field(fields: Sequence[Mapping[str, Any]]) -> str | None:
+    def _story_points_field(
+        fields: Sequence[Mapping[str, Any]], screens: Mapping[str, Sequence[str]] | None = None
+    ) -> str | None:
+        """The story points field, by name: "Story Points" (company-managed) or "Story
+        point estimate" (team-managed). A site holds both kinds of project, so with the
+        create ``screens`` known, the first one found on them wins."""
         names = ("story points", "story point estimate")
-        for wanted in names:
-            for f in fields:
-                if str(f.get("name", "")).lower() == wanted:
-                    return str(f.get("id"))
-        return None
+        found = [
+            str(f.get("id"))
+            for wanted in names
+            for f in fields
+            if str(f.get("name", "")).lower() == wanted
+        ]
+        on_screens = {fid for ids in (screens or {}).values() for fid in ids}
+        return next((f for f in found if f in on_screens), found[0] if found else None)
 
     def _discover(self) -> list[WorkItem]:
         spec = self.ctx.spec

@@ -212,7 +212,10 @@ def test_a_control_signal_that_dies_in_each_phase_then_a_rerun_duplicates_nothin
 
 
 def test_a_permanent_error_fails_one_item_and_the_run_is_partial(sandboxes: Any) -> None:
-    victim = 9  # a User Story with children in the seeded dataset
+    data = sandboxes.dataset
+    victim = next(  # a User Story with children in the seeded dataset
+        i for i in data.ids() if data.type_name(i) == "User Story" and data.children(i)
+    )
     label = f"ado-{victim}"
     _, jira = clients(sandboxes)
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 
+from sandbox.dataset import TYPES
 from tests.fixtures.sandbox import SandboxHandle
 
 V = "api-version=7.1"
@@ -174,7 +175,8 @@ def test_work_item_types_states_and_categories(ado_sandbox: SandboxHandle) -> No
     session = ado_sandbox.ado_session()
     types = session.get(f"{ado_sandbox.ado_api}/wit/workitemtypes?{V}").json()["value"]
     names = {t["name"] for t in types}
-    assert names == {"Epic", "Feature", "User Story", "Task", "Bug", "Issue", "Risk"}
+    assert names == {t.name for t in TYPES}
+    assert {"Epic", "Risk", "Test Case", "Shared Steps"} <= names
     story = next(t for t in types if t["name"] == "User Story")
     assert [(s["name"], s["category"]) for s in story["states"]] == [
         ("New", "Proposed"),

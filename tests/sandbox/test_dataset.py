@@ -53,7 +53,7 @@ def test_generation_is_cheap_in_memory() -> None:
 
 def test_every_agile_type_and_the_custom_one(data: Dataset) -> None:
     counts = Counter(data.type_name(i) for i in data.ids())
-    assert set(counts) == {"Epic", "Feature", "User Story", "Task", "Bug", "Issue", "Risk"}
+    assert set(counts) == {t.name for t in TYPES}  # Test Case and Shared Steps included
 
 
 def test_hierarchy_epic_feature_story_task(data: Dataset) -> None:

@@ -186,6 +186,15 @@ class AdoSource(Protocol):
 
     def classification_nodes(self, group: Literal["areas", "iterations"]) -> ClassificationNode: ...
 
+    def repository_names(self) -> dict[str, str]:
+        """Git repository id (lower case) → name, for artifact link titles."""
+
+    def relation_type_names(self) -> dict[str, str]:
+        """Link type reference name → the organisation's display name."""
+
+    def work_item_updates(self, work_item_id: int) -> list[dict[str, Any]]:
+        """Every revision of an item (``Updates_List``), oldest first, all pages."""
+
 
 class JiraTarget(Protocol):
     """Write side: Jira Cloud platform REST API v3."""

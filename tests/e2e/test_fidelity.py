@@ -32,7 +32,7 @@ from engine.ado import AdoClient
 from engine.model import WorkItem
 from sandbox.dataset import BIG_FILE_SIZE
 from sandbox.runner import Options, start
-from tests.e2e.support import items_of, report_of, start_run, wait_final
+from tests.e2e.support import ado_comments_of, items_of, report_of, start_run, wait_final
 from tests.fixtures.platform import WorkerFactory, _database_url, _purge_queue
 from tests.fixtures.sandbox import SandboxHandle
 
@@ -362,7 +362,7 @@ def test_comments_in_order_with_headers_edited_marked_deleted_left_out(full: Run
     story = full.role("story")
     ado = full.dataset.comments_for(story)
     live = [c for c in ado if not c.is_deleted]
-    comments = full.issue(story)["comments"]
+    comments = ado_comments_of(full.issue(story))
     assert [c["properties"]["ado.comment"]["commentId"] for c in comments] == [c.id for c in live]
     for jira, source in zip(comments, live, strict=True):
         text = _text(jira["body"])

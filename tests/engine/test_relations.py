@@ -292,6 +292,19 @@ def test_hyperlinks_keep_the_global_id_they_always_had() -> None:
             "issue_link",
             LinkRule("Problem/Incident", False, False),
         ),
+        # one entry maps both ends of a pair: the reverse end is the inward one
+        (
+            "Microsoft.VSTS.Common.Affects-Reverse",
+            {"link_type_map": {"Affects": "Blocks"}},
+            "issue_link",
+            LinkRule("Blocks", False, False),
+        ),
+        (
+            "Microsoft.VSTS.Common.Affects-Forward",
+            {"link_type_map": {"Affects": "Blocks"}},
+            "issue_link",
+            LinkRule("Blocks", True, False),
+        ),
         # matched by the site's inward description
         (
             "Custom.LinkTypes.CausedBy-Reverse",

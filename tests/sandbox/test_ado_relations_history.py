@@ -44,16 +44,16 @@ def test_every_artifact_kind_is_on_at_least_three_items(ado_sandbox: SandboxHand
             if rel["rel"] == "ArtifactLink":
                 seen[rel["attributes"]["name"]] += 1
                 assert parse_artifact_uri(rel["url"]).kind != "unknown"  # type: ignore[union-attr]
-        for rel, _, _ in ado_sandbox.dataset.item(ident).links:
-            rels[rel] += 1
+        for link, _, _ in ado_sandbox.dataset.item(ident).links:
+            rels[link] += 1
     if ado_sandbox.dataset.count >= 200:
         assert all(seen[k] >= 3 for k in KINDS), seen
-        for rel in (
+        for wanted in (
             "Microsoft.VSTS.Common.Affects-Forward",
             "Custom.LinkTypes.Implements-Forward",
             "System.LinkTypes.Remote.Related",
         ):
-            assert rels[rel] >= 3, rels
+            assert rels[wanted] >= 3, rels
 
 
 def test_new_link_types_are_in_the_relation_types(ado_sandbox: SandboxHandle) -> None:

@@ -100,7 +100,7 @@ class HistoryWriter:
             self._comment(entry, key, body, prop)
         rule = "history-file" if rendering.file_name else "history-comment"
         self.ctx.write_rule(entry, rule, self._note(history, rendering.file_name))
-        self._done(entry, history.last_rev)
+        self._done(entry, max(history.last_rev, wi.rev))
 
     @staticmethod
     def _note(history: History, file_name: str | None) -> str | None:

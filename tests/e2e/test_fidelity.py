@@ -41,6 +41,17 @@ from tests.fixtures.sandbox import SandboxHandle
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 ITEMS = 200  # sandbox.runner's default --items
+# the artifact kinds the default dataset links (sandbox.dataset_artifacts.KINDS)
+ARTIFACT_KINDS = (
+    "commit",
+    "pull_request",
+    "branch",
+    "tag",
+    "build",
+    "changeset",
+    "versioned_item",
+    "wiki_page",
+)
 LINK_TYPE = {  # ADO forward relation -> Jira link type, and whether the ADO item is outward
     "System.LinkTypes.Related": "Relates",
     "System.LinkTypes.Dependency-Forward": "Blocks",
@@ -525,6 +536,14 @@ def test_the_fidelity_report_is_complete(full: Run) -> None:
         "link-Tests",
         "hyperlink-remote-link",
         "ado-backlink",
+        "artifact-remote-link",
+        *(f"artifact:{kind}" for kind in ARTIFACT_KINDS),
+        "link:Implements",
+        "remote-link:Affects",
+        "remote-link:Affected By",
+        "remote-link:Remote Related",
+        "history-comment",
+        "history-file",
     ):
         assert rule in fidelity, rule
         row = fidelity[rule]

@@ -127,12 +127,73 @@ def project_env(
                 proj.boxes.running.stop()
 
 
+@dataclass
+class Linked:
+    """The FULL run (and Jira as it left it), then the INCREMENTAL runs after two edits."""
+
+    proj: Project
+    run: dict[str, Any]
+    issues: dict[int, dict[str, Any]]  # ADO id -> the issue as the FULL run left it
+    work_items: dict[int, WorkItem]  # as the FULL run read them
+    edited: int
+    second: dict[str, Any]
+    edited_issue: dict[str, Any]
+    quiet_status: str
+    quiet_wrote: bool
+
+    @property
+    def keys(self) -> dict[int, str]:
+        return self.proj.keys(self.run)
+
+
 @pytest.fixture(scope="module")
-def linked(project_env: Callable[[str], Project]) -> tuple[Project, dict[str, Any]]:
+def linked(project_env: Callable[[str], Project]) -> Linked:
+    # Runs start here, outside the tests' transactions, so the worker sees them.
     proj = project_env("linked")
     run = proj.run("FULL")
     assert run["final"]["status"] == "COMPLETED", run["final"]
-    return proj, run
+    keys = proj.keys(run)
+    issues = {ado_id: proj.issue(key) for ado_id, key in keys.items()}
+    work_items = proj.work_items()
+    edited = next(i for i in sorted(keys) if i > 1)
+    proj.boxes.ado.edit_item(edited, {"System.Title": "Renamed for the history"})
+    priority = work_items[edited].fields.get("Microsoft.VSTS.Common.Priority")
+    proj.boxes.ado.edit_item(edited, {"Microsoft.VSTS.Common.Priority": 2 if priority == 1 else 1})
+    second = proj.run("INCREMENTAL")
+    edited_issue = proj.issue(keys[edited])
+    before = writes(proj.boxes)
+    quiet = proj.run("INCREMENTAL")
+    return Linked(
+        proj,
+        run,
+        issues,
+        work_items,
+        edited,
+        second,
+        edited_issue,
+        quiet["final"]["status"],
+        writes(proj.boxes) != before,
+    )
+
+
+@dataclass
+class Mapped:
+    proj: Project
+    dry: dict[str, Any]
+    failed: dict[str, Any]
+    wrote_after_bad_map: bool
+    run: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def mapped(project_env: Callable[[str], Project]) -> Mapped:
+    proj = project_env("mapped")
+    bad = {"Affects": "Nope"}
+    dry = proj.run("FULL", dry_run=True, link_type_map=bad)
+    failed = proj.run("FULL", link_type_map=bad)
+    wrote = any(writes(proj.boxes).values())
+    run = proj.run("FULL", link_type_map={"Affects": "Blocks"})
+    return Mapped(proj, dry, failed, wrote, run)
 
 
 def _pairs(work_items: dict[int, WorkItem], rel: str) -> list[tuple[int, int]]:
@@ -144,29 +205,25 @@ def _pairs(work_items: dict[int, WorkItem], rel: str) -> list[tuple[int, int]]:
     ]
 
 
-def _links(proj: Project, keys: dict[int, str]) -> set[tuple[str, str, str]]:
+def _links(issues: dict[int, dict[str, Any]]) -> set[tuple[str, str, str]]:
     return {
         (ln["type"], ln["inward"], ln["outward"])
-        for key in keys.values()
-        for ln in proj.issue(key)["links"]
+        for issue in issues.values()
+        for ln in issue["links"]
     }
 
 
 # =========================================================================== artifacts
-def test_artifact_links_are_remote_links_that_open_and_name_the_artifact(
-    linked: tuple[Project, dict[str, Any]],
-) -> None:
-    proj, run = linked
-    keys, work_items = proj.keys(run), proj.work_items()
-    h = proj.boxes
+def test_artifact_links_are_remote_links_that_open_and_name_the_artifact(linked: Linked) -> None:
+    h = linked.proj.boxes
     repos = {r.id: r.name for r in h.dataset.artifacts.repos}
     names = ArtifactContext(f"{h.ado_url}/{h.org}", h.project, repo_names=repos)
     kinds = set()
-    for ado_id, wi in work_items.items():
+    for ado_id, wi in linked.work_items.items():
         artifacts = [r for r in wi.relations if r.rel == "ArtifactLink"]
-        if not artifacts or ado_id not in keys:
+        if not artifacts or ado_id not in linked.issues:
             continue
-        remote = {r["object"]["title"]: r for r in proj.issue(keys[ado_id])["remoteLinks"]}
+        remote = {r["object"]["title"]: r for r in linked.issues[ado_id]["remoteLinks"]}
         for rel in artifacts:
             art = parse_artifact_uri(rel.url)
             assert art is not None
@@ -179,47 +236,40 @@ def test_artifact_links_are_remote_links_that_open_and_name_the_artifact(
             kinds.add(art.kind)
     assert {"commit", "pull_request", "branch", "tag", "build", "changeset"} <= kinds
     assert {"versioned_item", "wiki_page"} <= kinds
-    fidelity = run["report"]["fidelity"]
+    fidelity = linked.run["report"]["fidelity"]
     assert fidelity["artifact-remote-link"]["items"] >= len(kinds)
     for kind in kinds:
         assert fidelity[f"artifact:{kind}"]["items"] >= 1
 
 
 # =========================================================================== link types
-def test_implements_links_become_jira_implements_links(
-    linked: tuple[Project, dict[str, Any]],
-) -> None:
-    proj, run = linked
-    keys = proj.keys(run)
-    pairs = [(a, b) for a, b in _pairs(proj.work_items(), IMPLEMENTS) if a in keys and b in keys]
+def test_implements_links_become_jira_implements_links(linked: Linked) -> None:
+    keys = linked.keys
+    pairs = [(a, b) for a, b in _pairs(linked.work_items, IMPLEMENTS) if a in keys and b in keys]
     assert pairs
-    links = _links(proj, keys)
+    links = _links(linked.issues)
     for task, story in pairs:  # the task implements the story: the task is the outward end
         assert ("Implements", keys[story], keys[task]) in links, (task, story)
-    assert run["report"]["fidelity"]["link:Implements"]["items"] >= 1
+    assert linked.run["report"]["fidelity"]["link:Implements"]["items"] >= 1
 
 
-def test_affects_links_and_other_organisations_become_remote_links(
-    linked: tuple[Project, dict[str, Any]],
-) -> None:
-    proj, run = linked
-    keys, work_items = proj.keys(run), proj.work_items()
-    affects = [(a, b) for a, b in _pairs(work_items, AFFECTS) if a in keys]
+def test_affects_links_and_other_organisations_become_remote_links(linked: Linked) -> None:
+    affects = [(a, b) for a, b in _pairs(linked.work_items, AFFECTS) if a in linked.issues]
     assert affects
     for bug, story in affects:
-        remote = {r["globalId"]: r for r in proj.issue(keys[bug])["remoteLinks"]}
+        remote = {r["globalId"]: r for r in linked.issues[bug]["remoteLinks"]}
         assert f"ado-workitem-{story}" in remote, (bug, story)
         assert "Affects" in remote[f"ado-workitem-{story}"]["object"]["title"]
-    assert not any(t == "Affects" for t, _, _ in _links(proj, keys))
-    far = [(wi.id, r) for wi in work_items.values() for r in wi.relations if r.rel == REMOTE]
+    assert not any(t == "Affects" for t, _, _ in _links(linked.issues))
+    far = [(wi.id, r) for wi in linked.work_items.values() for r in wi.relations if r.rel == REMOTE]
     assert far
     for ado_id, rel in far:
-        if ado_id not in keys:
+        if ado_id not in linked.issues:
             continue
-        urls = {r["object"]["url"] for r in proj.issue(keys[ado_id])["remoteLinks"]}
+        urls = {r["object"]["url"] for r in linked.issues[ado_id]["remoteLinks"]}
         base = rel.url.partition("/_apis/")[0]
         assert f"{base}/_workitems/edit/{rel.target_id}" in urls, (ado_id, urls)
-    fidelity = run["report"]["fidelity"]
+    fidelity = linked.run["report"]["fidelity"]
     assert fidelity["remote-link:Affects"]["items"] >= 1
     assert fidelity["remote-link:Remote Related"]["items"] >= 1
 
@@ -230,16 +280,13 @@ def _history_comments(issue: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(found, key=lambda c: int(c["properties"]["ado.history"]["fromRev"]))
 
 
-def test_every_issue_shows_its_history(linked: tuple[Project, dict[str, Any]]) -> None:
-    proj, run = linked
-    keys, work_items = proj.keys(run), proj.work_items()
+def test_every_issue_shows_its_history(linked: Linked) -> None:
     files = 0
-    for ado_id, key in keys.items():
-        issue = proj.issue(key)
+    for ado_id, issue in linked.issues.items():
         (comment,) = _history_comments(issue)
         assert_valid_adf(comment["body"])
         part = comment["properties"]["ado.history"]
-        assert (part["fromRev"], part["toRev"]) == (1, work_items[ado_id].rev)
+        assert (part["fromRev"], part["toRev"]) == (1, linked.work_items[ado_id].rev)
         text = adf_to_text(comment["body"])
         name = f"ado-{ado_id}-history.md"
         attached = [a for a in issue["attachments"] if a["filename"] == name]
@@ -250,51 +297,43 @@ def test_every_issue_shows_its_history(linked: tuple[Project, dict[str, Any]]) -
             assert "expand" in {n["type"] for n in comment["body"]["content"]}
             assert "Revision 1" in text
     assert files >= 2  # the dataset's long histories
-    fidelity = run["report"]["fidelity"]
-    assert fidelity["history-comment"]["items"] + fidelity["history-file"]["items"] == len(keys)
+    fidelity = linked.run["report"]["fidelity"]
+    assert fidelity["history-comment"]["items"] + fidelity["history-file"]["items"] == len(
+        linked.issues
+    )
 
 
-def test_an_incremental_run_appends_only_the_new_revisions(
-    linked: tuple[Project, dict[str, Any]],
-) -> None:
-    proj, run = linked
-    keys = proj.keys(run)
-    ado_id = next(i for i in sorted(keys) if i > 1)
-    before = proj.work_items()[ado_id].rev
-    proj.boxes.ado.edit_item(ado_id, {"System.Title": "Renamed for the history"})
-    proj.boxes.ado.edit_item(ado_id, {"Microsoft.VSTS.Common.Priority": 1})
-    second = proj.run("INCREMENTAL")
-    assert second["final"]["status"] == "COMPLETED", second["final"]
-    parts = _history_comments(proj.issue(keys[ado_id]))
+def test_an_incremental_run_appends_only_the_new_revisions(linked: Linked) -> None:
+    assert linked.second["final"]["status"] == "COMPLETED", linked.second["final"]
+    before = linked.work_items[linked.edited].rev
+    parts = _history_comments(linked.edited_issue)
     assert [p["properties"]["ado.history"]["fromRev"] for p in parts] == [1, before + 1]
     assert parts[1]["properties"]["ado.history"]["toRev"] == before + 2
     text = adf_to_text(parts[1]["body"])
     assert "Renamed for the history" in text and "Priority" in text
-    assert f"Revision {before}" not in text.replace(f"Revision {before + 1}", "")
-    assert_no_duplicates(proj.boxes)
-    quiet = writes(proj.boxes)
-    assert proj.run("INCREMENTAL")["final"]["status"] == "COMPLETED"
-    assert writes(proj.boxes) == quiet
+    assert f"Revision {before} " not in text
+    assert_no_duplicates(linked.proj.boxes)
+    assert linked.quiet_status == "COMPLETED" and not linked.quiet_wrote
 
 
 # =========================================================================== the link map
-def test_a_bad_link_map_is_reported_and_a_mapped_type_is_used(
-    project_env: Callable[[str], Project],
-) -> None:
-    proj = project_env("mapped")
-    bad = {"Affects": "Nope"}
-    dry = proj.run("FULL", dry_run=True, link_type_map=bad)
-    assert "link_type_map" in str(dry["report"]), dry["report"]
-    failed = proj.run("FULL", link_type_map=bad)
-    assert failed["final"]["status"] == "FAILED"
-    assert "link_type_map" in str(failed["final"]) + str(failed["report"])
-    assert not any(writes(proj.boxes).values())
+def test_a_bad_link_map_is_reported_and_nothing_is_written(mapped: Mapped) -> None:
+    assert "link_type_map" in str(mapped.dry["report"]), mapped.dry["report"]
+    assert mapped.failed["final"]["status"] == "FAILED"
+    assert "link_type_map" in str(mapped.failed["final"]) + str(mapped.failed["report"])
+    assert not mapped.wrote_after_bad_map
 
-    run = proj.run("FULL", link_type_map={"Affects": "Blocks"})
+
+def test_a_mapped_link_type_is_used(mapped: Mapped) -> None:
+    run = mapped.run
     assert run["final"]["status"] == "COMPLETED", run["final"]
-    keys = proj.keys(run)
-    links = _links(proj, keys)
-    pairs = [(a, b) for a, b in _pairs(proj.work_items(), AFFECTS) if a in keys and b in keys]
+    keys = mapped.proj.keys(run)
+    issues = {ado_id: mapped.proj.issue(key) for ado_id, key in keys.items()}
+    links = _links(issues)
+    pairs = [
+        (a, b) for a, b in _pairs(mapped.proj.work_items(), AFFECTS) if a in keys and b in keys
+    ]
     assert pairs
     for bug, story in pairs:  # "Affects" is the forward end: the bug blocks the story
         assert ("Blocks", keys[story], keys[bug]) in links, (bug, story)
+    assert run["report"]["fidelity"]["link:Affects"]["items"] >= 1

@@ -153,11 +153,23 @@ def _fold(name: str) -> str:
     return " ".join(name.split()).lower()
 
 
+def _verb(description: str) -> str:
+    return _fold(description).removeprefix("is ")
+
+
 def find_link_type(types: Sequence[JiraLinkType], wanted: str) -> JiraLinkType | None:
-    """A site link type by name, else by its outward or inward description."""
+    """A site link type by name, else by its outward or inward description, else by the
+    description's verb ("Implemented By" finds "is implemented by")."""
     key = _fold(wanted)
     for attr in ("name", "outward", "inward"):
         found = next((t for t in types if _fold(getattr(t, attr)) == key), None)
+        if found is not None:
+            return found
+    verb = _verb(wanted)
+    for attr in ("outward", "inward"):
+        found = next(
+            (t for t in types if getattr(t, attr) and _verb(getattr(t, attr)) == verb), None
+        )
         if found is not None:
             return found
     return None
@@ -234,10 +246,6 @@ def _mapped_name(rel: str, ctx: RelationContext) -> str | None:
         if found is not None:
             return found
     return None
-
-
-def _verb(description: str) -> str:
-    return _fold(description).removeprefix("is ")
 
 
 def _outward(rel: str, found: JiraLinkType | None, ctx: RelationContext) -> bool:

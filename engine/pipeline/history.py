@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import provenance
 from engine.adf_nodes import Node, adf_to_text, doc, paragraph, strong
-from engine.history import History, build_history, render_history
+from engine.history import build_history, render_history
 from engine.http import OutcomeUnknown
 from engine.model import WorkItem
 from engine.ports import LedgerEntry
@@ -98,15 +98,8 @@ class HistoryWriter:
                 "value": {"adoId": wi.id, "fromRev": first, "toRev": history.last_rev},
             }
             self._comment(entry, key, body, prop)
-        rule = "history-file" if rendering.file_name else "history-comment"
-        self.ctx.write_rule(entry, rule, self._note(history, rendering.file_name))
+        self.ctx.write_rule(entry, "history-file" if rendering.file_name else "history-comment")
         self._done(entry, max(history.last_rev, wi.rev))
-
-    @staticmethod
-    def _note(history: History, file_name: str | None) -> str | None:
-        if not file_name:
-            return None
-        return f"history-file: {len(history.revisions)} revisions attached as {file_name}"
 
     def _done(self, entry: LedgerEntry, rev: int) -> None:
         with self.ctx.lock:

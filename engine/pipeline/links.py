@@ -44,6 +44,7 @@ class Linker:
     def __init__(self, ctx: RunContext, setup: RelationSetup | None = None) -> None:
         self.ctx = ctx
         self.setup = setup or RelationSetup()
+        self._own_rule: set[str] = set()  # link keys whose write records its own rule
 
     def run(self, ids: Sequence[int]) -> None:
         # the remote link back to ADO is a field rule: written with or without links
@@ -77,7 +78,8 @@ class Linker:
                 provenance.note(self.ctx.book(entry), self.ctx.spec.run_id, link=link_key)
                 self._touch_other_end(link_key, ado_id)
                 self.ctx.dirty_ledger.add(ado_id)
-            self.ctx.write_rule(entry, link_rule(link_key))
+            if link_key not in self._own_rule:
+                self.ctx.write_rule(entry, link_rule(link_key))
         self.ctx.mark_step(ado_id, 5)
 
     def _touch_other_end(self, link_key: str, ado_id: int) -> None:
@@ -125,14 +127,17 @@ class Linker:
             rule = ""
         elif decision.target_id is not None:
             rule = f"remote-link:{self.setup.ado_name(decision.rel)}"
+            self._own_rule.add(key)  # not an out-of-scope end: counted under its link type
         else:
             rule = "remote-link:unknown-relation"
-        note = decision.report or None
+        # A note's rule is the text before its colon (engine.report): the line that says
+        # why the relation is not carried as itself goes under a colon-free rule.
+        note = f"{_note_rule(decision)}: {decision.report}" if decision.report else None
 
         def run() -> None:
             write()
             if rule:
-                self.ctx.write_rule(entry, rule, f"{rule}: {note}" if note else None)
+                self.ctx.write_rule(entry, rule, note)
 
         return key, run
 
@@ -193,3 +198,12 @@ class Linker:
             f"remote:{global_id}",
             lambda: self.ctx.target.remote_link(entry.jira_key, url, str(title)[:255], global_id),
         )
+
+
+def _note_rule(decision: RelationDecision) -> str:
+    """The report row of a relation not carried as itself."""
+    if decision.artifact is not None or decision.rel == "ArtifactLink":
+        return "artifact-unknown"
+    if "another organisation" in decision.reason:
+        return "link-other-organisation"
+    return "link-type-unmatched" if decision.target_id is not None else "relation-unknown"

@@ -272,6 +272,10 @@ def test_affects_links_and_other_organisations_become_remote_links(linked: Linke
     fidelity = linked.run["report"]["fidelity"]
     assert fidelity["remote-link:Affects"]["items"] >= 1
     assert fidelity["remote-link:Remote Related"]["items"] >= 1
+    # each of them has its line in the report: carried, but not as a Jira issue link
+    assert fidelity["link-type-unmatched"]["notCarried"] >= len(affects)
+    assert fidelity["link-other-organisation"]["notCarried"] >= 1
+    assert any("Affects" in line for line in fidelity["link-type-unmatched"]["examples"])
 
 
 # =========================================================================== history

@@ -80,6 +80,8 @@ class ContentWriter:
         existing = self._existing_in_jira(entry, reconcile)
         self.ctx.reconcile.discard(ado_id)
         if looked:
+            if self.ctx.spec.migrate_history:
+                HistoryWriter(self.ctx).adopt_comments(entry)
             files = {
                 (str(a.get("filename")), int(a.get("size") or -1))
                 for a in (existing or {}).get("attachments", [])

@@ -106,13 +106,22 @@ class HistoryWriter:
             self.ctx.book(entry).history_rev = rev
             self.ctx.dirty_ledger.add(entry.ado_id)
 
-    def _adopt(self, entry: LedgerEntry, file_name: str | None, file_text: str | None) -> None:
-        """Record what an earlier attempt whose answer was lost left in Jira."""
+    def adopt_comments(self, entry: LedgerEntry) -> None:
+        """Record the history comments an attempt whose answer was lost left in Jira (by
+        their marker), so that the settle look-up counts them as landed."""
         found = {
             key: str(c.get("id"))
             for c in self.ctx.target.comments(entry.jira_key)
             if (key := marker_of(c.get("body"))) is not None
         }
+        with self.ctx.lock:
+            for key, jira_id in found.items():
+                entry.comments.setdefault(key, jira_id)
+            self.ctx.dirty_ledger.add(entry.ado_id)
+
+    def _adopt(self, entry: LedgerEntry, file_name: str | None, file_text: str | None) -> None:
+        """Record what an earlier attempt whose answer was lost left in Jira."""
+        self.adopt_comments(entry)
         size = len(file_text.encode()) if file_text is not None else -1
         files = [
             a
@@ -120,8 +129,6 @@ class HistoryWriter:
             if a.get("filename") == file_name and int(a.get("size") or -1) == size
         ]
         with self.ctx.lock:
-            for key, jira_id in found.items():
-                entry.comments.setdefault(key, jira_id)
             if files and file_name:
                 entry.attachments.setdefault(f"history:{file_name}", str(files[0].get("id")))
             self.ctx.dirty_ledger.add(entry.ado_id)

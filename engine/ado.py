@@ -18,6 +18,7 @@ import requests
 
 from engine.errors import AuthError, ForeignOrigin, PermanentError
 from engine.fieldtypes import AdoField, ado_fields
+from engine.history import UPDATES_PAGE, next_page
 from engine.http import RetryPolicy, Transport, make_session
 from engine.model import (
     ClassificationNode,
@@ -452,3 +453,38 @@ class AdoClient:
             self._wit(f"classificationnodes/{group}"), {"$depth": 20}, what=f"{group} tree"
         )
         return node_from_json(body or {})
+
+    # ------------------------------------------------------------------ relations, history
+    def repository_names(self) -> dict[str, str]:
+        """Git repository id → name (``Repositories_List``), for artifact link titles."""
+        body = self._get(f"{self.project_url}/_apis/git/repositories", what="git repositories")
+        rows = (body or {}).get("value") or [] if isinstance(body, dict) else []
+        return {
+            str(r["id"]).lower(): str(r.get("name") or r["id"])
+            for r in rows
+            if isinstance(r, dict) and r.get("id")
+        }
+
+    def relation_type_names(self) -> dict[str, str]:
+        """Link type reference name → display name (``Work Item Relation Types_List``)."""
+        body = self._get(f"{self.org_url}/_apis/wit/workitemrelationtypes", what="link types")
+        rows = (body or {}).get("value") or [] if isinstance(body, dict) else []
+        return {
+            str(r["referenceName"]): str(r.get("name") or r["referenceName"])
+            for r in rows
+            if isinstance(r, dict) and r.get("referenceName")
+        }
+
+    def work_item_updates(self, work_item_id: int) -> list[dict[str, Any]]:
+        """Every update of an item, oldest first (``Updates_List``, ``$top``/``$skip`` paged)."""
+        url = self._wit(f"workItems/{int(work_item_id)}/updates")
+        out: list[dict[str, Any]] = []
+        skip: int | None = 0
+        while skip is not None:
+            body = self._get(
+                url, {"$top": UPDATES_PAGE, "$skip": skip}, what=f"updates of {work_item_id}"
+            )
+            rows = [r for r in (body or {}).get("value") or [] if isinstance(r, dict)]
+            out += rows
+            skip = next_page(len(rows), skip, UPDATES_PAGE)
+        return out

@@ -214,10 +214,12 @@ def _revision(raw: Mapping[str, Any], names: Mapping[str, str]) -> Revision:
         moved = (render_value(state.get("oldValue")), render_value(state.get("newValue")))
     comment = fields.get(F_HISTORY)
     said = render_value(comment.get("newValue")) if isinstance(comment, Mapping) else ""
+    # revisedDate is when the revision was superseded (ADO documents the current one's
+    # as 9999-01-01); the revision's own moment is its System.ChangedDate.
     date = str(raw.get("revisedDate") or "")
     changed = fields.get("System.ChangedDate")
-    if (not date or date.startswith(FAR_FUTURE)) and isinstance(changed, Mapping):
-        date = str(changed.get("newValue") or date)  # the current revision's real moment
+    if isinstance(changed, Mapping) and changed.get("newValue"):
+        date = str(changed["newValue"])
     relations = raw.get("relations")
     return Revision(
         update_id=_int(raw.get("id")),

@@ -143,6 +143,7 @@ class ItemBook:
     images_not_fetched: list[NotFetched] = field(default_factory=list)
     attachment_urls: dict[str, str] = field(default_factory=dict)  # ledger key → content URL
     unreachable: Unreachable | None = None
+    history_rev: int | None = None  # the last ADO revision carried in the history
     runs: dict[str, RunWrites] = field(default_factory=dict)  # engine.provenance
     other: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
@@ -189,6 +190,7 @@ class ItemBook:
             "sprint": self.sprint,
             "desc_hash": self.desc_hash,
             "unreachable": self.unreachable.to_dict() if self.unreachable else None,
+            "history_rev": self.history_rev,
             "skipped_attachments": [s.to_dict() for s in self.skipped_attachments],
             "images_not_fetched": [asdict(r) for r in self.images_not_fetched],
             "attachment_urls": dict(self.attachment_urls),
@@ -222,6 +224,7 @@ class ItemBook:
             sprint=_int(raw.pop("sprint", None)),
             desc_hash=_str(raw.pop("desc_hash", None)),
             unreachable=_unreachable(raw.pop("unreachable", None)),
+            history_rev=_int(raw.pop("history_rev", None)),
             skipped_attachments=[
                 SkippedFile.from_dict(s) for s in raw.pop("skipped_attachments", None) or []
             ],

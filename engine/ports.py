@@ -190,6 +190,15 @@ class AdoSource(Protocol):
     def field_definitions(self) -> list[AdoField]:
         """The process's field definitions (``GET _apis/wit/fields``), for the field map."""
 
+    def repository_names(self) -> dict[str, str]:
+        """Git repository id (lower case) → name, for artifact link titles."""
+
+    def relation_type_names(self) -> dict[str, str]:
+        """Link type reference name → the organisation's display name."""
+
+    def work_item_updates(self, work_item_id: int) -> list[dict[str, Any]]:
+        """Every revision of an item (``Updates_List``), oldest first, all pages."""
+
 
 class JiraTarget(Protocol):
     """Write side: Jira Cloud platform REST API v3."""

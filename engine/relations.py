@@ -153,11 +153,23 @@ def _fold(name: str) -> str:
     return " ".join(name.split()).lower()
 
 
+def _verb(description: str) -> str:
+    return _fold(description).removeprefix("is ")
+
+
 def find_link_type(types: Sequence[JiraLinkType], wanted: str) -> JiraLinkType | None:
-    """A site link type by name, else by its outward or inward description."""
+    """A site link type by name, else by its outward or inward description, else by the
+    description's verb ("Implemented By" finds "is implemented by")."""
     key = _fold(wanted)
     for attr in ("name", "outward", "inward"):
         found = next((t for t in types if _fold(getattr(t, attr)) == key), None)
+        if found is not None:
+            return found
+    verb = _verb(wanted)
+    for attr in ("outward", "inward"):
+        found = next(
+            (t for t in types if getattr(t, attr) and _verb(getattr(t, attr)) == verb), None
+        )
         if found is not None:
             return found
     return None
@@ -216,13 +228,24 @@ def _ado_name(rel: str, ctx: RelationContext) -> str:
     return ctx.ado_link_names.get(rel) or ADO_LINK_NAMES.get(rel) or rel.rsplit(".", 1)[-1]
 
 
+def _opposite(rel: str) -> str | None:
+    for this, other in (("-Forward", "-Reverse"), ("-Reverse", "-Forward")):
+        if rel.endswith(this):
+            return rel[: -len(this)] + other
+    return None
+
+
 def _mapped_name(rel: str, ctx: RelationContext) -> str | None:
+    """The map's Jira type for this end, or for the opposite end (one entry maps a pair:
+    ``{"Affects": "Blocks"}`` also maps the "Affected By" end of the same link)."""
     lowered = {_fold(k): v for k, v in ctx.link_type_map.items() if isinstance(v, str)}
-    return lowered.get(_fold(rel)) or lowered.get(_fold(_ado_name(rel, ctx)))
-
-
-def _verb(description: str) -> str:
-    return _fold(description).removeprefix("is ")
+    for ref in (rel, _opposite(rel)):
+        if ref is None:
+            continue
+        found = lowered.get(_fold(ref)) or lowered.get(_fold(_ado_name(ref, ctx)))
+        if found is not None:
+            return found
+    return None
 
 
 def _outward(rel: str, found: JiraLinkType | None, ctx: RelationContext) -> bool:

@@ -27,10 +27,12 @@ from sandbox.ado_control import ControlRoutes
 from sandbox.ado_errors import AdoError, error_response
 from sandbox.ado_faults import AdoFaultAnswers
 from sandbox.ado_fields import FIELDS, FIELDS_BY_NAME, day_of, lookup_field
+from sandbox.ado_git import GitRoutes, register_git_routes
 from sandbox.ado_metadata import MetadataRoutes
 from sandbox.ado_projects import ProjectRoutes
 from sandbox.ado_site import AdoSite
 from sandbox.ado_state import AdoStore
+from sandbox.ado_updates import UpdateRoutes
 from sandbox.ado_wiql import WiqlParser, WiqlQuery, WiqlRoute
 from sandbox.ado_workitems import BATCH_LIMIT, WorkItemRoutes
 from sandbox.dataset import Dataset
@@ -112,6 +114,7 @@ class AdoApp(AdoFaultAnswers):
         self._credentials = Credentials(self.pat, self.bearer_token)
         self.route_specs: list[RouteSpec] = []
         self._register_api()
+        self._register_history_and_git()
         ControlRoutes(self).register()
 
     # ------------------------------------------------------------------ registration
@@ -209,6 +212,18 @@ class AdoApp(AdoFaultAnswers):
         self._api(
             "GET", o + "/projects/{projectId}", projects.get_project, "Projects_Get", spec="core"
         )
+
+    def _register_history_and_git(self) -> None:
+        """Revisions (``Updates_*``), Git repositories, builds and the web pages."""
+        p, updates = "/{org}/{project}/_apis", UpdateRoutes(self.site)
+        self._api("GET", p + "/wit/workItems/{id}/updates", updates.list_updates, "Updates_List")
+        self._api(
+            "GET",
+            p + "/wit/workItems/{id}/updates/{updateNumber}",
+            updates.get_update,
+            "Updates_Get",
+        )
+        register_git_routes(self, GitRoutes(self.site))
 
     def _guarded(self, handler: Handler, preview: bool) -> Handler:
         """Checks every API call shares: api-version, organization, project; error shape."""

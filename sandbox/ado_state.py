@@ -152,6 +152,20 @@ class AdoStore:
             return None
         return info, self.dataset.attachment(guid)[2]
 
+    def history_parts(
+        self, ident: int, base_url: str
+    ) -> tuple[ItemRecord, bool, list[tuple[int, str, dict[str, Any]]], list[tuple[str, str]]]:
+        """For the updates route: the item before any sandbox edit, whether it was added
+        through the sandbox, the edits (rev, moment, cumulative overrides) and the
+        comments added since (moment, text)."""
+        with self._lock:
+            added = self._state.added.get(ident)
+            revisions = self._state.revisions.get(ident, ())
+            edits = [(r.rev, r.changed, dict(r.overrides)) for r in revisions]
+            comments = [(c.created, c.text) for c in self._state.comments.get(ident, ())]
+        base = added if added is not None else self.dataset.item(ident, base_url)
+        return base, added is not None, edits, comments
+
     # ------------------------------------------------------------------ writes
     def _stamp(self) -> str:
         """Now, strictly later than any earlier stamp (so ChangedDate always moves on)."""

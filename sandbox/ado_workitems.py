@@ -163,6 +163,7 @@ class WorkItemRoutes:
             out.append(
                 {"rel": rel, "url": f"{api}/wit/workItems/{target}", "attributes": link_attrs}
             )
+        out += [dict(r, attributes=dict(r["attributes"])) for r in rec.other_relations]
         for link_url, comment in rec.hyperlinks:
             out.append(
                 {

@@ -23,7 +23,9 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from sandbox import dataset_steps, dataset_text
+from sandbox.dataset_artifacts import ArtifactCatalog, artifact_relations
 from sandbox.dataset_files import BIG_FILE_SIZE, CHUNK, AttachmentFiles
+from sandbox.dataset_history import extra_revisions
 from sandbox.dataset_nodes import area_nodes, iteration_nodes
 from sandbox.dataset_people import identity_ref, make_people, mention_html
 from sandbox.dataset_plan import ProjectPlan
@@ -107,6 +109,7 @@ class Dataset:
         self.areas = area_nodes(project)
         self.iterations = iteration_nodes(project)
         self.files = AttachmentFiles(self)
+        self.artifacts = ArtifactCatalog(self.project_id, seed, project)
         plan = ProjectPlan(items, seed, self.areas)
         # The plan's arrays are read directly: the cheap accessors below are what
         # WIQL runs over every item of a 100,000-item project.
@@ -168,6 +171,7 @@ class Dataset:
         fields = dataset_text.system_fields(self, ident, rng, base_url)
         fields.update(dataset_text.type_fields(self, ident, kind, rng, base_url))
         fields.update(dataset_steps.tcm_fields(self, ident))
+        fields["System.Rev"] += extra_revisions(self.count, ident)
         rec = ItemRecord(
             ident, TYPES[kind].name, {k: v for k, v in fields.items() if v is not None}
         )
@@ -181,6 +185,9 @@ class Dataset:
         if rng.random() < 0.1 or ident == self.roles.get("story"):
             rec.hyperlinks.append((f"https://wiki.fabrikam.example/{slug(rng)}", "Design notes"))
         rec.attachments = self.attachments_of(ident)
+        rec.other_relations = artifact_relations(
+            self.artifacts, ident, self.created_date(ident), self.count
+        )
         return rec
 
     def description_html(self, ident: int, base_url: str = "https://dev.azure.com") -> str:

@@ -11,11 +11,14 @@ from array import array
 from typing import Any
 
 from sandbox.dataset_process import (
+    AFFECTS,
     BUG,
     EPIC,
     FEATURE,
+    IMPLEMENTS,
     ISSUE,
     LINK_TYPES,
+    RANDOM_LINK_KINDS,
     RISK,
     SHARED_STEPS,
     STORY,
@@ -164,8 +167,24 @@ class ProjectPlan:
         self.links: dict[int, list[tuple[int, int]]] = {}  # id -> [(rel code, target)]
         for ident in range(2, self.count + 1):
             if rng.random() < 0.08:
-                self._add_link(rng.randrange(len(LINK_TYPES)), ident, rng.randrange(1, ident))
+                self._add_link(rng.randrange(RANDOM_LINK_KINDS), ident, rng.randrange(1, ident))
         self._force_links()
+        self._plan_new_kinds()
+
+    def _plan_new_kinds(self) -> None:
+        """Affects (bug affects story) and Implements (task implements story) links:
+        one pair in about 40 items, at least three pairs when the types exist."""
+        rng = random.Random(self.seed + 11)
+        kinds = list(self.type_of)
+        bugs = [i for i in range(1, self.count + 1) if kinds[i] == BUG]
+        tasks = [i for i in range(1, self.count + 1) if kinds[i] == TASK]
+        stories = [i for i in range(1, self.count + 1) if kinds[i] == STORY]
+        pairs = max(3, self.count // 40)
+        for code, sources in ((AFFECTS, bugs), (IMPLEMENTS, tasks)):
+            if not sources or not stories:
+                continue
+            for source in rng.sample(sources, min(pairs, len(sources))):
+                self._add_link(code, source, rng.choice(stories))
 
     def _force_links(self) -> None:
         """One link of each kind among the role items, one of them across areas."""

@@ -132,7 +132,13 @@ LINK_TYPES: tuple[tuple[str, str], ...] = (
     ("System.LinkTypes.Dependency-Forward", "System.LinkTypes.Dependency-Reverse"),
     ("System.LinkTypes.Duplicate-Forward", "System.LinkTypes.Duplicate-Reverse"),
     ("Microsoft.VSTS.Common.TestedBy-Forward", "Microsoft.VSTS.Common.TestedBy-Reverse"),
+    ("Microsoft.VSTS.Common.Affects-Forward", "Microsoft.VSTS.Common.Affects-Reverse"),
+    ("Custom.LinkTypes.Implements-Forward", "Custom.LinkTypes.Implements-Reverse"),
 )
+# The random links draw from the first kinds only (the plan of a seed stays as it was);
+# Affects and Implements are planned on their own (ProjectPlan._plan_new_kinds).
+RANDOM_LINK_KINDS = 4
+AFFECTS, IMPLEMENTS = 4, 5
 HIERARCHY_FORWARD = "System.LinkTypes.Hierarchy-Forward"
 HIERARCHY_REVERSE = "System.LinkTypes.Hierarchy-Reverse"
 
@@ -145,6 +151,10 @@ LINK_NAMES = {
     "System.LinkTypes.Duplicate-Reverse": "Duplicate Of",
     "Microsoft.VSTS.Common.TestedBy-Forward": "Tested By",
     "Microsoft.VSTS.Common.TestedBy-Reverse": "Tests",
+    "Microsoft.VSTS.Common.Affects-Forward": "Affects",
+    "Microsoft.VSTS.Common.Affects-Reverse": "Affected By",
+    "Custom.LinkTypes.Implements-Forward": "Implements",
+    "Custom.LinkTypes.Implements-Reverse": "Implemented By",
 }
 
 

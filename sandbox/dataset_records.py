@@ -70,3 +70,5 @@ class ItemRecord:
     links: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)  # rel, target, attrs
     hyperlinks: list[tuple[str, str]] = field(default_factory=list)  # url, comment
     attachments: list[AttachmentInfo] = field(default_factory=list)
+    # relations rendered as they are: artifact links, links to another organisation
+    other_relations: list[dict[str, Any]] = field(default_factory=list)

@@ -71,6 +71,23 @@ _TOP_LEVEL = frozenset(
         "mediaSingle",
         "mediaGroup",
         "panel",
+        "expand",
+    }
+)
+# What an ``expand`` holds (the schema's non_nestable_block_content Jira renders).
+_EXPAND_CHILDREN = frozenset(
+    {
+        "paragraph",
+        "heading",
+        "bulletList",
+        "orderedList",
+        "codeBlock",
+        "blockquote",
+        "rule",
+        "table",
+        "mediaSingle",
+        "mediaGroup",
+        "panel",
     }
 )
 _FORMAT_MARKS = frozenset(
@@ -404,6 +421,16 @@ def _inline_card(node: dict[str, Any], path: str) -> None:
         raise _fail(path, "inlineCard attrs.url must be a non-empty string")
 
 
+def _expand(node: dict[str, Any], path: str) -> None:
+    """A collapsed section: only at a document's top level (the schema's expand_node)."""
+    _keys(node, path, {"type", "content", "attrs"})
+    attrs = _attrs(node, path, {"title", "localId"})
+    if "title" in attrs and not isinstance(attrs["title"], str):
+        raise _fail(path, "expand attrs.title must be a string")
+    _content(node, path, min_items=1)
+    _children(node, path, _EXPAND_CHILDREN)
+
+
 _CHECKS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "paragraph": _paragraph,
     "heading": _heading,
@@ -426,6 +453,7 @@ _CHECKS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "mention": _mention,
     "emoji": _emoji,
     "inlineCard": _inline_card,
+    "expand": _expand,
 }
 
 

@@ -209,6 +209,7 @@ LINK_TYPES: dict[str, dict[str, str]] = {
         ("10002", "Duplicate", "is duplicated by", "duplicates"),
         ("10003", "Relates", "relates to", "relates to"),
         ("10004", "Tests", "is tested by", "tests"),
+        ("10005", "Implements", "is implemented by", "implements"),
     )
 }
 

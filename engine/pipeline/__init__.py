@@ -16,7 +16,8 @@ Layout (one module per job; each phase behind :class:`~engine.pipeline.phase.Pha
                   the per-item bookkeeping is :class:`engine.itembook.ItemBook`.
 - ``plan``, ``components``, ``sprints``  phase 1 (sprints also closes past sprints).
 - ``create``, ``payloads``  phase 2; ``states`` phase 3; ``content``, ``attachments``
-  phase 4; ``links`` phase 5; ``verify`` phase 6 (repairs); ``dryrun`` a dry run.
+  phase 4 (``history`` its last step); ``links``, ``relation_setup`` phase 5;
+  ``verify`` phase 6 (repairs); ``dryrun`` a dry run.
 - ``limits``, ``util``, ``stops``  tunables and fixed keys, pure helpers, stop signals.
 
 Phases (``store.set_phase``; the report names them, see :data:`engine.report.PHASES`):
@@ -31,9 +32,17 @@ Phases (``store.set_phase``; the report names them, see :data:`engine.report.PHA
    move the issues into their sprints (50 a request) and complete past sprints.
 3. reach target states by walking the workflow's transitions.
 4. attachments (inline images included, then the description is edited to show
-   them from Jira), then comments in order.
-5. links (after both ends exist); out-of-scope ends become remote links to ADO;
-   every issue gets a remote link back to its ADO work item.
+   them from Jira), then comments in order, then the item's ADO history
+   (``history``: a history comment, or an attached Markdown file and a comment
+   naming it when long; later runs append only the revisions after the last one
+   carried).
+5. links (after both ends exist), each relation decided by
+   ``engine.relations.decide_relation`` (``relation_setup`` reads the site's link
+   types and the ADO repository and link type names once per run): work-item
+   links by ``link_type_map``, the defaults, then the site's link types by name;
+   out-of-scope ends, unmatched link types, links into another organisation and
+   development (artifact) links become remote links to ADO; every issue gets a
+   remote link back to its ADO work item.
 6. verify: count what Jira holds (search on the ``ado-*`` labels) against the plan.
 
 Exactly once

@@ -11,6 +11,7 @@ from engine.content import issue_content
 from engine.http import OutcomeUnknown
 from engine.model import Comment, WorkItem
 from engine.pipeline.attachments import Attachments
+from engine.pipeline.history import HistoryWriter
 from engine.pipeline.limits import COMMENT_PROPERTY, PHASE_CHUNK
 from engine.pipeline.phase import PhaseResult, pending_items
 from engine.pipeline.util import digest, properties_of
@@ -75,9 +76,12 @@ class ContentWriter:
                 self.ctx.wi_cache[ado_id] = wi  # read again after the deadline from here
             raise
         comments = self._ado_comments(ado_id)
-        existing = self._existing_in_jira(entry, looked or ado_id in self.ctx.reconcile)
+        reconcile = looked or ado_id in self.ctx.reconcile
+        existing = self._existing_in_jira(entry, reconcile)
         self.ctx.reconcile.discard(ado_id)
         if looked:
+            if self.ctx.spec.migrate_history:
+                HistoryWriter(self.ctx).adopt_comments(entry)
             files = {
                 (str(a.get("filename")), int(a.get("size") or -1))
                 for a in (existing or {}).get("attachments", [])
@@ -95,6 +99,7 @@ class ContentWriter:
         self._refresh_description(wi, entry)
         for comment in comments:
             self._post_comment(entry, comment)
+        HistoryWriter(self.ctx).carry(wi, entry, reconcile)
         self.ctx.mark_step(ado_id, 4)
 
     def _ado_comments(self, ado_id: int) -> list[Comment]:

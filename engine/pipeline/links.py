@@ -7,17 +7,14 @@ from typing import TYPE_CHECKING
 
 from engine import provenance
 from engine.model import Relation, WorkItem
-from engine.pipeline.limits import (
-    BACKLINK,
-    FORWARD_RELS,
-    HIERARCHY_FORWARD,
-    HIERARCHY_REVERSE,
-    LINK_RULES,
-    PHASE_CHUNK,
-)
+from engine.pipeline.limits import BACKLINK, LINK_RULES, PHASE_CHUNK
 from engine.pipeline.phase import PhaseResult, pending_items
-from engine.pipeline.util import digest, link_rule, web_url
+from engine.pipeline.relation_setup import RelationSetup
+from engine.pipeline.util import link_rule, web_url
 from engine.ports import LedgerEntry
+from engine.relations import LinkRule, RelationDecision, decide_relation
+
+_Write = tuple[str, Callable[[], None]]
 
 if TYPE_CHECKING:
     from engine.pipeline.context import RunContext
@@ -30,19 +27,24 @@ class LinksPhase:
     name = "links"
     chunk_size: int | None = PHASE_CHUNK
 
+    def __init__(self) -> None:
+        self.setup = RelationSetup()  # read once per run: link types, repositories
+
     def items(self, ctx: RunContext) -> list[int]:
         return pending_items(ctx, 5)
 
     def run_chunk(self, ctx: RunContext, ids: Sequence[int]) -> PhaseResult:
-        Linker(ctx).run(ids)
+        Linker(ctx, self.setup).run(ids)
         return PhaseResult.of(ctx, self.number, ids)
 
 
 class Linker:
     """Writes the links of each item, each once (by its stable link key)."""
 
-    def __init__(self, ctx: RunContext) -> None:
+    def __init__(self, ctx: RunContext, setup: RelationSetup | None = None) -> None:
         self.ctx = ctx
+        self.setup = setup or RelationSetup()
+        self._own_rule: set[str] = set()  # link keys whose write records its own rule
 
     def run(self, ids: Sequence[int]) -> None:
         # the remote link back to ADO is a field rule: written with or without links
@@ -76,7 +78,8 @@ class Linker:
                 provenance.note(self.ctx.book(entry), self.ctx.spec.run_id, link=link_key)
                 self._touch_other_end(link_key, ado_id)
                 self.ctx.dirty_ledger.add(ado_id)
-            self.ctx.write_rule(entry, link_rule(link_key))
+            if link_key not in self._own_rule:
+                self.ctx.write_rule(entry, link_rule(link_key))
         self.ctx.mark_step(ado_id, 5)
 
     def _touch_other_end(self, link_key: str, ado_id: int) -> None:
@@ -89,40 +92,56 @@ class Linker:
                 provenance.touch(self.ctx.book(self.ctx.ledger[int(end)]), self.ctx.spec.run_id)
                 self.ctx.dirty_ledger.add(int(end))
 
-    def _backlink(self, wi: WorkItem, entry: LedgerEntry) -> tuple[str, Callable[[], None]]:
+    def _backlink(self, wi: WorkItem, entry: LedgerEntry) -> _Write:
         """The issue's remote link to its own ADO work item (globalId ado-item-{id})."""
         url = web_url(self.ctx.ado_web, wi.id)
         title = f"Azure DevOps {wi.type} {wi.id}: {' '.join(wi.title.split())}"
         _, write = self._remote(entry, url, title, f"ado-item-{wi.id}")
         return BACKLINK, write
 
-    def _links_of(self, wi: WorkItem, entry: LedgerEntry) -> list[tuple[str, Callable[[], None]]]:
-        out: list[tuple[str, Callable[[], None]]] = []
+    def _links_of(self, wi: WorkItem, entry: LedgerEntry) -> list[_Write]:
+        out: list[_Write] = []
+        rctx = self.setup.context(self.ctx)
         for rel in wi.relations:
-            other = rel.target_id
-            if rel.rel == "Hyperlink":
-                out.append(
-                    self._remote(
-                        entry,
-                        rel.url,
-                        rel.attributes.get("comment") or rel.url,
-                        f"hyperlink:{digest(rel.url)}",
-                    )
-                )
-            elif other is None:
+            decision = decide_relation(rel, rctx)
+            other = decision.target_id
+            if decision.action == "attachment":
                 continue
-            elif rel.rel == HIERARCHY_REVERSE:
+            if decision.action == "parent" and other is not None:
                 out += self._parent_link(wi, entry, other)
-            elif rel.rel == HIERARCHY_FORWARD:
+            elif decision.action == "child" and other is not None:
                 if other not in self.ctx.crosswalk and not self.ctx.in_run(other):
                     out.append(self._remote_item(entry, other, "child"))
-            elif rel.rel in LINK_RULES:
-                out += self._work_item_link(wi, entry, rel, other)
+            elif decision.action == "issue_link" and decision.link and other is not None:
+                out += self._work_item_link(wi, entry, rel, decision.link, other)
+            elif decision.action == "remote_link":
+                out.append(self._decided_remote(entry, decision))
         return out
 
-    def _parent_link(
-        self, wi: WorkItem, entry: LedgerEntry, parent: int
-    ) -> list[tuple[str, Callable[[], None]]]:
+    def _decided_remote(self, entry: LedgerEntry, decision: RelationDecision) -> _Write:
+        """A remote link decided by the relation rules, with the rule it counts under."""
+        key, write = self._remote(entry, decision.url, decision.title, decision.global_id)
+        if decision.artifact is not None:
+            rule = f"artifact:{decision.artifact.kind}"
+        elif decision.rel == "Hyperlink":
+            rule = ""
+        elif decision.target_id is not None:
+            rule = f"remote-link:{self.setup.ado_name(decision.rel)}"
+            self._own_rule.add(key)  # not an out-of-scope end: counted under its link type
+        else:
+            rule = "remote-link:unknown-relation"
+        # A note's rule is the text before its colon (engine.report): the line that says
+        # why the relation is not carried as itself goes under a colon-free rule.
+        note = f"{_note_rule(decision)}: {decision.report}" if decision.report else None
+
+        def run() -> None:
+            write()
+            if rule:
+                self.ctx.write_rule(entry, rule, note)
+
+        return key, run
+
+    def _parent_link(self, wi: WorkItem, entry: LedgerEntry, parent: int) -> list[_Write]:
         if self.ctx.book(entry).parent_set == parent:
             return []
         parent_key = self.ctx.crosswalk.get(parent)
@@ -139,28 +158,30 @@ class Linker:
         ]
 
     def _work_item_link(
-        self, wi: WorkItem, entry: LedgerEntry, rel: Relation, other: int
-    ) -> list[tuple[str, Callable[[], None]]]:
-        name, outward, symmetric = LINK_RULES[rel.rel]
+        self, wi: WorkItem, entry: LedgerEntry, rel: Relation, rule: LinkRule, other: int
+    ) -> list[_Write]:
+        name, outward, symmetric = rule.jira_type, rule.outward, rule.symmetric
         other_key = self.ctx.crosswalk.get(other)
         if other_key is None:
             if other in self.ctx.items:
                 return []  # in scope but not in Jira (failed or skipped)
-            return [self._remote_item(entry, other, rel.attributes.get("name") or name)]
+            label = rel.attributes.get("name") or self.setup.ado_name(rel.rel)
+            return [self._remote_item(entry, other, str(label))]
         both_here = self.ctx.in_run(other)
-        if both_here and (wi.id > other if symmetric else rel.rel not in FORWARD_RELS):
+        if both_here and (wi.id > other if symmetric else rel.rel.endswith("-Reverse")):
             return []  # the other end writes it
-        link_type = self._link_type(name)
         out_id, in_id = (wi.id, other) if outward else (other, wi.id)
         if symmetric:
             out_id, in_id = min(wi.id, other), max(wi.id, other)
         out_key, in_key = self.ctx.crosswalk[out_id], self.ctx.crosswalk[in_id]
-        return [
-            (
-                f"{name}:{out_id}:{in_id}",
-                lambda: self.ctx.target.link_issues(link_type, in_key, out_key),
-            )
-        ]
+        custom = rel.rel not in LINK_RULES or LINK_RULES[rel.rel][0] != name
+
+        def run() -> None:
+            self.ctx.target.link_issues(name, in_key, out_key)
+            if custom:
+                self.ctx.write_rule(entry, f"link:{self.setup.ado_name(rel.rel)}")
+
+        return [(f"{name}:{out_id}:{in_id}", run)]
 
     def _link_type(self, wanted: str) -> str:
         names = self.ctx.plan.link_types
@@ -168,16 +189,21 @@ class Linker:
             return wanted
         return "Relates" if "Relates" in names else str(names[0])
 
-    def _remote_item(
-        self, entry: LedgerEntry, other: int, relation: str
-    ) -> tuple[str, Callable[[], None]]:
+    def _remote_item(self, entry: LedgerEntry, other: int, relation: str) -> _Write:
         url = web_url(self.ctx.ado_web, other)
         return self._remote(entry, url, f"ADO #{other} ({relation})", f"ado-workitem-{other}")
 
-    def _remote(
-        self, entry: LedgerEntry, url: str, title: str, global_id: str
-    ) -> tuple[str, Callable[[], None]]:
+    def _remote(self, entry: LedgerEntry, url: str, title: str, global_id: str) -> _Write:
         return (
             f"remote:{global_id}",
             lambda: self.ctx.target.remote_link(entry.jira_key, url, str(title)[:255], global_id),
         )
+
+
+def _note_rule(decision: RelationDecision) -> str:
+    """The report row of a relation not carried as itself."""
+    if decision.artifact is not None or decision.rel == "ArtifactLink":
+        return "artifact-unknown"
+    if "another organisation" in decision.reason:
+        return "link-other-organisation"
+    return "link-type-unmatched" if decision.target_id is not None else "relation-unknown"

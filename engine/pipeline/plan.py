@@ -19,6 +19,7 @@ from engine.model import FieldMeta, IssueType, Status, WorkItem, WorkItemType
 from engine.pipeline.components import ComponentPlanner
 from engine.pipeline.fields import FieldPlanner
 from engine.pipeline.limits import FILLABLE
+from engine.pipeline.relation_setup import link_map_problems
 from engine.pipeline.runplan import ProjectInfo, RunPlan
 from engine.pipeline.sprints import SprintPlanner
 from engine.pipeline.util import web_url
@@ -213,6 +214,7 @@ class Planner:
             names, jira_types, self.ctx.spec.type_overrides, hierarchy_pairs(items)
         )
         errors += check_state_overrides(self.ctx.spec.state_overrides, statuses)
+        errors += [p.message for p in link_map_problems(self.ctx)]
         if errors:
             raise RunAborted("preflight: " + "; ".join(errors))
         return type_map

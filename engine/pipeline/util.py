@@ -74,6 +74,8 @@ def link_rule(link_key: str) -> str:
     """The fidelity rule a written link counts under."""
     if link_key == BACKLINK:
         return "ado-backlink"
+    if link_key.startswith("remote:ado-artifact-"):
+        return "artifact-remote-link"
     if link_key.startswith("remote:hyperlink:"):
         return "hyperlink-remote-link"
     if link_key.startswith("remote:"):

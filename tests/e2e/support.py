@@ -271,7 +271,12 @@ def ado_file_counts(boxes: Any, ado_id: int) -> Counter[tuple[str, int]]:
 
 def comment_counts(boxes: Any) -> dict[int, int]:
     """ADO id → number of comments on its Jira issue (first issue when duplicated)."""
-    return {i: len(v[0]["comments"]) for i, v in issues_by_ado(boxes).items()}
+    return {i: len(ado_comments_of(v[0])) for i, v in issues_by_ado(boxes).items()}
+
+
+def ado_comments_of(issue: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's comments carrying an ADO comment (its history comments left out)."""
+    return [c for c in issue["comments"] if "ado.history" not in c["properties"]]
 
 
 def assert_no_duplicates(
@@ -288,14 +293,18 @@ def assert_no_duplicates(
     for ado_id, (issue,) in by_ado.items():
         marker = issue["properties"].get("ado.migration") or {}
         assert marker.get("adoId") == ado_id, (issue["key"], marker)
-        cids = Counter(
-            (c["properties"].get("ado.comment") or {}).get("commentId") for c in issue["comments"]
+        carried = ado_comments_of(issue)
+        cids = Counter((c["properties"].get("ado.comment") or {}).get("commentId") for c in carried)
+        cids.update(
+            ("history", p["fromRev"], p["toRev"])
+            for c in issue["comments"]
+            if (p := c["properties"].get("ado.history")) is not None
         )
         twice = {cid: n for cid, n in cids.items() if n > 1}
         assert not twice, f"{issue['key']} (ADO #{ado_id}) has comments twice: {twice}"
         if comments and (only is None or ado_id in only):
-            assert len(issue["comments"]) == ado_comment_count(boxes, ado_id), (
-                f"{issue['key']} (ADO #{ado_id}): {len(issue['comments'])} comments in Jira, "
+            assert len(carried) == ado_comment_count(boxes, ado_id), (
+                f"{issue['key']} (ADO #{ado_id}): {len(carried)} comments in Jira, "
                 f"{ado_comment_count(boxes, ado_id)} in ADO"
             )
         files = Counter((a["filename"], a["size"]) for a in issue["attachments"])

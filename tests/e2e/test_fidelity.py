@@ -15,6 +15,7 @@ The fidelity report of the full run is written to ``$MIGRATOR_VAR_DIR/fidelity-r
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from engine.ado import AdoClient
 from engine.model import WorkItem
 from sandbox.dataset import BIG_FILE_SIZE
 from sandbox.runner import Options, start
-from tests.e2e.support import items_of, report_of, start_run, wait_final
+from tests.e2e.support import ado_comments_of, items_of, report_of, start_run, wait_final
 from tests.fixtures.platform import WorkerFactory, _database_url, _purge_queue
 from tests.fixtures.sandbox import SandboxHandle
 
@@ -41,6 +42,18 @@ from tests.fixtures.sandbox import SandboxHandle
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 ITEMS = 200  # sandbox.runner's default --items
+HISTORY_FILE = re.compile(r"ado-\d+-history(-from-rev-\d+)?\.md")
+# the artifact kinds the default dataset links (sandbox.dataset_artifacts.KINDS)
+ARTIFACT_KINDS = (
+    "commit",
+    "pull_request",
+    "branch",
+    "tag",
+    "build",
+    "changeset",
+    "versioned_item",
+    "wiki_page",
+)
 LINK_TYPE = {  # ADO forward relation -> Jira link type, and whether the ADO item is outward
     "System.LinkTypes.Related": "Relates",
     "System.LinkTypes.Dependency-Forward": "Blocks",
@@ -302,6 +315,7 @@ def test_every_uploaded_attachment_has_the_ado_checksum(full: Run) -> None:
             (a["filename"], a["size"], a["sha256"])
             for a in jira
             if not a["filename"].endswith("-description.txt")
+            and not HISTORY_FILE.fullmatch(a["filename"])  # the item's history, not ADO's
         )
         expected = sorted((a.name, a.size, data.checksum(a.guid)) for a in wanted)
         assert got == expected, (ado_id, got, expected)
@@ -369,7 +383,7 @@ def test_comments_in_order_with_headers_edited_marked_deleted_left_out(full: Run
     story = full.role("story")
     ado = full.dataset.comments_for(story)
     live = [c for c in ado if not c.is_deleted]
-    comments = full.issue(story)["comments"]
+    comments = ado_comments_of(full.issue(story))
     assert [c["properties"]["ado.comment"]["commentId"] for c in comments] == [c.id for c in live]
     for jira, source in zip(comments, live, strict=True):
         text = _text(jira["body"])
@@ -533,6 +547,14 @@ def test_the_fidelity_report_is_complete(full: Run) -> None:
         "link-Tests",
         "hyperlink-remote-link",
         "ado-backlink",
+        "artifact-remote-link",
+        *(f"artifact:{kind}" for kind in ARTIFACT_KINDS),
+        "link:Implements",
+        "remote-link:Affects",
+        "remote-link:Affected By",
+        "remote-link:Remote Related",
+        "history-comment",
+        "history-file",
     ):
         assert rule in fidelity, rule
         row = fidelity[rule]

@@ -163,10 +163,11 @@ def test_incremental_updates_in_place_appends_once_creates_new_and_touches_nothi
     inc = run_to_end(owner_api, project, sandboxes, "INCREMENTAL")
     assert inc["status"] == "COMPLETED", inc
 
-    # Jira: the story edited in place, one comment appended, the new item created
+    # Jira: the story edited in place, one comment appended, the new item created; each
+    # of the two carries its new revisions as one history comment
     delta = writes_delta(before, writes(sandboxes))
     assert delta.get("issues_created") == 1, delta
-    assert delta.get("comments") == 1, delta
+    assert delta.get("comments") == 1 + 2, delta
     assert delta.get("issues_edited", 0) >= 1, delta
     assert delta.get("transitions", 0) >= 1, delta
     assert set(delta) <= {
@@ -183,7 +184,7 @@ def test_incremental_updates_in_place_appends_once_creates_new_and_touches_nothi
     assert edited["key"] == before_story["key"]
     assert edited["fields"]["summary"] == "Renamed in ADO"
     assert edited["status"] == "In Progress"
-    assert len(edited["comments"]) == comments_before + 1
+    assert len(edited["comments"]) == comments_before + 1 + 1  # the comment, the history part
     created = by_ado[new_id][0]
     assert created["fields"]["summary"] == "Brand new story"
     assert_hierarchy_kept(created, by_ado[feature][0])

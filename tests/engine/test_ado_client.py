@@ -574,3 +574,36 @@ def test_field_definitions_are_read_typed_and_malformed_rows_left_out(ado: AdoCl
 def test_field_definitions_of_a_body_without_a_list_are_none(ado: AdoClient) -> None:
     responses.get(f"{WIT}/fields", json={"value": "nope"})
     assert ado.field_definitions() == []
+
+
+# --------------------------------------------------------------------------- relations, history
+@responses.activate
+def test_updates_are_read_page_by_page_with_top_and_skip(ado: AdoClient) -> None:
+    from engine.history import UPDATES_PAGE
+
+    rows = [{"id": n, "rev": n, "fields": {}} for n in range(1, UPDATES_PAGE + 6)]
+    url = f"{WIT}/workItems/7/updates"
+
+    def page(request: Any) -> tuple[int, dict[str, str], str]:
+        q = parse_qs(urlsplit(request.url).query)
+        top, skip = int(q["$top"][0]), int(q["$skip"][0])
+        chunk = rows[skip : skip + top]
+        return 200, {}, json.dumps({"count": len(chunk), "value": chunk})
+
+    responses.add_callback(responses.GET, url, callback=page)
+    assert [r["rev"] for r in ado.work_item_updates(7)] == [r["rev"] for r in rows]
+    assert [query(c)["$skip"] for c in responses.calls] == [["0"], [str(UPDATES_PAGE)]]
+
+
+@responses.activate
+def test_repository_and_link_type_names_are_read(ado: AdoClient) -> None:
+    responses.get(
+        f"{PROJ}/_apis/git/repositories",
+        json={"count": 2, "value": [{"id": "AB-1", "name": "web-app"}, {"name": "no id"}]},
+    )
+    responses.get(
+        f"{BASE}/{ORG}/_apis/wit/workitemrelationtypes",
+        json={"value": [{"referenceName": "Custom.X-Forward", "name": "X"}, 3]},
+    )
+    assert ado.repository_names() == {"ab-1": "web-app"}
+    assert ado.relation_type_names() == {"Custom.X-Forward": "X"}

@@ -145,6 +145,23 @@ def test_the_current_revision_takes_its_changed_date() -> None:
     assert rev.date == "2024-07-01T08:00:00Z"
 
 
+def test_a_revision_is_dated_by_its_changed_date_not_when_it_was_superseded() -> None:
+    raw = update(
+        2,
+        2,
+        {
+            "System.ChangedDate": {
+                "oldValue": "2024-06-01T08:00:00Z",
+                "newValue": "2024-06-02T08:00:00Z",
+            },
+            "System.Title": {"oldValue": "A", "newValue": "B"},
+        },
+        date="2024-06-05T08:00:00Z",
+    )
+    (rev,) = build_history(1, [raw]).revisions
+    assert rev.date == "2024-06-02T08:00:00Z"
+
+
 @pytest.mark.parametrize(
     "updates",
     [

@@ -117,3 +117,11 @@ def test_an_empty_extra_is_an_empty_book() -> None:
 def test_a_book_of_an_unknown_version_is_refused() -> None:
     with pytest.raises(BookVersionError, match="version 3"):
         ItemBook.from_dict({"v": 3, "steps": {}})
+
+
+def test_the_history_revision_round_trips_and_old_books_have_none() -> None:
+    book = ItemBook(history_rev=17)
+    assert book.to_dict()["history_rev"] == 17
+    assert ItemBook.from_dict(book.to_dict()).history_rev == 17
+    for old in old_extras().values():
+        assert ItemBook.from_dict(old).history_rev is None

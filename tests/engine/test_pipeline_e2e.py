@@ -7,6 +7,7 @@ from typing import Any
 from engine.planning import under_area
 from tests.engine.test_pipeline_support import (
     Harness,
+    ado_comments,
     assert_complete,
     assert_exactly_once,
     issues_by_ado,
@@ -240,12 +241,22 @@ def test_incremental_updates_in_place_appends_once_and_then_writes_nothing(
     after = writes(sandboxes)
     delta = {k: after[k] - before[k] for k in after if after[k] != before[k]}
     assert delta["issues_created"] == 1
-    assert delta["comments"] == 1
+    # the new ADO comment, and a history part on each of the two items written
+    assert delta["comments"] == 1 + 2
     issues = issues_by_ado(sandboxes)
     assert issues[story][0]["fields"]["summary"] == "Renamed in ADO"
-    assert len(issues[story][0]["comments"]) == len(
+    assert len(ado_comments(issues[story][0])) == len(
         sandboxes.ado.store.comments(story, include_deleted=False)
     )
+    parts = sorted(
+        (
+            c["properties"]["ado.history"]
+            for c in issues[story][0]["comments"]
+            if "ado.history" in c["properties"]
+        ),
+        key=lambda p: int(p["fromRev"]),
+    )
+    assert len(parts) == 2 and parts[1]["fromRev"] == parts[0]["toRev"] + 1
     assert issues[new_id][0]["fields"]["parent"]
     assert_exactly_once(sandboxes)
     routes = sandboxes.jira.snapshot()["counters"]

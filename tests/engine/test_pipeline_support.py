@@ -104,6 +104,11 @@ def issues_by_ado(sb: Any) -> dict[int, list[dict[str, Any]]]:
     return out
 
 
+def ado_comments(issue: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's comments that carry an ADO comment (not its history comments)."""
+    return [c for c in issue["comments"] if "ado.comment" in c["properties"]]
+
+
 def assert_exactly_once(sb: Any) -> dict[int, dict[str, Any]]:
     """One issue per ADO item, one comment per ADO comment, one upload per file."""
     by_ado = issues_by_ado(sb)
@@ -111,8 +116,15 @@ def assert_exactly_once(sb: Any) -> dict[int, dict[str, Any]]:
     assert not dupes, f"duplicate issues: {dupes}"
     for ado_id, (issue,) in by_ado.items():
         assert issue["properties"]["ado.migration"]["adoId"] == ado_id
-        cids = Counter(c["properties"]["ado.comment"]["commentId"] for c in issue["comments"])
+        cids = Counter(c["properties"]["ado.comment"]["commentId"] for c in ado_comments(issue))
         assert all(n == 1 for n in cids.values()), f"{issue['key']} comments twice: {cids}"
+        parts = Counter(
+            (p["fromRev"], p["toRev"])
+            for c in issue["comments"]
+            if (p := c["properties"].get("ado.history")) is not None
+        )
+        assert all(n == 1 for n in parts.values()), f"{issue['key']} history twice: {parts}"
+        assert len(cids) + sum(parts.values()) == len(issue["comments"]), issue["key"]
         files = Counter((a["filename"], a["size"]) for a in issue["attachments"])
         assert all(n == 1 for n in files.values()), f"{issue['key']} files twice: {files}"
     return {i: v[0] for i, v in by_ado.items()}
@@ -129,7 +141,7 @@ def assert_complete(sb: Any, store: MemoryStore) -> None:
             continue
         issue = issues[ado_id]
         comments = sb.ado.store.comments(ado_id, include_deleted=False)
-        assert len(issue["comments"]) == len(comments), issue["key"]
+        assert len(ado_comments(issue)) == len(comments), issue["key"]
         assert issue["status"] == item["target_status"], (issue["key"], item)
 
 

@@ -55,6 +55,9 @@ SITE = jira_link_types(
 )
 
 
+IMPLEMENTS = JiraLinkType("Implements", "is implemented by", "implements")
+
+
 def ctx(**over: Any) -> RelationContext:
     base: dict[str, Any] = {
         "ado_org_url": ORG,
@@ -291,6 +294,44 @@ def test_hyperlinks_keep_the_global_id_they_always_had() -> None:
             {"link_type_map": {"Affected By": "causes"}},
             "issue_link",
             LinkRule("Problem/Incident", False, False),
+        ),
+        # a custom type's reverse end found by the verb of the site's inward description
+        (
+            "Custom.LinkTypes.Implements-Reverse",
+            {
+                "ado_link_names": {"Custom.LinkTypes.Implements-Reverse": "Implemented By"},
+                "link_types": [
+                    *SITE,
+                    JiraLinkType("Implements", "is implemented by", "implements"),
+                ],
+            },
+            "issue_link",
+            LinkRule("Implements", False, False),
+        ),
+        (
+            "Custom.LinkTypes.Implements-Forward",
+            {
+                "ado_link_names": {"Custom.LinkTypes.Implements-Forward": "Implements"},
+                "link_types": [
+                    *SITE,
+                    JiraLinkType("Implements", "is implemented by", "implements"),
+                ],
+            },
+            "issue_link",
+            LinkRule("Implements", True, False),
+        ),
+        # one entry maps both ends of a pair: the reverse end is the inward one
+        (
+            "Microsoft.VSTS.Common.Affects-Reverse",
+            {"link_type_map": {"Affects": "Blocks"}},
+            "issue_link",
+            LinkRule("Blocks", False, False),
+        ),
+        (
+            "Microsoft.VSTS.Common.Affects-Forward",
+            {"link_type_map": {"Affects": "Blocks"}},
+            "issue_link",
+            LinkRule("Blocks", True, False),
         ),
         # matched by the site's inward description
         (

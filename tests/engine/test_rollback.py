@@ -11,6 +11,7 @@ from engine.rollback import run_rollback
 from tests.engine.test_pipeline_support import (
     TEST_SETTLE_SECONDS,
     Harness,
+    ado_comments,
     assert_exactly_once,
     clients,
     issues_by_ado,
@@ -114,9 +115,16 @@ def test_an_incremental_run_is_rolled_back_to_what_the_full_run_left(sandboxes: 
     outcome = inc.run(make_spec(sandboxes, "INCREMENTAL", run_id="run-2", changed_since=since))
     assert outcome.status == "COMPLETED", outcome
     issue = issues_by_ado(sandboxes)[target][0]
-    assert len(issue["comments"]) == len(ado.comments(target, include_deleted=False))
+    assert len(ado_comments(issue)) == len(ado.comments(target, include_deleted=False))
+    # the run also appended the revisions since the full run as a history part
+    new_parts = [
+        c
+        for c in issue["comments"]
+        if (c["properties"].get("ado.history") or {}).get("fromRev", 1) > 1
+    ]
+    assert len(new_parts) == 1
     _, jira = clients(sandboxes)
-    edited = issue["comments"][-1]
+    edited = ado_comments(issue)[-1]
     jira.http.request(
         "PUT",
         f"{sandboxes.jira_url}/rest/api/3/issue/{issue['key']}/comment/{edited['id']}",
@@ -127,7 +135,7 @@ def test_an_incremental_run_is_rolled_back_to_what_the_full_run_left(sandboxes: 
     done = _rollback(sandboxes, store, "run-2")
     assert done.status == "COMPLETED", (done, store.report)
     assert store.report is not None
-    assert store.report["counts"]["removed"]["comments"] == 1
+    assert store.report["counts"]["removed"]["comments"] == 1 + len(new_parts)
     assert [(r["kind"], r["id"], r["reason"]) for r in store.report["left"]] == [
         ("comments", edited["id"], "edited since it was written: left alone")
     ]
@@ -148,7 +156,13 @@ def test_an_incremental_run_is_rolled_back_to_what_the_full_run_left(sandboxes: 
     assert rerun.run(make_spec(sandboxes, run_id="run-4")).status == "COMPLETED"
     assert_exactly_once(sandboxes)
     issue = issues_by_ado(sandboxes)[target][0]
-    assert len(issue["comments"]) == len(ado.comments(target, include_deleted=False))
+    assert len(ado_comments(issue)) == len(ado.comments(target, include_deleted=False))
+    parts = sorted(
+        (c["properties"]["ado.history"] for c in issue["comments"] if c not in ado_comments(issue)),
+        key=lambda p: int(p["fromRev"]),
+    )
+    # the part the rollback took off is written again, after the full run's
+    assert len(parts) == 2 and parts[1]["fromRev"] == parts[0]["toRev"] + 1
     assert rerun.store.items[target].status == "UPDATED"
     assert edited["id"] in {c["id"] for c in issue["comments"]}  # kept, not written twice
 

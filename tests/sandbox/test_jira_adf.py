@@ -209,12 +209,20 @@ def test_it_refuses_invalid_documents_with_both_validators(name: str) -> None:
         jira_adf.check_schema(document)
 
 
-def test_it_refuses_nodes_the_schema_allows_but_jira_fields_do_not() -> None:
-    # Confluence-only and rarely supported nodes pass the full schema; Jira refuses many.
-    expand = doc({"type": "expand", "attrs": {"title": "t"}, "content": [para("x")]})
-    assert stock_adf_validator().is_valid(expand)
+def test_it_accepts_an_expand_at_the_top_level_only() -> None:
+    # The schema allows expand among a document's top-level blocks, not inside a panel.
+    expand = {"type": "expand", "attrs": {"title": "t"}, "content": [para("x")]}
+    assert stock_adf_validator().is_valid(doc(expand))
+    jira_adf.validate(doc(expand))
+    nested = doc({"type": "panel", "attrs": {"panelType": "info"}, "content": [expand]})
+    assert not stock_adf_validator().is_valid(nested)
     with pytest.raises(jira_adf.AdfError, match="not allowed"):
-        jira_adf.validate(expand)
+        jira_adf.validate(nested)
+
+
+def test_it_refuses_an_expand_without_content() -> None:
+    with pytest.raises(jira_adf.AdfError):
+        jira_adf.validate(doc({"type": "expand", "attrs": {"title": "t"}, "content": []}))
 
 
 def test_the_fast_schema_validator_agrees_with_stock_jsonschema() -> None:

@@ -178,6 +178,7 @@ def test_statuses_fields_priorities_link_types_match_the_spec(site: Site) -> Non
         "Blocks",
         "Cloners",
         "Duplicate",
+        "Implements",
         "Relates",
         "Tests",
     }

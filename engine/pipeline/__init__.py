@@ -27,9 +27,19 @@ Phases (``store.set_phase``; the report names them, see :data:`engine.report.PHA
    type/state mappings, users, per-item decisions, components and sprints (see
    below); ``save_plan``. A dry run stops here with a report holding the exact
    payloads for a sample of items.
+   Phase 1 also resolves ``options.field_map`` against the Jira fields on the
+   create screens, or suggests one for every custom field the items use
+   (``fields``, ``engine.fieldplan``), and applies ``options.user_map``; a map that
+   cannot be filled fails a real run here, before any write (a dry run reports it).
+   The story points field is found by name ("Story Points", or "Story point
+   estimate" in a team-managed project).
 2. create issues, parents first (Epic level, then standard, then sub-tasks), in
    bulk requests of 50 with several in flight; edit changed issues in place; then
    move the issues into their sprints (50 a request) and complete past sprints.
+   Each issue's content (``engine.content``) carries the mapped fields
+   (``engine.fieldapply``), acceptance criteria in their Jira field or the
+   description's uncut tail, and a test case's steps and parameters as tables
+   (``engine.testcase_content``, shared steps expanded).
 3. reach target states by walking the workflow's transitions.
 4. attachments (inline images included, then the description is edited to show
    them from Jira), then comments in order, then the item's ADO history

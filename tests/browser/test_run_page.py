@@ -25,7 +25,18 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
-VICTIM = 9  # a User Story of the seeded dataset
+ITEMS, SEED = 60, 1
+
+
+def _victim() -> int:
+    """A User Story with children in the seeded dataset (found, so dataset changes hold)."""
+    from sandbox.dataset import generate
+
+    data = generate(ITEMS, SEED)
+    return next(i for i in data.ids() if data.type_name(i) == "User Story" and data.children(i))
+
+
+VICTIM = _victim()
 PASSWORD = "browser-pw-1"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -41,7 +52,7 @@ def refuse_victim(make_sandboxes: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Private sandboxes, a little slow (so the run can be paused), refusing one issue."""
     from sandbox.jira_state import JiraError
 
-    sb = make_sandboxes(items=60, seed=1, latency_ms=25)
+    sb = make_sandboxes(items=ITEMS, seed=SEED, latency_ms=25)
     state = sb.jira.state
     real_create = state.create_issue
 

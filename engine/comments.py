@@ -26,14 +26,8 @@ from engine.adf_nodes import (
     paragraph,
     text,
 )
-from engine.content import (
-    ContentContext,
-    fit_to_limit,
-    format_date,
-    inline_attachment_ids,
-    one_line,
-    tracker_for,
-)
+from engine.content import ContentContext, fit_to_limit, inline_attachment_ids, tracker_for
+from engine.itemvalues import format_date, one_line
 from engine.model import Comment
 from engine.refs import split_refs
 

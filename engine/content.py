@@ -31,10 +31,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from engine.adf import ConvertContext, clean_text, html_to_blocks, tidy_inlines
+from engine.adf import ConvertContext, html_to_blocks, tidy_inlines
 from engine.adf_nodes import (
     JIRA_ADF_LIMIT,
     Node,
@@ -50,6 +49,22 @@ from engine.adf_nodes import (
     text,
 )
 from engine.html_tree import image_sources
+from engine.itemvalues import (
+    POINTS_SOURCES,
+    area_label,
+    below_root,
+    email_of,
+    format_date,
+    identity_of,
+    iteration_label,
+    migration_label,
+    one_line,
+    person_label,
+    priority_name,
+    story_points,
+    summary_text,
+    tag_labels,
+)
 from engine.model import Identity, WorkItem
 from engine.refs import attachment_guid, same_origin
 from engine.testcase_content import case_section
@@ -57,12 +72,9 @@ from engine.testcase_content import case_section
 if TYPE_CHECKING:
     from engine.acceptance import CriteriaPlacement
 
-SUMMARY_LIMIT = 255
-LABEL_LIMIT = 255
 # Jira counts the stored JSON; keep a margin under 32,767 for its own serialisation.
 DESCRIPTION_BUDGET = JIRA_ADF_LIMIT - 767
 DEFAULT_PRIORITIES = ["Highest", "High", "Medium", "Low", "Lowest"]
-ELLIPSIS = "…"
 
 F_DESCRIPTION = "System.Description"
 F_REPRO = "Microsoft.VSTS.TCM.ReproSteps"
@@ -70,11 +82,6 @@ F_SYSINFO = "Microsoft.VSTS.TCM.SystemInfo"
 F_ACCEPTANCE = "Microsoft.VSTS.Common.AcceptanceCriteria"
 F_PRIORITY = "Microsoft.VSTS.Common.Priority"
 F_TAGS = "System.Tags"
-POINTS_SOURCES = (
-    "Microsoft.VSTS.Scheduling.StoryPoints",
-    "Microsoft.VSTS.Scheduling.Effort",
-    "Microsoft.VSTS.Scheduling.OriginalEstimate",
-)
 
 
 class FieldRules(Protocol):
@@ -128,162 +135,14 @@ class IssueContent:
 
 
 # --------------------------------------------------------------------------- small helpers
-def one_line(s: str) -> str:
-    return " ".join(clean_text(s).split())
-
-
-def _utf16_len(s: str) -> int:
-    # Jira measures strings in Java chars.
-    return len(s.encode("utf-16-le")) // 2
-
-
-def identity_of(value: Any) -> Identity | None:
-    """An ADO identity from an IdentityRef dict, an Identity, or "Name <email>" text."""
-    if isinstance(value, Identity):
-        return value
-    if isinstance(value, dict):
-        name = str(value.get("displayName") or value.get("uniqueName") or "").strip()
-        unique = value.get("uniqueName")
-        return Identity(name, str(unique) if unique else None, value.get("id")) if name else None
-    if isinstance(value, str) and value.strip():
-        name, _, rest = value.partition("<")
-        email = rest.rstrip().removesuffix(">").strip() if rest else None
-        return Identity(name.strip() or (email or value.strip()), email or None)
-    return None
-
-
-def email_of(identity: Identity | None) -> str | None:
-    unique = (identity.unique_name or "").strip().lower() if identity else ""
-    return unique if "@" in unique else None
-
-
 def account_for(identity: Identity | None, ctx: ContentContext) -> str | None:
     email = email_of(identity)
     return ctx.users.get(email) if email else None
 
 
-def person_label(identity: Identity) -> str:
-    email = email_of(identity)
-    name = one_line(identity.display_name) or email or "unknown"
-    return f"{name} ({email})" if email and email != name else name
-
-
-def format_date(value: Any) -> str:
-    """ISO 8601 from ADO → "2019-01-21 20:12 UTC"; anything unparseable is kept as is."""
-    if not isinstance(value, str) or not value.strip():
-        return ""
-    raw = value.strip()
-    head, dot, tail = raw.partition(".")
-    if dot:  # ADO sends up to 7 fraction digits; fromisoformat wants at most 6
-        digits = tail[: len(tail) - len(tail.lstrip("0123456789"))]
-        raw = head + "." + digits[:6] + tail[len(digits) :]
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        return one_line(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _html(item: WorkItem, name: str) -> str:
     value = item.fields.get(name)
     return value if isinstance(value, str) else ""
-
-
-# --------------------------------------------------------------------------- rule: summary
-def summary_text(title: str, item_id: int) -> tuple[str, bool]:
-    """One line, at most 255 characters, cut on a word boundary with an ellipsis.
-
-    Returns (summary, was_cut). An empty title gets a placeholder: Jira requires one.
-    """
-    line = one_line(title)
-    if not line:
-        return f"(untitled ADO work item {item_id})", False
-    if _utf16_len(line) <= SUMMARY_LIMIT:
-        return line, False
-    cut = line[: SUMMARY_LIMIT - 1]
-    while _utf16_len(cut) > SUMMARY_LIMIT - 1:
-        cut = cut[:-1]
-    space = cut.rfind(" ")
-    if space >= SUMMARY_LIMIT // 2:  # a word boundary not too far back
-        cut = cut[:space]
-    return cut.rstrip() + ELLIPSIS, True
-
-
-# --------------------------------------------------------------------------- rule: priority
-def priority_name(value: Any, priorities: list[str]) -> str | None:
-    """ADO priority 1–4 → the Jira priority at the same position (1 = highest)."""
-    digits = ""
-    for ch in str(value if value is not None else "").strip():
-        if not ch.isdigit():
-            break
-        digits += ch
-    if not digits or not priorities or not 1 <= int(digits) <= 4:
-        return None
-    return priorities[min(int(digits), len(priorities)) - 1]
-
-
-# --------------------------------------------------------------------------- rule: points
-def story_points(fields: Mapping[str, Any]) -> tuple[float | int, str] | None:
-    """StoryPoints, else Effort, else OriginalEstimate: (value, source field)."""
-    for name in POINTS_SOURCES:
-        value = fields.get(name)
-        if value is None or value == "" or isinstance(value, bool):
-            continue
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            continue
-        return (int(number) if number.is_integer() else number), name
-    return None
-
-
-# --------------------------------------------------------------------------- rule: labels
-def label_of(raw: str) -> str:
-    """A Jira label: no whitespace (runs become "-"), case kept, at most 255 characters."""
-    return "-".join(clean_text(raw).split())[:LABEL_LIMIT]
-
-
-def tag_labels(tags: Any) -> list[str]:
-    """System.Tags "a; b c" → ["a", "b-c"], deduplicated in order."""
-    if not isinstance(tags, str):
-        return []
-    labels = [label_of(tag) for tag in tags.split(";")]
-    return list(dict.fromkeys(label for label in labels if label))
-
-
-def migration_label(item_id: int) -> str:
-    """The exactly-once marker label the pipeline also searches for."""
-    return f"ado-{item_id}"
-
-
-def area_label(area_path: str) -> str | None:
-    """ "Team A\\Backend" → "area-Team-A-Backend"."""
-    parts = [label_of(part) for part in area_path.split("\\")]
-    joined = "-".join(part for part in parts if part)
-    return label_of("area-" + joined) if joined else None
-
-
-def iteration_label(iteration_path: str) -> str | None:
-    """ "Proj\\Release 1\\Sprint 2" → "iteration-Proj-Release-1-Sprint-2"."""
-    parts = [label_of(part) for part in iteration_path.split("\\")]
-    joined = "-".join(part for part in parts if part)
-    return label_of("iteration-" + joined) if joined else None
-
-
-def below_root(path: str) -> str:
-    """The part of an area or iteration path under the project root ("" for the root)."""
-    return path.split("\\", 1)[1].strip() if "\\" in path else ""
-
-
-def component_name(area_path: str) -> str:
-    """The component an area path becomes: its path below the project root, "/"-joined.
-
-    "Fabrikam\\Web\\Checkout" → "Web/Checkout" (not the leaf alone: two teams may
-    both have a "Backend"). Empty for the project root.
-    """
-    return "/".join(one_line(p) for p in below_root(area_path).split("\\") if one_line(p))[:255]
 
 
 # --------------------------------------------------------------------------- conversion context

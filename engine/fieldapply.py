@@ -14,9 +14,10 @@ from collections.abc import Mapping
 
 from engine.acceptance import CriteriaPlacement, place_criteria
 from engine.adf import ConvertContext
-from engine.content import F_ACCEPTANCE, IssueContent, email_of, identity_of
+from engine.content import F_ACCEPTANCE, IssueContent
 from engine.fieldconv import ConvertInput, convert_value
 from engine.fieldplan import FieldPlan, MappedField
+from engine.itemvalues import email_of, identity_of
 from engine.model import FieldMeta, Identity, WorkItem
 
 PEOPLE_FIELDS = ("System.AssignedTo", "System.CreatedBy")

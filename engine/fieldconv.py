@@ -28,10 +28,11 @@ from typing import Any
 
 from engine.adf import html_to_blocks
 from engine.adf_nodes import Node, adf_char_length, doc, paragraph
-from engine.content import DESCRIPTION_BUDGET, fit_to_limit, identity_of, label_of, person_label
+from engine.content import DESCRIPTION_BUDGET, fit_to_limit
 from engine.fieldmap import FieldProblem, ResolvedField, allowed_options
 from engine.fieldtypes import AdoField, JiraField, type_fit
 from engine.history import render_value
+from engine.itemvalues import identity_of, label_of, person_label
 from engine.model import FieldMeta, Identity
 
 STRING_LIMIT = 255

@@ -36,7 +36,7 @@ from engine.adf_nodes import (
     text,
 )
 from engine.artifacts import ArtifactContext, artifact_title, parse_artifact_uri
-from engine.content import format_date, identity_of, one_line, person_label
+from engine.itemvalues import format_date, identity_of, one_line, person_label
 from engine.relations import ADO_LINK_NAMES
 
 ADF_THRESHOLD = 24_000  # over this, the history goes to a file (Jira's limit is 32,767)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from engine.content import component_name
 from engine.errors import AuthError, PermanentError, TransientError
 from engine.http import OutcomeUnknown
+from engine.itemvalues import component_name
 from engine.model import WorkItem
 from engine.pipeline.runplan import ComponentPlan
 

@@ -11,11 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.acceptance import criteria_field
-from engine.content import email_of, identity_of
 from engine.errors import AuthError, PermanentError, RunAborted, TransientError
 from engine.fieldmap import FieldProblem
 from engine.fieldplan import field_uses, plan_fields
 from engine.fieldtypes import AdoField, jira_fields
+from engine.itemvalues import email_of, identity_of
 from engine.model import FieldMeta, Identity, WorkItem
 from engine.usermap import UserResolver, parse_user_map
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.content import below_root
 from engine.errors import AuthError, EngineError, PermanentError, TransientError
 from engine.http import OutcomeUnknown
+from engine.itemvalues import below_root
 from engine.model import WorkItem
 from engine.pipeline.runplan import SprintEntry, SprintPlan
 from engine.pipeline.util import jira_date, node_paths, when

@@ -23,18 +23,20 @@ from engine.content import (
     DESCRIPTION_BUDGET,
     ContentContext,
     IssueContent,
-    area_label,
     fit_to_limit,
-    format_date,
-    identity_of,
     inline_attachment_ids,
     issue_content,
     overflow_file_name,
+    user_emails,
+)
+from engine.itemvalues import (
+    area_label,
+    format_date,
+    identity_of,
     priority_name,
     story_points,
     summary_text,
     tag_labels,
-    user_emails,
 )
 from engine.model import Comment, Identity, WorkItem
 from tests.engine.adf_schema import assert_valid_adf, specs_path
@@ -621,7 +623,7 @@ def test_own_fixtures_as_descriptions_validate() -> None:
 
 # --------------------------------------------------------------------------- components, sprints
 def test_component_names_are_the_path_below_the_project_root() -> None:
-    from engine.content import component_name
+    from engine.itemvalues import component_name
 
     assert component_name("Fabrikam\\Web\\Checkout") == "Web/Checkout"
     assert component_name("Fabrikam\\Data & Analytics") == "Data & Analytics"
@@ -652,7 +654,7 @@ def test_iteration_with_a_sprint_sets_no_label_the_pipeline_moves_the_issue() ->
 
 
 def test_iteration_without_a_board_becomes_a_label() -> None:
-    from engine.content import iteration_label
+    from engine.itemvalues import iteration_label
 
     result = content()  # iteration_as="label": the project has no scrum board
     assert "iteration-Fabrikam-Fiber-Git-Sprint-3" in result.fields["labels"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.content import below_root
+from engine.itemvalues import below_root
 from tests.engine.test_pipeline_support import (
     Harness,
     assert_complete,

@@ -74,22 +74,9 @@ _TOP_LEVEL = frozenset(
         "expand",
     }
 )
-# What an ``expand`` holds (the schema's non_nestable_block_content Jira renders).
-_EXPAND_CHILDREN = frozenset(
-    {
-        "paragraph",
-        "heading",
-        "bulletList",
-        "orderedList",
-        "codeBlock",
-        "blockquote",
-        "rule",
-        "table",
-        "mediaSingle",
-        "mediaGroup",
-        "panel",
-    }
-)
+# What an ``expand`` holds (the schema's non_nestable_block_content Jira renders):
+# every top-level block but another expand.
+_EXPAND_CHILDREN = _TOP_LEVEL - {"expand"}
 _FORMAT_MARKS = frozenset(
     {"strong", "em", "underline", "strike", "link", "subsup", "textColor", "backgroundColor"}
 )

@@ -125,7 +125,8 @@ class ItemBook:
     steps: dict[int, int] = field(default_factory=dict)  # write phase → ADO rev it finished
     synced_rev: int | None = None  # every phase done at this rev
     resync: bool = False  # a rollback took content off: the next run writes it again
-    pending: PendingIntent | None = None
+    # one per phase with writes that may be in flight (phases 3 to 5 run at once)
+    pending: list[PendingIntent] = field(default_factory=list)
     suspect: bool = False  # an ambiguous write touched it: verify looks for copies
     ambiguous: list[AmbiguousWrite] = field(default_factory=list)
     adopted: bool = False  # found in Jira, not created here: phase 4 reads back first
@@ -154,6 +155,18 @@ class ItemBook:
         self.unmapped_users = list(facts.unmapped_users)
         self.desc_hash = facts.desc_hash
 
+    def intend(self, token: str, phase: int) -> None:
+        """Writes of ``phase`` may leave from the process holding ``token``."""
+        self.pending = [p for p in self.pending if p.phase != phase]
+        self.pending.append(PendingIntent(token, phase))
+
+    def clear_intent(self, phase: int) -> None:
+        self.pending = [p for p in self.pending if p.phase != phase]
+
+    def foreign_intents(self, token: str) -> list[PendingIntent]:
+        """Intents saved by another process (one that may have died with writes open)."""
+        return [p for p in self.pending if p.token != token]
+
     def add_rules(self, *rules: str) -> None:
         self.write_rules = sorted(set(self.write_rules) | set(rules))
 
@@ -180,7 +193,7 @@ class ItemBook:
             "steps": {str(p): rev for p, rev in sorted(self.steps.items())},
             "synced_rev": self.synced_rev,
             "resync": self.resync or None,
-            "pending": asdict(self.pending) if self.pending else None,
+            "pending": [asdict(p) for p in self.pending] or None,
             "suspect": self.suspect or None,
             "ambiguous": [a.to_dict() for a in self.ambiguous],
             "adopted": self.adopted or None,
@@ -256,10 +269,14 @@ def _str(value: Any) -> str | None:
     return str(value) if value is not None else None
 
 
-def _pending(raw: Any) -> PendingIntent | None:
-    if not isinstance(raw, dict):
-        return None
-    return PendingIntent(str(raw.get("token") or ""), int(raw.get("phase") or 0))
+def _pending(raw: Any) -> list[PendingIntent]:
+    """A list of intents; an engine before phases ran at once saved one, as a dict."""
+    rows = [raw] if isinstance(raw, dict) else raw if isinstance(raw, list) else []
+    return [
+        PendingIntent(str(r.get("token") or ""), int(r.get("phase") or 0))
+        for r in rows
+        if isinstance(r, dict)
+    ]
 
 
 def _ambiguous(raw: Mapping[str, Any]) -> AmbiguousWrite:

@@ -55,6 +55,16 @@ Phases (``store.set_phase``; the report names them, see :data:`engine.report.PHA
    remote link back to its ADO work item.
 6. verify: count what Jira holds (search on the ``ado-*`` labels) against the plan.
 
+Phases 3, 4 and 5 run at once (``loop``): once phase 2 has made every issue, they
+write to different endpoints (transitions; uploads, edits and comments; links and
+remote links), so each runs in its own thread through its own chunks and pool, and
+every endpoint's budget is in use instead of one phase's at a time. The run shows
+the lowest of them still running as its phase; each is recorded done as it ends.
+A stop or a failure in one stops the others at their next write. What they share
+per item is kept apart by phase: settle keys, intents (``ItemBook.pending``, one
+per phase), the ambiguous writes each resolves (by kind), the work items read ahead
+(``RunContext.prefetch``, per phase).
+
 Exactly once
     Every write is recorded in the project's ledger (``LedgerEntry``) as soon as
     it succeeds and is never repeated once recorded. Where an outcome can be
@@ -85,8 +95,8 @@ Exactly once
       go on, and only then does the work look in Jira (labels, comment markers,
       files, status), adopt what landed and send what is still missing. The marks
       are project-wide: a paused, cancelled, taken-over or next run honours them.
-    - Before each group of phase 3 and 4 work, the item's pending intent
-      (``ItemBook.pending``) is saved with a token of this process; the plan names
+    - Before each group of phase 3 and 4 work, the item's pending intent for that
+      phase (``ItemBook.pending``) is saved with a token of this process; the plan names
       the process that may have writes in flight (``RunPlan.live``). A process
       that takes over from one that died holds every write the dead one may have
       had open (its create intents and pending groups) for ``settle_seconds`` from

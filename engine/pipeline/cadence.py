@@ -71,6 +71,9 @@ class Cadence:
         self.last_poll = 0.0
         self.last_checkpoint = time.monotonic()
         self.since = 0  # units of work since the last checkpoint (callers hold their lock)
+        # one checkpoint at a time when several phases run at once; a due checkpoint
+        # that finds another under way leaves the saving to it
+        self._saving = threading.Lock()
 
     def count(self, units: int = 1) -> None:
         self.since += units
@@ -87,6 +90,14 @@ class Cadence:
             self.stops.request(StopRun("CANCELLED", "cancelled by request"))
 
     def checkpoint(self, *, force: bool = False) -> None:
+        if not self._saving.acquire(blocking=force):
+            return
+        try:
+            self._checkpoint(force=force)
+        finally:
+            self._saving.release()
+
+    def _checkpoint(self, *, force: bool) -> None:
         now = time.monotonic()
         due = self.since >= CHECKPOINT_ITEMS or now - self.last_checkpoint >= CHECKPOINT_SECONDS
         if not (force or due):

@@ -3,6 +3,7 @@ events, control polling, the report."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ class Checkpointer:
         self.started = time.monotonic()
         self.units_at_start = 0
         self.cadence = Cadence(ctx.store, ctx.ports.control, ctx.stops, self._save)
+        self._flushing = threading.Lock()  # store writes one at a time, in order
 
     def stats(self) -> dict[str, int]:
         counts = {"created": 0, "updated": 0, "skipped": 0, "failed": 0}
@@ -54,6 +56,10 @@ class Checkpointer:
         self.progress()
 
     def flush_state(self) -> None:
+        with self._flushing:
+            self._flush_state()
+
+    def _flush_state(self) -> None:
         if self.ctx.stops.lease_lost:
             return
         with self.ctx.lock:

@@ -57,7 +57,7 @@ class ContentWriter:
         with self.ctx.lock:
             for ado_id in ids:
                 book = self.ctx.book(self.ctx.ledger[ado_id])
-                foreign = book.pending is not None and book.pending.token != self.ctx.token
+                foreign = bool(book.foreign_intents(self.ctx.token))
                 adopted, book.adopted = book.adopted, False
                 if foreign or adopted:
                     self.ctx.reconcile.add(ado_id)
@@ -72,8 +72,7 @@ class ContentWriter:
         try:
             looked = self.ctx.markers.settled_before(4, ado_id)
         except Deferred:
-            with self.ctx.lock:
-                self.ctx.wi_cache[ado_id] = wi  # read again after the deadline from here
+            self.ctx.keep(wi)  # read again after the deadline from here
             raise
         comments = self._ado_comments(ado_id)
         reconcile = looked or ado_id in self.ctx.reconcile
@@ -93,6 +92,7 @@ class ContentWriter:
                     if row.kind == "comment"
                     else (str(row.name), row.size if row.size is not None else -2) in files
                 ),
+                frozenset({"comment", "attachment"}),
             )
         if self.ctx.spec.migrate_attachments:
             Attachments(self.ctx).upload_all(wi, entry, comments, existing)

@@ -82,9 +82,11 @@ class RunContext:
         self.users = UserDirectory(self.target)
         self.initial_status: dict[str, str] = {}
         self.resumed = False
-        self.phase = 0
+        self._phase = 0
+        self._thread_phase = threading.local()  # a phase running beside others
         self.units = 0
         self.wi_cache: dict[int, WorkItem] = {}
+        self.phase_caches: dict[int, dict[int, WorkItem]] = {}  # phases running at once
         self.reconcile: set[int] = set()
         self.statuses_cache: dict[tuple[str, str], Status | None] = {}
         self.verification: dict[str, Any] | None = None
@@ -109,8 +111,18 @@ class RunContext:
     def save_plan(self) -> None:
         self.store.save_plan(self.plan.to_dict())
 
+    @property
+    def phase(self) -> int:
+        """The phase of the calling thread: its own when phases run at once, else the run's."""
+        own: int | None = getattr(self._thread_phase, "number", None)
+        return own if own is not None else self._phase
+
+    def own_phase(self, number: int) -> None:
+        """The calling thread works for phase ``number`` (beside other phases)."""
+        self._thread_phase.number = number
+
     def enter_phase(self, number: int) -> None:
-        self.phase = number
+        self._phase = number
         self.store.set_phase(number)
 
     def raise_if_stopped(self) -> None:
@@ -169,8 +181,7 @@ class RunContext:
             rev = self.items[ado_id].rev
             book = self.book(self.ledger[ado_id])
             book.steps[phase] = rev
-            if book.pending is not None and book.pending.phase == phase:
-                book.pending = None
+            book.clear_intent(phase)
             if all(self.step_done(ado_id, p) for p in WRITE_PHASES):
                 book.synced_rev = rev
                 record = self.records[ado_id]
@@ -276,15 +287,30 @@ class RunContext:
                 self.shared_steps.remember(wi)
         return out
 
+    def _cache(self) -> dict[int, WorkItem]:
+        """The work items read ahead for the calling thread's phase (the caller locks):
+        phases running at once each read and take their own."""
+        own: int | None = getattr(self._thread_phase, "number", None)
+        if own is None:
+            return self.wi_cache
+        return self.phase_caches.setdefault(own, {})
+
     def prefetch(self, ids: list[int]) -> None:
-        need = [i for i in ids if i not in self.wi_cache]
+        with self.lock:
+            cache = self._cache()
+            need = [i for i in ids if i not in cache]
         fetched = self.fetch(need) if need else {}
         with self.lock:
-            self.wi_cache.update(fetched)
+            cache.update(fetched)
+
+    def keep(self, wi: WorkItem) -> None:
+        """Keep a work item taken for later work of the caller's phase (a deferred item)."""
+        with self.lock:
+            self._cache()[wi.id] = wi
 
     def take(self, ado_id: int) -> WorkItem | None:
         with self.lock:
-            wi = self.wi_cache.pop(ado_id, None)
+            wi = self._cache().pop(ado_id, None)
         if wi is None:
             got = self.source.get_work_items([ado_id])
             wi = got[0] if got else None

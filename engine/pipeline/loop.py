@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from engine.errors import AuthError, BlockedAddress, RunAborted
@@ -28,6 +29,10 @@ PHASES: tuple[Phase, ...] = (
     LinksPhase(),
     VerifyPhase(),
 )
+# Once every issue exists (phase 2), these phases write to different endpoints
+# (transitions; uploads, edits and comments; links and remote links) and run at
+# once, each through its own chunks, so that every endpoint's budget is in use.
+CONCURRENT = frozenset({3, 4, 5})
 
 
 class RunLoop:
@@ -57,16 +62,69 @@ class RunLoop:
 
     def _run_phases(self) -> None:
         done = set(self.ctx.plan.phases_done)
+        together = [p for p in PHASES if p.number in CONCURRENT and p.number not in done]
         for phase in PHASES:
             if phase.number in done:
                 continue
+            if phase.number in CONCURRENT:
+                if together:
+                    self._run_together(together)
+                    together = []
+                continue
             self.ctx.enter_phase(phase.number)
             self._run_phase(phase)
-            self.ctx.checkpointer.checkpoint(force=True)
-            self.ctx.raise_if_stopped()
-            self.ctx.plan.phases_done.append(phase.number)
-            self.ctx.save_plan()
-            self.ctx.checkpointer.save_report("RUNNING")
+            self._phase_done(phase)
+
+    def _phase_done(self, phase: Phase) -> None:
+        self.ctx.checkpointer.checkpoint(force=True)
+        self.ctx.raise_if_stopped()
+        self.ctx.plan.phases_done.append(phase.number)
+        self.ctx.save_plan()
+        self.ctx.checkpointer.save_report("RUNNING")
+
+    def _run_together(self, phases: list[Phase]) -> None:
+        """Run ``phases`` at once, one thread each; the run's phase is the lowest still
+        running. A phase that ends early is recorded done at once; the first failure
+        or stop stops the others (at their next write) and is raised here."""
+        self.ctx.enter_phase(min(p.number for p in phases))
+        if len(phases) == 1:
+            self._run_phase(phases[0])
+            self._phase_done(phases[0])
+            return
+        errors: list[BaseException] = []
+        with ThreadPoolExecutor(len(phases), thread_name_prefix="phase") as threads:
+            running: dict[Future[None], Phase] = {
+                threads.submit(self._run_phase_thread, p): p for p in phases
+            }
+            while running:
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    phase = running.pop(future)
+                    error = future.exception()
+                    if error is not None:
+                        errors.append(error)
+                        if not isinstance(error, StopRun):
+                            reason = f"phase {phase.number}: {error}"
+                            self.ctx.request_stop(StopRun("FAILED", reason))
+                    elif not errors and not self.ctx.stops.is_set():
+                        self.ctx.plan.phases_done.append(phase.number)
+                        self.ctx.save_plan()
+                lowest = min((p.number for p in running.values()), default=self.ctx.phase)
+                if running and not errors and lowest != self.ctx.phase:
+                    self.ctx.enter_phase(lowest)
+        # a crash beats the stop it caused; a stop is raised as the stop state says
+        crash = next((e for e in errors if not isinstance(e, StopRun)), None)
+        if crash is not None:
+            raise crash
+        self.ctx.checkpointer.checkpoint(force=True)
+        self.ctx.raise_if_stopped()
+        self.ctx.checkpointer.save_report("RUNNING")
+
+    def _run_phase_thread(self, phase: Phase) -> None:
+        self.ctx.own_phase(phase.number)
+        self._run_phase(phase)
+        self.ctx.checkpointer.checkpoint(force=True)
+        self.ctx.raise_if_stopped()
 
     def _run_phase(self, phase: Phase) -> None:
         ids = phase.items(self.ctx)

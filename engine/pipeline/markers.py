@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from engine.http import OutcomeUnknown
-from engine.itembook import AmbiguousWrite, PendingIntent
+from engine.itembook import AmbiguousWrite
 from engine.model import Comment
 from engine.pipeline.limits import AMBIGUOUS_ROUNDS, COMMENT_PROPERTY, POLL_SECONDS, PROPERTY_KEY
 from engine.pipeline.util import properties_of
@@ -91,12 +91,17 @@ class ExactlyOnce:
             self.ctx.dirty_ledger.add(entry.ado_id)
 
     def resolve_ambiguous(
-        self, entry: LedgerEntry, landed: Callable[[AmbiguousWrite], bool]
+        self,
+        entry: LedgerEntry,
+        landed: Callable[[AmbiguousWrite], bool],
+        kinds: frozenset[str],
     ) -> None:
-        """After the look-up: each ambiguous write was adopted, or is to be sent again."""
+        """After the look-up: each ambiguous write of ``kinds`` was adopted, or is to be
+        sent again. Writes of other kinds are another phase's (phases run at once)."""
         with self.ctx.lock:
             book = self.ctx.book(entry)
-            noted, book.ambiguous = book.ambiguous, []
+            noted = [row for row in book.ambiguous if row.kind in kinds]
+            book.ambiguous = [row for row in book.ambiguous if row.kind not in kinds]
             self.ctx.dirty_ledger.add(entry.ado_id)
         for row in noted:
             self.ctx.settle.count("adopted" if landed(row) else "resent", row.kind)
@@ -138,12 +143,13 @@ class ExactlyOnce:
                 marked += 1
         for ado_id, entry in self.ctx.ledger.items():
             book = self.ctx.book(entry)
-            pending = book.pending
-            if pending is not None and pending.token != self.ctx.token and ado_id in self.ctx.items:
-                self.ctx.settle.mark(phase_key(pending.phase, ado_id), ado_id)
+            foreign = book.foreign_intents(self.ctx.token)
+            if foreign and ado_id in self.ctx.items:
+                for pending in foreign:
+                    self.ctx.settle.mark(phase_key(pending.phase, ado_id), ado_id)
+                    marked += 1
                 book.suspect = True
                 self.ctx.dirty_ledger.add(ado_id)
-                marked += 1
         if marked:
             self.ctx.log(
                 f"Taking over: {marked} write(s) of the previous worker may still be "
@@ -220,7 +226,7 @@ class ExactlyOnce:
             for ado_id in ids:
                 entry = self.ctx.ledger.get(ado_id)
                 if entry is not None:
-                    self.ctx.book(entry).pending = PendingIntent(self.ctx.token, phase)
+                    self.ctx.book(entry).intend(self.ctx.token, phase)
                     self.ctx.dirty_ledger.add(ado_id)
         self.ctx.checkpointer.flush_state()
 

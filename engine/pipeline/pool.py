@@ -44,6 +44,7 @@ class WorkerPool:
         the queue for its deadline while the other tasks go on; the pool ends when
         every task, deferred ones included, is done, or when the run stops.
         """
+        phase = self.ctx.phase  # the caller's: pools of several phases may run at once
         pos, ready = 0, deque[T]()
         later: list[tuple[float, int, T]] = []  # (deadline, order, task): deferred work
         seq = 0
@@ -63,7 +64,7 @@ class WorkerPool:
                         ready.extend(batch)
                     while ready and len(running) < workers and not self.ctx.stops.is_set():
                         task = ready.popleft()
-                        running[pool.submit(self.guard, work, task, ids_of)] = task
+                        running[pool.submit(self.guard, work, task, ids_of, phase)] = task
                 idle = not running and not ready and pos >= len(tasks)
                 if not running and (stopping or (idle and not later)):
                     break
@@ -87,8 +88,13 @@ class WorkerPool:
         self.ctx.raise_if_stopped()
 
     def guard(
-        self, work: Callable[[T], None], task: T, ids_of: Callable[[T], Sequence[int]]
+        self,
+        work: Callable[[T], None],
+        task: T,
+        ids_of: Callable[[T], Sequence[int]],
+        phase: int,
     ) -> Deferred | None:
+        self.ctx.own_phase(phase)  # this thread works for the pool's phase
         try:
             work(task)
         except Interrupted:
@@ -102,7 +108,7 @@ class WorkerPool:
             self.ctx.request_stop(StopRun("FAILED", str(exc)))
         except OutcomeUnknown as exc:
             return self.ctx.markers.ambiguous(
-                [phase_key(self.ctx.phase, i) for i in ids_of(task)],
+                [phase_key(phase, i) for i in ids_of(task)],
                 ids_of(task),
                 exc,
                 kind=getattr(exc, "write_kind", None),

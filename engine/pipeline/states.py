@@ -72,7 +72,9 @@ class StateWalker:
                 self._set_state(entry, current)
             if looked:
                 now_at = current.lower()
-                self.ctx.markers.resolve_ambiguous(entry, lambda row: row.id.lower() == now_at)
+                self.ctx.markers.resolve_ambiguous(
+                    entry, lambda row: row.id.lower() == now_at, frozenset({"transition"})
+                )
             self._walk(entry, type_id, current, goal)
         self.ctx.mark_step(ado_id, 3)
 

@@ -72,7 +72,7 @@ def test_the_keys_of_every_part_of_an_old_extra_are_read() -> None:
         "something_new": {"kept": 1},
     }
     book = ItemBook.from_dict(old)
-    assert book.pending == PendingIntent("abc", 3)
+    assert book.pending == [PendingIntent("abc", 3)]
     assert book.suspect and book.resync
     assert book.ambiguous == [
         AmbiguousWrite("comment", "301"),
@@ -89,7 +89,8 @@ def test_the_keys_of_every_part_of_an_old_extra_are_read() -> None:
         "https://ado.example/_workitems/edit/7",
     )
     assert book.other == {"something_new": {"kept": 1}}
-    assert book.to_dict() == {**old, "v": BOOK_VERSION}
+    # one intent was saved as a dict; intents are a list now (one per phase)
+    assert book.to_dict() == {**old, "pending": [old["pending"]], "v": BOOK_VERSION}
 
 
 def test_an_early_engines_phase_4_intent_becomes_a_read_back() -> None:
@@ -100,7 +101,10 @@ def test_an_early_engines_phase_4_intent_becomes_a_read_back() -> None:
 
 def test_a_book_round_trips_through_its_stored_form() -> None:
     book = ItemBook.from_dict(old_extras()[sorted(old_extras())[0]])
-    book.pending = PendingIntent("t", 4)
+    book.intend("t", 4)
+    book.intend("t", 3)
+    book.intend("u", 4)  # one intent per phase: the later one replaces it
+    assert book.pending == [PendingIntent("t", 3), PendingIntent("u", 4)]
     book.ambiguous.append(AmbiguousWrite("transition", "Done"))
     book.add_not_fetched("https://x.example/" + "p" * 600, "foreign")
     book.add_rules("comment", "attachment")

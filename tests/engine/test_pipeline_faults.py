@@ -192,7 +192,9 @@ def test_an_event_sink_that_dies_mid_batch_then_a_rerun_duplicates_nothing(
     assert_complete(sandboxes, h.store)
 
 
-@pytest.mark.parametrize("phase", [2, 3, 4, 5])
+# phases 3 to 5 run at once and the run shows the lowest still running: 5 is never
+# shown alone, 6 (verify) is
+@pytest.mark.parametrize("phase", [2, 3, 4, 6])
 def test_a_control_signal_that_dies_in_each_phase_then_a_rerun_duplicates_nothing(
     sandboxes: Any, phase: int
 ) -> None:

@@ -46,7 +46,8 @@ Control and inspection routes (no auth, no faults, no latency):
   ``{"enabled": true}``; its 429s are counted as ``429 {reason}`` in the counters;
 * ``GET /_sandbox/jira/issues`` and ``/_sandbox/jira/issues/{key}``: every
   issue with all fields, status, comments (bodies and properties),
-  attachments (name, size, sha256), links, remote links, properties, history;
+  attachments (name, size, sha256), links, remote links, properties, history
+  (each status change; ``onCreate`` marks the one a create request made);
 * ``GET /_sandbox/jira/writes``: counters of creates, edits, transitions,
   comments, attachments, links..., and of deletes (``issues_deleted``, which
   counts sub-tasks deleted with their parent; ``comments_deleted``,

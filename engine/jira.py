@@ -26,6 +26,7 @@ from engine.http import (
     jira_error_collection,
     make_session,
 )
+from engine.jira_bulk import JiraBulk
 from engine.jira_removals import JiraRemovals
 from engine.model import (
     BulkCreateResult,
@@ -74,8 +75,13 @@ def _field_meta(raw: Mapping[str, Any]) -> FieldMeta:
 
 
 def _created(raw: Mapping[str, Any]) -> CreatedIssue:
+    moved = raw.get("transition")
+    status = moved.get("status") if isinstance(moved, dict) else None
     return CreatedIssue(
-        id=str(raw.get("id", "")), key=str(raw.get("key", "")), self_url=str(raw.get("self", ""))
+        id=str(raw.get("id", "")),
+        key=str(raw.get("key", "")),
+        self_url=str(raw.get("self", "")),
+        transition_status=status if isinstance(status, int) else None,
     )
 
 
@@ -104,10 +110,11 @@ def parse_bulk(body: Any, count: int) -> BulkCreateResult:
     return result
 
 
-class JiraClient(JiraRemovals):
+class JiraClient(JiraRemovals, JiraBulk):
     """``JiraTarget`` over HTTP with pooled connections and client-side rate limiting.
 
-    Removals (deletes, existence checks, bulk delete) are in :class:`JiraRemovals`."""
+    Removals (deletes, existence checks, bulk delete) are in :class:`JiraRemovals`,
+    bulk transitions in :class:`engine.jira_bulk.JiraBulk`."""
 
     def __init__(
         self,

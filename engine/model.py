@@ -177,6 +177,13 @@ class CreatedIssue:
     id: str
     key: str
     self_url: str = ""
+    # the HTTP status of a transition asked for in the create body (``CreatedIssue.
+    # transition.status``); None when none was asked for or the answer does not say
+    transition_status: int | None = None
+
+    @property
+    def transitioned(self) -> bool:
+        return self.transition_status is not None and 200 <= self.transition_status < 300
 
 
 @dataclass
@@ -185,6 +192,14 @@ class BulkCreateResult:
 
     created: dict[int, CreatedIssue] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)  # index -> readable reason
+
+
+@dataclass(frozen=True)
+class BulkTransitionInput:
+    """One ``BulkTransitionSubmitInput``: issues of one workflow, the transition to take."""
+
+    transition_id: str
+    issues: tuple[str, ...]  # ids or keys
 
 
 @dataclass(frozen=True)

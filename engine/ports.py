@@ -19,6 +19,7 @@ from engine.fieldtypes import AdoField
 from engine.model import (
     BulkCreateResult,
     BulkProgress,
+    BulkTransitionInput,
     ClassificationNode,
     Comment,
     CreatedIssue,
@@ -293,6 +294,12 @@ class JiraTarget(Protocol):
         """Submit an asynchronous bulk delete (at most 1,000 issues); the task id."""
 
     def bulk_progress(self, task_id: str) -> BulkProgress: ...
+
+    def bulk_transition(self, inputs: Sequence[BulkTransitionInput]) -> str:
+        """Submit an asynchronous bulk transition (at most 1,000 issues); the task id."""
+
+    def statuses(self, keys: Sequence[str]) -> dict[str, str]:
+        """Issue key -> status name, read from the issues (not the search index)."""
 
     def search(
         self, jql: str, fields: Sequence[str] = ("key",), properties: Sequence[str] = ()

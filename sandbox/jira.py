@@ -14,7 +14,10 @@ Deletes (issue, comment, attachment, issue link, remote link) answer as the
 spec documents; an issue's key is never handed out again. Bulk delete
 (``POST /bulk/issues/delete``, an asynchronous task followed with
 ``GET /bulk/queue/{taskId}``) and ``GET /mypermissions`` are in
-:mod:`sandbox.jira_bulk`. ``updated`` of an
+:mod:`sandbox.jira_bulk`; bulk transition (``POST /bulk/issues/transition``, a task
+on the same queue) in :mod:`sandbox.jira_bulk_transition`. ``transition`` in a create
+or bulk-create body moves the new issue in the same request (an id not available
+from the workflow's initial status refuses that issue). ``updated`` of an
 issue moves on (by at least a millisecond, so the change always shows) with
 every change: edit, transition, sprint move, comment add/edit/delete,
 attachment add/delete, link add/delete (on both issues), remote link
@@ -31,7 +34,8 @@ Control and inspection routes (no auth, no faults, no latency):
   ``manage_components``, ``scrum_board``, ``delete_permission`` (False: deletes
   are refused as for a user without the Delete permissions),
   ``bulk_change_permission`` (False: no global Bulk change permission, so bulk
-  delete answers 403), ``bulk_delete_ms_per_issue`` (the bulk task's pace) and
+  delete and bulk transition answer 403), ``bulk_delete_ms_per_issue`` and
+  ``bulk_transition_ms_per_issue`` (the bulk tasks' pace) and
   ``comment_properties_in_list`` (default False, as the spec documents only
   ``renderedBody`` for ``expand`` on ``GET .../comment`` and
   ``GET .../comment/{id}``: ``expand=properties`` is ignored there; True
@@ -42,7 +46,8 @@ Control and inspection routes (no auth, no faults, no latency):
   ``{"enabled": true}``; its 429s are counted as ``429 {reason}`` in the counters;
 * ``GET /_sandbox/jira/issues`` and ``/_sandbox/jira/issues/{key}``: every
   issue with all fields, status, comments (bodies and properties),
-  attachments (name, size, sha256), links, remote links, properties, history;
+  attachments (name, size, sha256), links, remote links, properties, history
+  (each status change; ``onCreate`` marks the one a create request made);
 * ``GET /_sandbox/jira/writes``: counters of creates, edits, transitions,
   comments, attachments, links..., and of deletes (``issues_deleted``, which
   counts sub-tasks deleted with their parent; ``comments_deleted``,
@@ -82,6 +87,8 @@ from sandbox.httpbase import (
 )
 from sandbox.jira_agile import AgileRoutes
 from sandbox.jira_attachment_routes import AttachmentRoutes
+from sandbox.jira_bulk_transition import ROUTE as BULK_TRANSITION
+from sandbox.jira_bulk_transition import BulkTransitionRoutes
 from sandbox.jira_comment_routes import CommentRoutes
 from sandbox.jira_control import ControlRoutes, dump
 from sandbox.jira_issue_routes import BULK_LIMIT, BULKFETCH_LIMIT, IssueRoutes
@@ -157,6 +164,7 @@ class JiraApp(SandboxApp):
         limit_routes = LimitRoutes(self.limits)
         self.route("GET", JIRA_CONTROL + "/limits", limit_routes.get, faults=False)
         self.route("PATCH", JIRA_CONTROL + "/limits", limit_routes.patch, faults=False)
+        self.route("POST", BULK_TRANSITION, BulkTransitionRoutes(self).submit)
 
     # ------------------------------------------------------------------ plumbing
     def route(self, method: str, path: str, handler: JiraHandler, *, faults: bool = True) -> None:

@@ -78,7 +78,7 @@ def _held(key: str, settings: Settings) -> bool:
     return True
 
 
-def _bulk_error(status: int, message: str) -> JiraError:
+def bulk_error(status: int, message: str) -> JiraError:
     error = JiraError(status, [message])
     error.bulk = True  # type: ignore[attr-defined]  # rendered as BulkOperationErrorResponse
     return error
@@ -109,9 +109,9 @@ def submit_bulk_delete(state: JiraState, body: Any) -> BulkTask:
     refs = _selected(body)
     settings = state.settings
     if not settings.bulk_change_permission:
-        raise _bulk_error(403, "You don't have the global Bulk change permission.")
+        raise bulk_error(403, "You don't have the global Bulk change permission.")
     if not settings.delete_permission:
-        raise _bulk_error(403, "You don't have the Delete issues permission in this project.")
+        raise bulk_error(403, "You don't have the Delete issues permission in this project.")
     with state.lock:
         now = now_ms()
         task = BulkTask(
@@ -127,20 +127,20 @@ def submit_bulk_delete(state: JiraState, body: Any) -> BulkTask:
 
 def _selected(body: Any) -> list[str]:
     if not isinstance(body, dict):
-        raise _bulk_error(400, "The request body must be an IssueBulkDeletePayload object.")
+        raise bulk_error(400, "The request body must be an IssueBulkDeletePayload object.")
     unknown = sorted(set(body) - {"selectedIssueIdsOrKeys", "sendBulkNotification"})
     if unknown:
-        raise _bulk_error(400, f"Unrecognized field(s): {', '.join(unknown)}.")
+        raise bulk_error(400, f"Unrecognized field(s): {', '.join(unknown)}.")
     notify = body.get("sendBulkNotification")
     if notify is not None and not isinstance(notify, bool):
-        raise _bulk_error(400, "sendBulkNotification must be a boolean.")
+        raise bulk_error(400, "sendBulkNotification must be a boolean.")
     refs = body.get("selectedIssueIdsOrKeys")
     if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
-        raise _bulk_error(
+        raise bulk_error(
             400, "selectedIssueIdsOrKeys must list the ids or keys of the issues to delete."
         )
     if len(refs) > BULK_DELETE_LIMIT:
-        raise _bulk_error(
+        raise bulk_error(
             400, f"You can delete at most {BULK_DELETE_LIMIT} issues in one operation."
         )
     return list(dict.fromkeys(refs))
@@ -188,7 +188,7 @@ def bulk_task(state: JiraState, task_id: str) -> BulkTask:
     with state.lock:
         task = state.bulk_tasks.get(task_id)
     if task is None:
-        raise _bulk_error(400, "The task associated with this taskId is not a bulk operation task")
+        raise bulk_error(400, "The task associated with this taskId is not a bulk operation task")
     return task
 
 

@@ -39,9 +39,9 @@ class IssueRoutes(JiraRoutes):
             "key": issue.key,
             "self": self.render(request).issue_url(issue),
         }
-        if transitioned:
+        if transitioned:  # the spec's example: the transition's own status, 200
             out["transition"] = {
-                "status": 204,
+                "status": 200,
                 "errorCollection": {"errorMessages": [], "errors": {}},
             }
         return out

@@ -108,6 +108,14 @@ class Issue:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+INT_SETTINGS = (
+    "upload_limit",
+    "max_files_per_upload",
+    "bulk_delete_ms_per_issue",
+    "bulk_transition_ms_per_issue",
+)
+
+
 @dataclass
 class Settings:
     """Jira-specific knobs; change them while running (``PATCH /_sandbox/jira/settings``)."""
@@ -124,6 +132,7 @@ class Settings:
     # False: the API user lacks the global Bulk change permission (bulk delete answers 403).
     bulk_change_permission: bool = True
     bulk_delete_ms_per_issue: int = 5  # how long the bulk-delete task takes per issue
+    bulk_transition_ms_per_issue: int = 2  # how long the bulk-transition task takes per issue
     # The spec documents only ``renderedBody`` for ``expand`` on the comment GETs, so
     # ``expand=properties`` is ignored there; True honours it (the sandbox's old behaviour).
     comment_properties_in_list: bool = False
@@ -133,7 +142,7 @@ class Settings:
         unknown = [k for k in changes if not hasattr(self, k)]
         checked: dict[str, Any] = {}
         for key, value in changes.items():
-            if key in ("upload_limit", "max_files_per_upload", "bulk_delete_ms_per_issue"):
+            if key in INT_SETTINGS:
                 checked[key] = int(value)
             elif key in unknown:
                 continue

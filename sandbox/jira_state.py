@@ -207,6 +207,7 @@ class JiraState:
             issue = self._insert(itype, values, properties)
             if transition is not None:
                 self._apply_transition(issue, transition, None)
+                issue.history[-1]["onCreate"] = True
             self.writes["issues_created"] += 1
             return issue, transition
 

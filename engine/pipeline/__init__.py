@@ -15,7 +15,8 @@ Layout (one module per job; each phase behind :class:`~engine.pipeline.phase.Pha
 - ``runplan``     the typed, versioned plan (:class:`~engine.pipeline.runplan.RunPlan`);
                   the per-item bookkeeping is :class:`engine.itembook.ItemBook`.
 - ``plan``, ``components``, ``sprints``  phase 1 (sprints also closes past sprints).
-- ``create``, ``payloads``  phase 2; ``states`` phase 3; ``content``, ``attachments``
+- ``create``, ``payloads``  phase 2; ``states`` phase 3 (``states_bulk`` its bulk
+  rounds, ``workflows`` the transitions known per type and status); ``content``, ``attachments``
   phase 4 (``history`` its last step); ``links``, ``relation_setup`` phase 5;
   ``verify`` phase 6 (repairs); ``dryrun`` a dry run.
 - ``limits``, ``util``, ``stops``  tunables and fixed keys, pure helpers, stop signals.
@@ -36,11 +37,21 @@ Phases (``store.set_phase``; the report names them, see :data:`engine.report.PHA
 2. create issues, parents first (Epic level, then standard, then sub-tasks), in
    bulk requests of 50 with several in flight; edit changed issues in place; then
    move the issues into their sprints (50 a request) and complete past sprints.
+   The first transition of an item's path rides in its create body
+   (``transition``) once the run knows it (``workflows``: one item of each new type
+   is created ahead of the others to learn its initial status and transitions); the
+   ledger records the status after it, or none when Jira's answer does not say.
    Each issue's content (``engine.content``) carries the mapped fields
    (``engine.fieldapply``), acceptance criteria in their Jira field or the
    description's uncut tail, and a test case's steps and parameters as tables
    (``engine.testcase_content``, shared steps expanded).
-3. reach target states by walking the workflow's transitions.
+3. reach target states by walking the workflow's transitions, whose ids are learned
+   once per (issue type, status) and reused (a refused one makes the walker read the
+   status and learn again). With the global Bulk change permission
+   (``GET /mypermissions``), a chunk's items move together, a step a round, grouped by
+   (type, status, transition) into ``POST /bulk/issues/transition`` requests of up to
+   1,000 issues without notifications, followed on ``GET /bulk/queue/{taskId}``;
+   issues a task failed, and every item without the permission, walk one by one.
 4. attachments (inline images included, then the description is edited to show
    them from Jira), then comments in order, then the item's ADO history
    (``history``: a history comment, or an attached Markdown file and a comment
@@ -83,7 +94,10 @@ Exactly once
       recognised by their ``ado.comment`` property, read through the documented
       ``GET /comment/{id}/properties/{key}``. Attachments are recognised by file
       name and size. Transitions move to a named status: the status is read again
-      before any other step. Issue links and remote links are documented not to
+      before any other step. A bulk transition whose answer was lost, or whose task
+      could not be followed to its end, leaves each of its items settling; they are
+      read (``POST /issue/bulkfetch`` or the issue) after the deadline, never sent again
+      blindly. Issue links and remote links are documented not to
       double when sent again (a duplicate link "is created" without a second one;
       remote links upsert by ``globalId``).
     - A write whose answer was lost (a timeout, a dropped connection, a

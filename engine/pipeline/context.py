@@ -21,6 +21,7 @@ from engine.pipeline.payloads import IssuePayloads
 from engine.pipeline.pool import WorkerPool
 from engine.pipeline.runplan import RunPlan
 from engine.pipeline.stops import StopRun
+from engine.pipeline.workflows import WorkflowKnowledge
 from engine.planning import PlannedItem, chunks
 from engine.ports import (
     AdoSource,
@@ -79,6 +80,8 @@ class RunContext:
         self.dirty_ledger: set[int] = set()
         self.logs: list[str] = []
         self.graph = WorkflowGraph()
+        self.workflows = WorkflowKnowledge(self)  # transitions per type and status
+        self.bulk_transitions: bool | None = None  # Bulk change held (None: not asked yet)
         self.users = UserDirectory(self.target)
         self.initial_status: dict[str, str] = {}
         self.resumed = False

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from engine.pipeline.context import RunContext
 
 
+PROBE_MIN = 3  # items of a type in a wave for a probe create to pay off
+
+
 class CreatePhase:
     """Phase 2: issues created (parents first) or edited, then moved into sprints."""
 
@@ -52,6 +55,7 @@ class Creator:
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
+        self.first_steps: dict[int, str] = {}  # ado id -> status its create body moves it to
 
     def run(self, ids: Sequence[int]) -> None:
         to_create = [
@@ -63,21 +67,34 @@ class Creator:
         ]
         self._adopt_existing(to_create)
         for wave in waves(self.ctx.items, [i for i in to_create if i not in self.ctx.ledger]):
-            groups = chunks(wave, BULK_SIZE)
-            self.ctx.pool.run_pool(
-                groups,
-                self._create_chunk,
-                ids_of=lambda g: g,
-                workers=CREATE_WINDOW,
-                prepare=self.ctx.markers.mark_create_intent,
-                group=CREATE_WINDOW,
-            )
+            probe = self._probe(wave)
+            for part in ([probe] if probe else []) + [[i for i in wave if i not in probe]]:
+                self.ctx.pool.run_pool(
+                    chunks(part, BULK_SIZE),
+                    self._create_chunk,
+                    ids_of=lambda g: g,
+                    workers=CREATE_WINDOW,
+                    prepare=self.ctx.markers.mark_create_intent,
+                    group=CREATE_WINDOW,
+                )
         updates = [i for i in ids if self.ctx.active(i) and not self.ctx.step_done(i, 2)]
         self.ctx.pool.run_pool(
             updates, self._write_existing, ids_of=lambda i: [i], prepare=self.ctx.prefetch
         )
         self._sprint_moves(ids)
         SprintPlanner(self.ctx).complete_past_sprints()
+
+    def _probe(self, wave: Sequence[int]) -> list[int]:
+        """One item of each type the run knows no workflow of yet (with more items to
+        come in this wave): created first, so the others' first step rides on create."""
+        counts: dict[str, list[int]] = {}
+        for ado_id in wave:
+            counts.setdefault(str(self.ctx.items[ado_id].jira_type_id), []).append(ado_id)
+        return [
+            ids[0]
+            for type_id, ids in counts.items()
+            if len(ids) >= PROBE_MIN and not self.ctx.workflows.initial_known(type_id)
+        ]
 
     def _sprint_moves(self, ids: Sequence[int]) -> None:
         """Issues into their sprints, 50 a request; the item's book records each."""
@@ -229,7 +246,9 @@ class Creator:
             if wi is None:
                 self.ctx.fail_item(ado_id, "no longer readable in Azure DevOps (deleted?)")
                 continue
-            payloads[ado_id] = self.ctx.payloads.create_payload(wi, self.ctx.items[ado_id])
+            payloads[ado_id] = self._with_first_step(
+                self.ctx.payloads.create_payload(wi, self.ctx.items[ado_id]), ado_id
+            )
         pending = list(payloads)
         last_error: Exception | None = None
         for _ in range(WRITE_TRIES):
@@ -271,6 +290,35 @@ class Creator:
             return
         self.ctx.fail_all(pending, f"create failed after {WRITE_TRIES} tries: {last_error}")
 
+    def _with_first_step(
+        self, payload: tuple[dict[str, Any], IssueContent], ado_id: int
+    ) -> tuple[dict[str, Any], IssueContent]:
+        """The first transition of the item's path rides in its create body, when known."""
+        body, content = payload
+        type_id = str(body["fields"]["issuetype"]["id"])
+        goal = self.ctx.target_status(self.ctx.items[ado_id], type_id)
+        step = self.ctx.workflows.create_step(type_id, goal)
+        if step is None:
+            return payload
+        with self.ctx.lock:
+            self.first_steps[ado_id] = step.to.name
+        return {**body, "transition": {"id": step.id}}, content
+
+    def _status_after_create(self, ado_id: int, body: dict[str, Any], created: CreatedIssue) -> str:
+        """The status the new issue is in: after its create-time transition when Jira says
+        that was done; empty (phase 3 reads it) when the answer does not say."""
+        type_id = str(body["fields"]["issuetype"]["id"])
+        if "transition" not in body:
+            status = self._initial_status(type_id, created.key)
+            self.ctx.workflows.learn_initial(type_id, status, created.key)
+            return status
+        if created.transitioned:
+            return self.first_steps.get(ado_id, "")
+        if created.transition_status is not None:  # created, but not moved
+            self.ctx.workflows.refuse_ride(type_id)
+            return self.ctx.initial_status.get(type_id, "")
+        return ""
+
     def _created_from(
         self,
         ado_id: int,
@@ -280,8 +328,10 @@ class Creator:
     ) -> None:
         body, content = payload
         type_id = str(body["fields"]["issuetype"]["id"])
-        status = self._initial_status(type_id, created.key)
+        status = self._status_after_create(ado_id, body, created)
         book = ItemBook()
+        if status and "transition" in body and created.transitioned:
+            provenance.note(book, self.ctx.spec.run_id, transitioned=True)
         book.take_facts(self.ctx.payloads.facts(wi, content))
         if "parent" in body["fields"]:
             book.parent_set = self.ctx.items[ado_id].jira_parent
@@ -320,6 +370,11 @@ class Creator:
             content.notes.append(
                 f"create: field '{name}' refused by Jira and left unset ({bulk_error[:200]})"
             )
+        if "transition" in body and "transition" in bulk_error.lower():
+            # the run's idea of the workflow was wrong: create it where Jira starts it
+            body.pop("transition")
+            self.ctx.workflows.refuse_ride(str(body["fields"]["issuetype"]["id"]))
+            dropped.append("transition")
         if not dropped and "parent" not in bulk_error:
             self.ctx.fail_item(ado_id, f"create refused: {bulk_error}")
             return

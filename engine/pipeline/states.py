@@ -1,4 +1,10 @@
-"""Phase 3: reach the target status by walking the workflow."""
+"""Phase 3: reach the target status by walking the workflow.
+
+With the global Bulk change permission the items of a chunk move together, a step
+a round (:mod:`engine.pipeline.states_bulk`); otherwise, and for what the bulk rounds
+leave (items settling, issues a bulk task failed), each item walks on its own here.
+Transition ids come from what the run learned of each workflow
+(:mod:`engine.pipeline.workflows`), not from a look-up per issue."""
 
 from __future__ import annotations
 
@@ -6,25 +12,26 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from engine import provenance
-from engine.errors import (
-    PermanentError,
-)
+from engine.errors import AuthError, PermanentError
 from engine.http import OutcomeUnknown
 from engine.itembook import Unreachable
 from engine.mapping import (
     nearest_status,
 )
-from engine.model import (
-    Status,
-)
+from engine.model import Status, Transition
 from engine.pipeline.limits import PHASE_CHUNK
 from engine.pipeline.phase import PhaseResult, pending_items
+from engine.pipeline.states_bulk import BulkStates, bulk_permitted
 from engine.ports import (
     LedgerEntry,
 )
 
 if TYPE_CHECKING:
     from engine.pipeline.context import RunContext
+
+
+class TransitionRefused(Exception):
+    """Jira refused a transition (400): it is not available from the issue's status."""
 
 
 class StatesPhase:
@@ -38,7 +45,11 @@ class StatesPhase:
         return pending_items(ctx, 3)
 
     def run_chunk(self, ctx: RunContext, ids: Sequence[int]) -> PhaseResult:
-        StateWalker(ctx).run(ids)
+        walker = StateWalker(ctx)
+        if bulk_permitted(ctx):
+            BulkStates(ctx, walker).run(ids)
+        else:
+            walker.run(ids)
         return PhaseResult.of(ctx, self.number, ids)
 
 
@@ -69,7 +80,7 @@ class StateWalker:
             current = entry.state
             if not current or self.ctx.resumed or looked:
                 current = self._current_status(entry.jira_key)
-                self._set_state(entry, current)
+                self.set_state(entry, current)
             if looked:
                 now_at = current.lower()
                 self.ctx.markers.resolve_ambiguous(
@@ -78,60 +89,76 @@ class StateWalker:
             self._walk(entry, type_id, current, goal)
         self.ctx.mark_step(ado_id, 3)
 
-    def _set_state(self, entry: LedgerEntry, status: str) -> None:
+    def set_state(self, entry: LedgerEntry, status: str) -> None:
         with self.ctx.lock:
             entry.state = status
             self.ctx.dirty_ledger.add(entry.ado_id)
 
     def _walk(self, entry: LedgerEntry, type_id: str, current: str, goal: Status) -> None:
-        """BFS over the learned workflow, one transition per step, re-reading each time."""
+        """BFS over the learned workflow, one transition per step.
+
+        The transitions of a (type, status) come from what the run learned
+        (:class:`~engine.pipeline.workflows.WorkflowKnowledge`), asked of Jira only the
+        first time; a transition Jira refuses (400) makes it read the issue's status,
+        and learn that status's transitions again when the status was right.
+        """
         limit = 3 * max(len(self.ctx.jira_statuses(type_id)), 3) + 5
-        checked = False
+        refused_at: str | None = None
         for _ in range(limit):
             if current.lower() == goal.name.lower():
                 return
             self.ctx.check_stop()
-            available = self.ctx.target.transitions(entry.jira_key)
-            known = self.ctx.graph.edges(type_id, current)
-            if (
-                not checked
-                and known is not None
-                and {t.id for t in known} != {t.id for t in available}
-            ):
-                # maybe not where the ledger says (moved by hand, a step lost): look once
-                checked, actual = True, self._current_status(entry.jira_key)
-                if actual.lower() != current.lower():
-                    current = actual
-                    self._set_state(entry, current)
-                    continue
-            self.ctx.graph.learn(type_id, current, available)
+            self.ctx.workflows.edges(type_id, current, entry.jira_key)
             step, why = self.ctx.graph.next_step(type_id, current, goal)
             if why == "unreachable":
-                fallback = self._fallback(entry, type_id, current, goal)
+                fallback = self.fallback(entry, type_id, current, goal)
                 if fallback is None or fallback.name.lower() == current.lower():
                     return
                 goal = fallback
                 continue
-            if step is None or step.id not in {t.id for t in available}:
+            if step is None:  # "arrived" by another spelling: read what Jira says
                 current = self._current_status(entry.jira_key)
                 continue
             self.ctx.check_stop()
-            # an OutcomeUnknown goes up: the item waits until the transition has settled,
-            # then reads its status again (a late transition must not be sent twice)
             try:
-                self.ctx.target.transition(entry.jira_key, step.id)
-            except OutcomeUnknown as exc:
-                self.ctx.markers.note_ambiguous(entry, exc, "transition", step.to.name)
-                raise
-            current, checked = step.to.name, False
-            with self.ctx.lock:
-                provenance.note(self.ctx.book(entry), self.ctx.spec.run_id, transitioned=True)
-            self._set_state(entry, current)
+                self._send(entry, step)
+            except TransitionRefused as exc:
+                actual = self._current_status(entry.jira_key)
+                if actual.lower() != current.lower():  # not where the ledger said
+                    current = actual
+                    self.set_state(entry, current)
+                    continue
+                if refused_at == current.lower():
+                    raise PermanentError(f"transition refused at '{current}': {exc}") from exc
+                refused_at = current.lower()
+                self.ctx.workflows.relearn(type_id, current, entry.jira_key)
+                continue
+            current, refused_at = step.to.name, None
+            self.moved(entry, current)
         raise PermanentError(
             f"could not reach status '{goal.name}' in {limit} steps (stuck at '{current}')"
         )
 
-    def _fallback(
+    def _send(self, entry: LedgerEntry, step: Transition) -> None:
+        # an OutcomeUnknown goes up: the item waits until the transition has settled,
+        # then reads its status again (a late transition must not be sent twice)
+        try:
+            self.ctx.target.transition(entry.jira_key, step.id)
+        except OutcomeUnknown as exc:
+            self.ctx.markers.note_ambiguous(entry, exc, "transition", step.to.name)
+            raise
+        except PermanentError as exc:
+            if exc.status == 400 and not isinstance(exc, AuthError):
+                raise TransitionRefused(str(exc)) from exc
+            raise
+
+    def moved(self, entry: LedgerEntry, status: str) -> None:
+        """A transition of ``entry`` landed in ``status``."""
+        with self.ctx.lock:
+            provenance.note(self.ctx.book(entry), self.ctx.spec.run_id, transitioned=True)
+        self.set_state(entry, status)
+
+    def fallback(
         self, entry: LedgerEntry, type_id: str, current: str, goal: Status
     ) -> Status | None:
         reachable = {s.lower() for s in self.ctx.graph.reachable(type_id, current)}

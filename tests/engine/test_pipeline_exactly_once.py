@@ -106,6 +106,8 @@ def test_writes_held_within_the_settle_time_are_adopted_not_repeated(make_sandbo
             }
         },
     )
+    # per-issue transitions (without Bulk change), so the late ones are per-issue writes
+    sb.jira.settings.update({"bulk_change_permission": False})
     h = Harness(sb)
     outcome = h.run(
         make_spec(sb, settle_seconds=3.0, migrate_attachments=True), target=impatient_jira(sb)

@@ -71,6 +71,7 @@ DOCUMENTED = [
     ("GET", A + "/comment/{commentId}/properties/{propertyKey}"),
     # a rollback's removals and its checks that a removal landed (404 = done)
     ("POST", A + "/bulk/issues/delete"),
+    ("POST", A + "/bulk/issues/transition"),
     ("GET", A + "/bulk/queue/{taskId}"),
     ("GET", A + "/mypermissions"),
     ("GET", ISSUE),

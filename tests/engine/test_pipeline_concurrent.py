@@ -42,11 +42,15 @@ def test_transitions_comments_and_links_are_written_at_once(sandboxes: Any) -> N
 
     target = Proxy(
         Proxy(
-            Proxy(Proxy(jira, "remote_link", link), "link_issues", link),
-            "add_comment",
-            after_a_link("comment"),
+            Proxy(
+                Proxy(Proxy(jira, "remote_link", link), "link_issues", link),
+                "add_comment",
+                after_a_link("comment"),
+            ),
+            "transition",
+            after_a_link("transition"),
         ),
-        "transition",
+        "bulk_transition",  # phase 3 moves a chunk in bulk when the account may
         after_a_link("transition"),
     )
     h = Harness(sandboxes)

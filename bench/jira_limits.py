@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import time
@@ -237,11 +238,12 @@ def _measure(sb: Sandboxes, mode: str, bucket_rate: float) -> dict[str, Any]:
     )
     store = TimedStore()
     spec = RunSpec("FULL", conn["project_key"], ado_web_url=ado.project_url)
-    started = time.monotonic()
+    load = os.getloadavg()[0]
+    started, cpu_started = time.monotonic(), time.process_time()
     outcome = run_migration(
         spec, source=ado, target=jira, store=store, events=MemoryEvents(), control=MemoryControl()
     )
-    elapsed = time.monotonic() - started
+    elapsed, cpu = time.monotonic() - started, time.process_time() - cpu_started
     usage = site.get(CONTROL + "/limits/usage")  # before the reads below add to it
     snapshot = site.get(CONTROL + "/issues")
     created = {k: v for k, v in site.sprint_states().items() if k not in sprints_before}
@@ -255,6 +257,13 @@ def _measure(sb: Sandboxes, mode: str, bucket_rate: float) -> dict[str, Any]:
     result["minimum_per_item"] = round(result["minimum_total"] / max(len(store.items), 1), 3)
     result["phase_started_seconds"] = {
         str(p): round(t - started, 2) for p, t in sorted(store.phase_started.items())
+    }
+    # Engine and both sandboxes share this process (and its GIL): a share near 1 says
+    # the run was bound by CPU rather than by Jira's limits.
+    result["cpu"] = {
+        "process_cpu_seconds": round(cpu, 1),
+        "cpu_share_of_one_core": round(cpu / elapsed, 2),
+        "load_average_1m_at_start": round(load, 2),
     }
     result["engine_limiter"] = {
         "kind": type(limiter).__name__,

@@ -15,7 +15,9 @@ the final Jira state (:mod:`bench.jira_minimum` says what it counts and why), pl
 the run's metadata reads as they were; per (method, route template) the calls
 admitted (answered other than 429) and refused; the busiest endpoint's bound
 (admitted calls over the endpoint's rate: in bucket mode, all admitted calls over
-the bucket's rate) and the elapsed time over it; 429s by ``RateLimit-Reason``.
+the bucket's rate) and the elapsed time over it; 429s by ``RateLimit-Reason``;
+the process's CPU share (the engine and both sandboxes run in this one process, so
+a share near one core says the machine, not Jira's limits, set the pace).
 Results merge by mode into ``bench/results/jira_limits.json``; a table of every
 mode recorded there is printed at the end.
 """

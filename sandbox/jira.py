@@ -44,6 +44,8 @@ Control and inspection routes (no auth, no faults, no latency):
 * ``GET/PATCH /_sandbox/jira/limits``: Jira's rate-limit model (per endpoint and
   method, per issue on write, hourly quota; :mod:`sandbox.jira_limits`), off until
   ``{"enabled": true}``; its 429s are counted as ``429 {reason}`` in the counters;
+  ``GET /_sandbox/jira/limits/usage``: answers per endpoint and status, 429s per
+  reason and endpoint (either limit's), cleared by ``POST .../usage/reset``;
 * ``GET /_sandbox/jira/issues`` and ``/_sandbox/jira/issues/{key}``: every
   issue with all fields, status, comments (bodies and properties),
   attachments (name, size, sha256), links, remote links, properties, history
@@ -93,7 +95,7 @@ from sandbox.jira_comment_routes import CommentRoutes
 from sandbox.jira_control import ControlRoutes, dump
 from sandbox.jira_issue_routes import BULK_LIMIT, BULKFETCH_LIMIT, IssueRoutes
 from sandbox.jira_limit_routes import LimitRoutes, fresh_limits, refusal, written_issues
-from sandbox.jira_limits import LimitSettings
+from sandbox.jira_limits import EndpointUsage, LimitSettings
 from sandbox.jira_link_routes import LinkRoutes
 from sandbox.jira_platform import PlatformRoutes
 from sandbox.jira_render import Renderer
@@ -143,6 +145,7 @@ class JiraApp(SandboxApp):
         # Jira's per-endpoint and per-issue limits (sandbox.jira_limits); off by default.
         self._initial_limits = limits or LimitSettings()
         self.limits = fresh_limits(self._initial_limits)
+        self.usage = EndpointUsage()
         self.email = email
         self.api_token = api_token
         me = next((p for p in users if p.jira_address.lower() == email.lower() and p.in_jira), None)
@@ -161,10 +164,13 @@ class JiraApp(SandboxApp):
         )
         self._register_agile(AgileRoutes(self))
         self._register_control(ControlRoutes(self))
-        limit_routes = LimitRoutes(self.limits)
+        limit_routes = LimitRoutes(self.limits, self.usage)
         self.route("GET", JIRA_CONTROL + "/limits", limit_routes.get, faults=False)
         self.route("PATCH", JIRA_CONTROL + "/limits", limit_routes.patch, faults=False)
         self.route("POST", BULK_TRANSITION, BulkTransitionRoutes(self).submit)
+        self.route("GET", JIRA_CONTROL + "/limits/usage", limit_routes.get_usage, faults=False)
+        usage_reset = JIRA_CONTROL + "/limits/usage/reset"
+        self.route("POST", usage_reset, limit_routes.reset_usage, faults=False)
 
     # ------------------------------------------------------------------ plumbing
     def route(self, method: str, path: str, handler: JiraHandler, *, faults: bool = True) -> None:
@@ -192,6 +198,7 @@ class JiraApp(SandboxApp):
             self.counters.clear()
         self.settings, self.state = self._fresh_state()
         self.limits.reset(self._initial_limits)
+        self.usage.clear()
 
     def render(self, request: Request) -> Renderer:
         host = request.headers.get("Host") or "127.0.0.1"
@@ -244,6 +251,8 @@ class JiraApp(SandboxApp):
 
     def decorate(self, request: Request, response: Response) -> Response:
         response.headers.update(request.answer_headers)
+        reason = response.headers.get("RateLimit-Reason")
+        self.usage.note(request.method, request.route, response.status, reason)
         return response
 
     def throttled(self, request: Request, reason: str) -> Response:

@@ -1,5 +1,6 @@
 """The Jira sandbox's side of :mod:`sandbox.jira_limits`: which issues a request writes,
-the 429 it answers, and ``GET/PATCH /_sandbox/jira/limits``."""
+the 429 it answers, ``GET/PATCH /_sandbox/jira/limits`` and the tally of answers per
+endpoint at ``GET /_sandbox/jira/limits/usage`` (``POST .../usage/reset`` clears it)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from sandbox.httpbase import Request, Response, json_response
-from sandbox.jira_limits import JiraLimits, LimitSettings, Verdict
+from sandbox.httpbase import Request, Response, empty_response, json_response
+from sandbox.jira_limits import EndpointUsage, JiraLimits, LimitSettings, Verdict
 from sandbox.jira_state import JiraError, JiraState
 
 ISSUE_LINK_ROUTE = "/rest/api/3/issueLink"
@@ -57,8 +58,9 @@ def refusal(verdict: Verdict) -> Response:
 class LimitRoutes:
     """``GET/PATCH /_sandbox/jira/limits``: the model's settings (no auth, no faults)."""
 
-    def __init__(self, limits: JiraLimits) -> None:
+    def __init__(self, limits: JiraLimits, usage: EndpointUsage | None = None) -> None:
         self.limits = limits
+        self.usage = usage or EndpointUsage()
 
     def get(self, request: Request) -> Response:
         return json_response(200, asdict(self.limits.settings))
@@ -75,6 +77,13 @@ class LimitRoutes:
             raise JiraError(400, [f"unknown limit settings: {', '.join(unknown)}"])
         self.limits.reset()  # new rates start from full buckets and empty windows
         return json_response(200, asdict(self.limits.settings))
+
+    def get_usage(self, request: Request) -> Response:
+        return json_response(200, self.usage.snapshot())
+
+    def reset_usage(self, request: Request) -> Response:
+        self.usage.clear()
+        return empty_response(204)
 
 
 def fresh_limits(initial: LimitSettings) -> JiraLimits:

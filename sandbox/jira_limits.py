@@ -20,6 +20,10 @@ endpoint's bucket is below ``near_fraction`` of its size carries
 ``X-RateLimit-NearLimit: true``. The model is off until enabled
 (``PATCH /_sandbox/jira/limits``, or ``jira_limits`` when the app is built); the
 knobs' single global bucket (``rate_limit_per_sec``) stays as the other option.
+
+:class:`EndpointUsage` tallies the answers per endpoint and status, and the 429s
+per ``RateLimit-Reason`` and endpoint, whichever limit refused them (the model or
+the knobs' global bucket), for ``GET /_sandbox/jira/limits/usage``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -201,3 +205,41 @@ class JiraLimits:
         hour, used = self._hour
         current = int(now // 3600)
         self._hour = (current, used + 1 if current == hour else 1)
+
+
+class EndpointUsage:
+    """Answers per endpoint ("METHOD /pattern") and status; 429s per reason and endpoint.
+
+    A benchmark reads it to divide each endpoint's admitted calls (answered other
+    than 429: they took the endpoint's token) by the endpoint's rate. Answers the
+    lost-answer knobs drop on the way are not seen here (they never reach the app's
+    answer hook). Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answers: Counter[tuple[str, int]] = Counter()
+        self._refused: Counter[tuple[str, str]] = Counter()
+
+    def note(self, method: str, route: str, status: int, reason: str | None = None) -> None:
+        endpoint = f"{method} {route}"
+        with self._lock:
+            self._answers[(endpoint, status)] += 1
+            if status == 429:
+                self._refused[(reason or "unnamed", endpoint)] += 1
+
+    def snapshot(self) -> dict[str, dict[str, dict[str, int]]]:
+        """``{"answers": {endpoint: {status: n}}, "refused": {reason: {endpoint: n}}}``."""
+        answers: dict[str, dict[str, int]] = {}
+        refused: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for (endpoint, status), n in sorted(self._answers.items()):
+                answers.setdefault(endpoint, {})[str(status)] = n
+            for (reason, endpoint), n in sorted(self._refused.items()):
+                refused.setdefault(reason, {})[endpoint] = n
+        return {"answers": answers, "refused": refused}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._answers.clear()
+            self._refused.clear()

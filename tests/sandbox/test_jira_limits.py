@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from sandbox.httpbase import Knobs
 from sandbox.jira_limits import BURST, PER_ISSUE, QUOTA, JiraLimits, LimitSettings
 from tests.sandbox.jira_support import doc, para, running_site
 
@@ -169,3 +170,34 @@ def test_the_limits_route_changes_the_model_and_refuses_bad_settings() -> None:
         assert s.http.get(url).json() == LimitSettings().__dict__ | {
             "issue_windows": [list(w) for w in LimitSettings().issue_windows]
         }
+
+
+def test_usage_tallies_answers_per_endpoint_and_429s_per_reason_and_endpoint() -> None:
+    limits = LimitSettings(enabled=True, route_rates={"GET /rest/api/3/myself": 2.0})
+    with running_site(limits=limits) as s:
+        for _ in range(3):
+            s.http.get(s.api + "/myself")
+        s.http.get(s.api + "/serverInfo")
+        usage = s.http.get(s.url + "/_sandbox/jira/limits/usage").json()
+        assert usage["answers"] == {
+            "GET /rest/api/3/myself": {"200": 2, "429": 1},
+            "GET /rest/api/3/serverInfo": {"200": 1},
+        }
+        assert usage["refused"] == {"jira-burst-based": {"GET /rest/api/3/myself": 1}}
+        reset = s.http.post(s.url + "/_sandbox/jira/limits/usage/reset")
+        assert reset.status_code == 204
+        assert s.http.get(s.url + "/_sandbox/jira/limits/usage").json() == {
+            "answers": {},
+            "refused": {},
+        }
+
+
+def test_usage_names_the_global_bucket_s_429s_too() -> None:
+    with running_site(knobs=Knobs(rate_limit_per_sec=1.0)) as s:
+        codes = [s.http.get(s.api + "/myself").status_code for _ in range(3)]
+        assert 429 in codes
+        usage = s.app.usage.snapshot()
+        refused = usage["refused"]["jira-burst-based"]["GET /rest/api/3/myself"]
+        assert refused == codes.count(429)
+        s.app.reset()
+        assert s.app.usage.snapshot() == {"answers": {}, "refused": {}}

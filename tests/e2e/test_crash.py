@@ -45,6 +45,7 @@ KILL_LATENCY_MS = 150  # from the target phase's first request until the kill
 
 BULK = "POST /rest/api/3/issue/bulk"
 TRANSITION = "POST /rest/api/3/issue/{issueIdOrKey}/transitions"
+BULK_TRANSITION = "POST /rest/api/3/bulk/issues/transition"
 COMMENT = "POST /rest/api/3/issue/{issueIdOrKey}/comment"
 ATTACH = "POST /rest/api/3/issue/{issueIdOrKey}/attachments"
 LINK = "POST /rest/api/3/issueLink"
@@ -53,6 +54,7 @@ LINK = "POST /rest/api/3/issueLink"
 CASES = [
     pytest.param(2, BULK, 2, id="phase2-mid-bulk-create"),
     pytest.param(3, TRANSITION, 12, id="phase3-states"),
+    pytest.param(3, BULK_TRANSITION, 1, id="phase3-bulk-transition"),
     pytest.param(4, COMMENT, 6, id="phase4-comments"),
     pytest.param(4, ATTACH, 4, id="phase4-attachments"),
     pytest.param(5, LINK, 3, id="phase5-links"),
@@ -74,6 +76,8 @@ def test_a_worker_killed_mid_phase_is_taken_over_without_duplicates(
 
     boxes = make_sandboxes(items=ITEMS, seed=1)
     boxes.jira.knobs.update({"latency_ms": JIRA_LATENCY_MS})
+    # per-issue transitions unless the case is about the bulk request
+    boxes.jira.settings.update({"bulk_change_permission": route != TRANSITION})
     first = celery_worker()
     run_id = start_run(owner_api, project, boxes, migrate_attachments=True)["id"]
 
@@ -88,7 +92,9 @@ def test_a_worker_killed_mid_phase_is_taken_over_without_duplicates(
     at_kill = writes(boxes)
     dead = MigrationRun.objects.get(pk=run_id)
     assert dead.status == "RUNNING", (dead.status, dead.status_reason)
-    assert dead.current_phase == phase, f"killed in phase {dead.current_phase}, not {phase}"
+    # phases 3 to 5 run at once: the run shows the lowest still running
+    lowest = 3 if phase in (3, 4, 5) else phase
+    assert lowest <= dead.current_phase <= phase, f"killed in phase {dead.current_phase}"
     total = status_of(owner_api, run_id)["totalItems"]
     if phase == 2:
         assert 0 < at_kill["issues_created"] < total, at_kill

@@ -88,6 +88,7 @@ def test_pause_stops_writes_within_two_seconds_and_resume_completes_once(
 ):
     boxes = make_sandboxes(items=ITEMS, seed=1)
     boxes.jira.knobs.update({"latency_ms": JIRA_LATENCY_MS})
+    boxes.jira.settings.update({"bulk_change_permission": False})  # transitions one by one
     celery_worker()
     run_id = start_run(owner_api, project, boxes)["id"]
     # Pause points: bulk creates in flight, transitions, comments and attachments.
@@ -103,8 +104,10 @@ def test_pause_stops_writes_within_two_seconds_and_resume_completes_once(
             stop, release = _stop_and_check_quiet(owner_api, run_id, watcher, requested, "PAUSED")
             PAUSE_TO_STOP.append(stop)
             PAUSE_TO_RELEASE.append(release)
-            # stopped in that phase, or at the checkpoint that opens the next one
-            assert status_of(owner_api, run_id)["currentPhase"] in (phase, phase + 1)
+            # stopped in that phase, or at the checkpoint that opens the next one; phases
+            # 3 to 5 run at once and the run shows the lowest still running
+            lowest = 3 if phase in (3, 4, 5) else phase
+            assert lowest <= status_of(owner_api, run_id)["currentPhase"] <= phase + 1
             # No half-written item: what Jira holds, the ledger knows.
             assert_no_duplicates(boxes, comments=False)
             assert_ledger_matches_jira(project, boxes, strict=True)

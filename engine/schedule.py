@@ -63,19 +63,22 @@ class SchedulerSettings:
     ``rates`` are per-method ceilings, ``route_rates`` one endpoint's own ceiling
     (``{"POST /rest/api/3/issue/bulk": 10}``); each endpoint starts at
     ``initial_fraction`` of its ceiling. On each success the rate grows by
-    ``increase_fraction`` of the ceiling; a burst 429 multiplies it by ``decrease``,
-    a near-limit answer by ``near_decrease`` (each at most once per
-    ``decrease_cooldown`` seconds, so one burst of answers counts once). The bucket
-    holds ``burst_seconds`` of the current rate (at least one request).
+    ``increase_fraction`` of the ceiling; a burst 429 multiplies it by ``decrease``
+    (at most once per ``decrease_cooldown`` seconds, so one burst of 429s counts
+    once), and a near-limit answer by ``near_decrease`` (at most once per
+    ``near_cooldown``: answers keep saying so until the cut has had its effect) and
+    spends the bucket, so no burst follows a warning. The bucket holds
+    ``burst_seconds`` of the current rate (at least one request).
     """
 
     rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
     route_rates: Mapping[str, float] = field(default_factory=dict)
     initial_fraction: float = 1.0
     min_rate: float = 0.5
-    increase_fraction: float = 0.02
+    increase_fraction: float = 0.005
     decrease: float = 0.5
-    near_decrease: float = 0.8
+    near_decrease: float = 0.7
+    near_cooldown: float = 0.2
     decrease_cooldown: float = 1.0
     burst_seconds: float = 0.2
     issue_windows: tuple[tuple[int, float], ...] = DEFAULT_WINDOWS
@@ -276,6 +279,7 @@ class _Endpoint:
         self.stamp = now
         self.paused_until = 0.0
         self.last_decrease = float("-inf")
+        self.last_near = float("-inf")
 
     def burst(self, settings: SchedulerSettings) -> float:
         return max(1.0, self.rate * settings.burst_seconds)
@@ -354,7 +358,10 @@ class MemoryScheduler(Scheduler):
             if op == "success":
                 ep.rate = min(ep.ceiling, ep.rate + ep.ceiling * settings.increase_fraction)
             elif op == "near":
-                ep.cut(settings.near_decrease, settings, now)
+                ep.tokens = min(ep.tokens, 0.0)
+                if now - ep.last_near >= settings.near_cooldown:
+                    ep.rate = max(settings.min_rate, ep.rate * settings.near_decrease)
+                    ep.last_near = now
             elif op == "throttle":
                 ep.cut(settings.decrease, settings, now)
                 ep.tokens = min(ep.tokens, 0.0)  # a burst right after a 429 would fail again

@@ -28,7 +28,7 @@ from engine.schedule import MemoryScheduler, Scheduler, SchedulerSettings
 
 # KEYS[1] = endpoint hash, KEYS[2] = site-wide hash.
 # ARGV: op, ceiling, initial, min_rate, increase, decrease, near_decrease, cooldown,
-#       burst_seconds, pause, ttl.
+#       burst_seconds, pause, ttl, near_cooldown.
 # Returns {wait, reserved, rate}.
 _ENDPOINT_LUA = """
 local ep, all = KEYS[1], KEYS[2]
@@ -43,6 +43,7 @@ local cooldown = tonumber(ARGV[8])
 local burst_seconds = tonumber(ARGV[9])
 local pause = tonumber(ARGV[10])
 local ttl = tonumber(ARGV[11])
+local near_cooldown = tonumber(ARGV[12])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 if op == 'pause_all' then
@@ -51,13 +52,14 @@ if op == 'pause_all' then
   redis.call('EXPIRE', all, ttl)
   return {'0', '0', '0'}
 end
-local s = redis.call('HMGET', ep, 'rate', 'tokens', 'stamp', 'paused', 'lastdec')
+local s = redis.call('HMGET', ep, 'rate', 'tokens', 'stamp', 'paused', 'lastdec', 'lastnear')
 local rate = math.min(ceiling, tonumber(s[1]) or initial)
 local burst = math.max(1, rate * burst_seconds)
 local tokens = tonumber(s[2]) or burst
 local stamp = tonumber(s[3]) or now
 local paused = tonumber(s[4]) or 0
 local lastdec = tonumber(s[5]) or -1e18
+local lastnear = tonumber(s[6]) or -1e18
 local wait = 0
 if op == 'take' then
   local held = math.max(paused, tonumber(redis.call('HGET', all, 'paused')) or 0)
@@ -76,24 +78,25 @@ elseif op == 'refund' then
   tokens = math.min(burst, tokens + 1)
 elseif op == 'success' then
   rate = math.min(ceiling, rate + increase)
-elseif op == 'near' or op == 'throttle' then
+elseif op == 'near' then
+  tokens = math.min(tokens, 0)
+  if now - lastnear >= near_cooldown then
+    rate = math.max(min_rate, rate * near_decrease)
+    lastnear = now
+  end
+elseif op == 'throttle' then
   if now - lastdec >= cooldown then
-    local factor = decrease
-    if op == 'near' then
-      factor = near_decrease
-    end
-    rate = math.max(min_rate, rate * factor)
+    rate = math.max(min_rate, rate * decrease)
     lastdec = now
   end
-  if op == 'throttle' then
-    tokens = math.min(tokens, 0)
-  end
+  tokens = math.min(tokens, 0)
 end
 if (op == 'throttle' or op == 'pause') and pause > 0 then
   paused = math.max(paused, now + pause)
 end
 redis.call('HSET', ep, 'rate', tostring(rate), 'tokens', tostring(tokens),
-           'stamp', tostring(stamp), 'paused', tostring(paused), 'lastdec', tostring(lastdec))
+           'stamp', tostring(stamp), 'paused', tostring(paused), 'lastdec', tostring(lastdec),
+           'lastnear', tostring(lastnear))
 redis.call('EXPIRE', ep, ttl)
 return {tostring(wait), '1', tostring(rate)}
 """
@@ -202,6 +205,7 @@ class RedisScheduler(Scheduler):
                 repr(s.burst_seconds),
                 repr(pause),
                 str(max(ENDPOINT_TTL, math.ceil(pause) + 1)),
+                repr(s.near_cooldown),
             ],
         )
         return float(wait), reserved in (b"1", "1")

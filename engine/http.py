@@ -248,6 +248,14 @@ class Transport:
         self._not_before = 0.0
         self._environment: dict[str, dict[str, Any]] = {}
         self.requests_sent = 0  # attempts, for tests and benchmarks
+        self._scoped_check: tuple[object, bool] | None = None
+
+    def _scoped(self, limiter: object) -> bool:
+        """Whether the limiter schedules by scope (the check is cached: it is not cheap)."""
+        known = self._scoped_check
+        if known is None or known[0] is not limiter:
+            known = self._scoped_check = (limiter, isinstance(limiter, ScopedLimiter))
+        return known[1]
 
     # ------------------------------------------------------------------ pacing
     def _hold_until(self, when: float) -> None:
@@ -316,11 +324,9 @@ class Transport:
         )
         self._refuse_foreign(url, call.label)
         limiter = self.limiter
-        scope = (
-            limiter.scope_for(method, url, writes_to)
-            if isinstance(limiter, ScopedLimiter)
-            else None
-        )
+        scope = None
+        if self._scoped(limiter):
+            scope = cast(ScopedLimiter, limiter).scope_for(method, url, writes_to)
         waited = 0.0
         attempt = 0
         while True:

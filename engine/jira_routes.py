@@ -146,7 +146,7 @@ def _rest_path(url: str) -> str:
     path = urlsplit(url).path if "://" in url else url.split("?", 1)[0].split("#", 1)[0]
     at = path.find("/rest/")
     path = path[at:] if at >= 0 else path
-    return "/" + "/".join(unquote(s) for s in path.split("/") if s)
+    return unquote(path) if "%" in path else path
 
 
 def _normal_issues(refs: list[str]) -> tuple[str, ...]:
@@ -157,30 +157,54 @@ def _normal_issues(refs: list[str]) -> tuple[str, ...]:
     return tuple(r for r in seen if r)
 
 
+@dataclass
+class _Node:
+    """One segment position of the template tree: literal children first, then a parameter."""
+
+    literals: dict[str, _Node]
+    param: tuple[str, _Node] | None = None  # (its name, the node after it)
+    template: str = ""  # set where a template ends
+
+
 @lru_cache(maxsize=1)
-def _table() -> dict[int, list[tuple[tuple[str, ...], str]]]:
-    """Templates by segment count, most literal segments first (``/issue/bulk`` wins)."""
-    table: dict[int, list[tuple[tuple[str, ...], str]]] = {}
+def _tree() -> _Node:
+    root = _Node({})
     for template in TEMPLATES:
-        parts = tuple(s for s in template.split("/") if s)
-        table.setdefault(len(parts), []).append((parts, template))
-    for rows in table.values():
-        rows.sort(key=lambda row: [part.startswith("{") for part in row[0]])
-    return table
+        node = root
+        for part in (s for s in template.split("/") if s):
+            if part.startswith("{"):
+                if node.param is None:
+                    node.param = (part, _Node({}))
+                node = node.param[1]
+            else:
+                node = node.literals.setdefault(part, _Node({}))
+        node.template = template
+    return root
+
+
+def _walk(node: _Node, segments: list[str], at: int) -> tuple[str, str] | None:
+    """The template matching ``segments[at:]`` from ``node`` (literals win), and its issue."""
+    if at == len(segments):
+        return (node.template, "") if node.template else None
+    child = node.literals.get(segments[at])
+    if child is not None:
+        found = _walk(child, segments, at + 1)
+        if found is not None:
+            return found
+    if node.param is not None:
+        name, after = node.param
+        found = _walk(after, segments, at + 1)
+        if found is not None:
+            return found[0], segments[at] if name == ISSUE_PARAM else found[1]
+    return None
 
 
 def _match(path: str) -> tuple[str, str]:
     """``(template, the issue its {issueIdOrKey} holds or "")`` for one path."""
-    segments = tuple(s for s in path.split("/") if s)
-    for parts, template in _table().get(len(segments), ()):
-        issue = ""
-        for part, segment in zip(parts, segments, strict=True):
-            if part == ISSUE_PARAM:
-                issue = segment
-            elif not part.startswith("{") and part != segment:
-                break
-        else:
-            return template, issue
+    segments = [s for s in path.split("/") if s]
+    found = _walk(_tree(), segments, 0)
+    if found is not None:
+        return found
     # ``rest/api/3`` and ``rest/agile/1.0`` stay: only what follows the version varies.
     generic = ("{id}" if n > 2 and _ID_LIKE.match(s) else s for n, s in enumerate(segments))
     return "/" + "/".join(generic), ""

@@ -46,14 +46,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, cast
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from engine.errors import AuthError, ForeignOrigin, PermanentError
+from engine.jira_routes import JiraRoute
 from engine.netpolicy import AddressPolicy, OriginCredential, guard_session
 from engine.ratelimit import RateLimiter, StopCheck, raise_if_stopped, sleep_unless_stopped
 from engine.retry import (
@@ -73,8 +74,10 @@ from engine.retry import (
     decide,
     parse_reset,
     parse_retry_after,
+    read_signal,
     server_wait,
 )
+from engine.schedule import ScopedLimiter
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +229,7 @@ class Transport:
         *,
         timeout: float | tuple[float, float] = 30.0,
         retry: RetryPolicy | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: RateLimiter | ScopedLimiter | None = None,
         name: str = "http",
         credential: OriginCredential | None = None,
         stop_check: StopCheck | None = None,
@@ -245,6 +248,14 @@ class Transport:
         self._not_before = 0.0
         self._environment: dict[str, dict[str, Any]] = {}
         self.requests_sent = 0  # attempts, for tests and benchmarks
+        self._scoped_check: tuple[object, bool] | None = None
+
+    def _scoped(self, limiter: object) -> bool:
+        """Whether the limiter schedules by scope (the check is cached: it is not cheap)."""
+        known = self._scoped_check
+        if known is None or known[0] is not limiter:
+            known = self._scoped_check = (limiter, isinstance(limiter, ScopedLimiter))
+        return known[1]
 
     # ------------------------------------------------------------------ pacing
     def _hold_until(self, when: float) -> None:
@@ -288,6 +299,7 @@ class Transport:
         idempotent: bool | None = None,
         ok: Iterable[int] | None = None,
         what: str | None = None,
+        writes_to: Sequence[str] = (),
     ) -> requests.Response:
         """Send until a final answer; return the response when its status is in ``ok``.
 
@@ -299,6 +311,8 @@ class Transport:
         Raises ForeignOrigin (off the credential's origin), BlockedAddress (the
         connect-time guard) and StopRequested (a stop before sending), none retried.
         What each answer leads to is :func:`decide`'s; this loop carries it out.
+        ``writes_to`` names the issues a write's body writes to that its path does
+        not (an issue link's ends), for a scheduler that spaces writes per issue.
         """
         method = method.upper()
         call = Call(
@@ -309,6 +323,10 @@ class Transport:
             ok=frozenset(ok) if ok is not None else None,
         )
         self._refuse_foreign(url, call.label)
+        limiter = self.limiter
+        scope = None
+        if self._scoped(limiter):
+            scope = cast(ScopedLimiter, limiter).scope_for(method, url, writes_to)
         waited = 0.0
         attempt = 0
         while True:
@@ -317,7 +335,13 @@ class Transport:
             self._wait_turn(call.label)
             body = body_factory() if body_factory is not None else data
             response, outcome = self._attempt(
-                call, params=params, json_body=json_body, body=body, headers=headers, stream=stream
+                call,
+                params=params,
+                json_body=json_body,
+                body=body,
+                headers=headers,
+                stream=stream,
+                scope=scope,
             )
             decision = decide(outcome, call, attempt=attempt, waited=waited, policy=self.retry)
             if decision.hold > 0 and isinstance(outcome, Answer):
@@ -349,6 +373,7 @@ class Transport:
         body: Any,
         headers: Mapping[str, str] | None,
         stream: bool,
+        scope: JiraRoute | None = None,
     ) -> tuple[requests.Response | None, Answer | Failure]:
         """Send once and describe what came back for :func:`decide`."""
         response, failure = self._send_once(
@@ -360,6 +385,7 @@ class Transport:
             headers=headers,
             stream=stream,
             label=call.label,
+            scope=scope,
         )
         if response is None:
             assert failure is not None
@@ -389,55 +415,92 @@ class Transport:
         headers: Mapping[str, str] | None,
         stream: bool,
         label: str,
+        scope: JiraRoute | None = None,
     ) -> tuple[requests.Response | None, requests.exceptions.RequestException | None]:
-        """One attempt through the limiter: the response, or the network failure."""
+        """One attempt through the limiter: the response, or the network failure.
+
+        A scheduler (``scope`` set) is told each answer's rate-limit signal; a plain
+        limiter hears success or throttle.
+        """
         limiter = self.limiter
         stop = self.stop_check
-        if limiter is not None:
+        if scope is not None:
+            limiter = cast(ScopedLimiter, limiter)
+            limiter.acquire_scope(scope, should_stop=stop)
+            try:
+                raise_if_stopped(stop, label)
+                response, failure = self._send_prepared(
+                    method, url, params, json_body, body, headers, stream
+                )
+                if response is not None:
+                    now = self.retry.clock()
+                    signal = read_signal(response.status_code, response.headers, now)
+                    limiter.feedback(scope, signal)
+                return response, failure
+            finally:
+                limiter.release_scope(scope)
+        plain = cast(RateLimiter | None, limiter)
+        if plain is not None:
             # Without a stop check, limiters that predate ``should_stop`` still work.
             if stop is None:
-                limiter.acquire()
+                plain.acquire()
             else:
-                limiter.acquire(should_stop=stop)
+                plain.acquire(should_stop=stop)
         try:
             # The limiter may have held this attempt a while: a stop asked for
             # meanwhile wins, as nothing has been sent yet.
             raise_if_stopped(stop, label)
-            with self._lock:
-                self.requests_sent += 1
-            try:
-                # What Session.request does, with the environment read once per origin.
-                prepared = self.session.prepare_request(
-                    requests.Request(
-                        method=method,
-                        url=url,
-                        headers=dict(headers) if headers else None,
-                        data=body or {},
-                        json=json_body,
-                        params=params or {},
-                        # Per request, and only on the bound origin (see OriginCredential).
-                        auth=self.credential,
-                    )
-                )
-                response = self.session.send(
-                    prepared,
-                    timeout=self.timeout,
-                    # Never followed: a redirect could lead the request (and, before
-                    # the credential was bound to an origin, the token) elsewhere.
-                    allow_redirects=False,
-                    **self._send_settings(prepared.url or url, stream),
-                )
-            except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
-                return None, exc
-            if limiter is not None:
+            response, failure = self._send_prepared(
+                method, url, params, json_body, body, headers, stream
+            )
+            if plain is not None and response is not None:
                 if response.status_code == 429:
-                    limiter.on_throttle(server_wait(response.headers, self.retry.clock()))
+                    plain.on_throttle(server_wait(response.headers, self.retry.clock()))
                 elif response.status_code < 500:
-                    limiter.on_success()
-            return response, None
+                    plain.on_success()
+            return response, failure
         finally:
-            if limiter is not None:
-                limiter.release()
+            if plain is not None:
+                plain.release()
+
+    def _send_prepared(
+        self,
+        method: str,
+        url: str,
+        params: Any,
+        json_body: Any,
+        body: Any,
+        headers: Mapping[str, str] | None,
+        stream: bool,
+    ) -> tuple[requests.Response | None, requests.exceptions.RequestException | None]:
+        """Prepare and send one attempt (the limiter has let it through)."""
+        with self._lock:
+            self.requests_sent += 1
+        try:
+            # What Session.request does, with the environment read once per origin.
+            prepared = self.session.prepare_request(
+                requests.Request(
+                    method=method,
+                    url=url,
+                    headers=dict(headers) if headers else None,
+                    data=body or {},
+                    json=json_body,
+                    params=params or {},
+                    # Per request, and only on the bound origin (see OriginCredential).
+                    auth=self.credential,
+                )
+            )
+            response = self.session.send(
+                prepared,
+                timeout=self.timeout,
+                # Never followed: a redirect could lead the request (and, before
+                # the credential was bound to an origin, the token) elsewhere.
+                allow_redirects=False,
+                **self._send_settings(prepared.url or url, stream),
+            )
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+            return None, exc
+        return response, None
 
     def json(self, method: str, url: str, **kwargs: Any) -> Any:
         """``request`` and decode the JSON answer (``None`` for an empty body)."""

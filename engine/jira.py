@@ -437,6 +437,7 @@ class JiraClient(JiraRemovals, JiraBulk):
             },
             idempotent=True,
             what=f"link {inward_key} -{link_type}-> {outward_key}",
+            writes_to=(inward_key, outward_key),  # a link writes to both its ends
         ).close()
 
     def remote_link(self, key: str, url: str, title: str, global_id: str) -> None:

@@ -24,6 +24,14 @@ import requests
 from engine.errors import AuthError, PermanentError, TransientError
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# What a Jira 429 says it is about (``RateLimit-Reason``, api-notes B.13): one
+# endpoint and method, one issue's writes, or the hourly quotas (everything).
+BURST = "jira-burst-based"
+PER_ISSUE = "jira-per-issue-on-write"
+QUOTA_REASONS = frozenset({"jira-quota-tenant-based", "jira-quota-global-based"})
+# A 429 with one of these reasons slows its own scope only (the scheduler's job),
+# so it holds back no other request.
+SCOPED_REASONS = frozenset({BURST, PER_ISSUE})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 # A gateway or server failure on a write leaves its outcome open.
 UNKNOWN_OUTCOME_STATUSES = frozenset({500, 502, 504})
@@ -140,6 +148,58 @@ def server_wait(headers: Mapping[str, str], now: float) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class RateSignal:
+    """What one answer says about the rate limits, for the scheduler.
+
+    ``reason`` is a 429's ``RateLimit-Reason`` (``None`` when it names none);
+    ``wait`` the seconds it asks for (``Retry-After``, else ``X-RateLimit-Reset``);
+    ``near`` that the endpoint is close to its limit (``X-RateLimit-NearLimit``, or
+    ``X-RateLimit-Remaining`` below ``near_fraction`` of ``X-RateLimit-Limit``).
+    """
+
+    status: int
+    reason: str | None = None
+    wait: float | None = None
+    near: bool = False
+    limit: float | None = None
+    remaining: float | None = None
+
+    @property
+    def throttled(self) -> bool:
+        return self.status == 429
+
+
+def read_signal(
+    status: int, headers: Mapping[str, str], now: float, *, near_fraction: float = 0.2
+) -> RateSignal:
+    """The rate-limit signal of one answer (pure: headers and ``now`` in, a value out).
+
+    Jira documents ``X-RateLimit-NearLimit``; ``X-RateLimit-Limit`` and
+    ``X-RateLimit-Remaining`` on a successful answer are read when present (the page
+    names them without saying which answers carry them), and their absence changes
+    nothing.
+    """
+    limit = _number(headers.get("X-RateLimit-Limit"))
+    remaining = _number(headers.get("X-RateLimit-Remaining"))
+    near = (headers.get("X-RateLimit-NearLimit") or "").strip().lower() == "true"
+    if limit and remaining is not None and status != 429:
+        near = near or remaining < near_fraction * limit
+    reason = (headers.get("RateLimit-Reason") or "").strip().lower() or None
+    wait = server_wait(headers, now) if status in RETRY_AFTER_STATUSES else None
+    return RateSignal(status, reason if status == 429 else None, wait, near, limit, remaining)
+
+
+def _number(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
 # --------------------------------------------------------------------------- decision
 @dataclass(frozen=True)
 class Call:
@@ -180,11 +240,15 @@ class Done:
 
 @dataclass(frozen=True)
 class Retry:
-    """Send again after ``wait`` seconds; ``hold`` also holds back every thread."""
+    """Send again after ``wait`` seconds; ``hold`` also holds back every thread.
+
+    ``throttle`` is a 429's ``RateLimit-Reason`` (what it slowed), when it named one.
+    """
 
     wait: float
     reason: str
     hold: float = 0.0
+    throttle: str | None = None
 
 
 @dataclass(frozen=True)
@@ -279,10 +343,25 @@ def _decide_refused(
         wait = max(policy.default_throttle_wait, policy.backoff(attempt - 1))
     else:
         wait = policy.backoff(attempt - 1)
-    # The whole site is throttled: hold back every thread, not only this one.
-    site_wide = status in RETRY_AFTER_STATUSES and waited + wait <= policy.max_total_wait
+    # The whole site is throttled: hold back every thread, not only this one. A 429
+    # naming one endpoint or one issue slows that scope only (the scheduler does).
+    throttle = _throttle_reason(answer)
+    site_wide = (
+        status in RETRY_AFTER_STATUSES
+        and throttle not in SCOPED_REASONS
+        and waited + wait <= policy.max_total_wait
+    )
     hold = wait if site_wide else 0.0
-    return _retry_within_budget(reason, wait, status, hold, attempt, waited, policy)
+    decision = _retry_within_budget(reason, wait, status, hold, attempt, waited, policy)
+    if throttle is not None and isinstance(decision, Retry):
+        return Retry(decision.wait, decision.reason, decision.hold, throttle)
+    return decision
+
+
+def _throttle_reason(answer: Answer) -> str | None:
+    if answer.status != 429:
+        return None
+    return (answer.headers.get("RateLimit-Reason") or "").strip().lower() or None
 
 
 def _retry_within_budget(

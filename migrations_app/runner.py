@@ -24,6 +24,8 @@ from engine.pipeline import run_migration
 from engine.ports import RollbackSpec, RunOutcome, RunSpec, SourceItem
 from engine.ratelimit import RateLimiter, limiter_for
 from engine.rollback import run_rollback
+from engine.schedule import SchedulerSettings
+from engine.schedule_redis import scheduler_for
 from migrations_app import crypto, events, services
 from migrations_app.engine_bridge import (
     DjangoCheckpointStore,
@@ -86,14 +88,29 @@ def build_rollback_spec(run: MigrationRun) -> RollbackSpec:
 
 
 def jira_limiter(site: str) -> RateLimiter:
-    """One adaptive limiter per Jira site; shared by every worker through Redis when set."""
+    """The Jira site's scheduler (or, in the "single" mode, its one adaptive limiter).
+
+    Shared by every worker through Redis when REDIS_URL is set, in the process otherwise.
+    """
     redis_client = Redis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
+    if settings.MIGRATOR_JIRA_SCHEDULER == "endpoint":
+        return scheduler_for(site, redis_client, jira_schedule_settings())
     return limiter_for(
         site,
         redis_client,
         initial_rate=settings.MIGRATOR_JIRA_INITIAL_RATE,
         max_rate=settings.MIGRATOR_JIRA_MAX_RATE,
         increase=settings.MIGRATOR_JIRA_RATE_INCREASE,
+        max_in_flight=settings.MIGRATOR_JIRA_MAX_IN_FLIGHT,
+    )
+
+
+def jira_schedule_settings() -> SchedulerSettings:
+    """The endpoint scheduler's settings from the environment (see .env.example)."""
+    return SchedulerSettings(
+        rates={k.upper(): float(v) for k, v in settings.MIGRATOR_JIRA_METHOD_RATES.items()},
+        route_rates={str(k): float(v) for k, v in settings.MIGRATOR_JIRA_ROUTE_RATES.items()},
+        issue_windows=settings.MIGRATOR_JIRA_ISSUE_WINDOWS_PARSED,
         max_in_flight=settings.MIGRATOR_JIRA_MAX_IN_FLIGHT,
     )
 

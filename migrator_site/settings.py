@@ -80,6 +80,48 @@ MIGRATOR_JIRA_INITIAL_RATE = env.float("MIGRATOR_JIRA_INITIAL_RATE", default=20.
 MIGRATOR_JIRA_MAX_RATE = env.float("MIGRATOR_JIRA_MAX_RATE", default=100.0)
 MIGRATOR_JIRA_RATE_INCREASE = env.float("MIGRATOR_JIRA_RATE_INCREASE", default=0.5)
 MIGRATOR_JIRA_MAX_IN_FLIGHT = env.int("MIGRATOR_JIRA_MAX_IN_FLIGHT", default=12)
+# How Jira requests are scheduled: "endpoint" keeps an adaptive limiter per
+# endpoint and method and spaces the writes to each issue, as Jira limits them
+# (engine.schedule); "single" is the one adaptive limiter above, kept for comparison.
+MIGRATOR_JIRA_SCHEDULER = env.str("MIGRATOR_JIRA_SCHEDULER", default="endpoint")
+if MIGRATOR_JIRA_SCHEDULER not in ("endpoint", "single"):
+    raise ImproperlyConfigured('MIGRATOR_JIRA_SCHEDULER must be "endpoint" or "single".')
+# The endpoint scheduler's ceilings (requests/second) per method, e.g. GET=100,PUT=50,
+# and per endpoint as JSON ({"POST /rest/api/3/issue/bulk": 10}); the writes one
+# issue may take, as count/seconds windows. The defaults are Jira's documented limits.
+MIGRATOR_JIRA_METHOD_RATES = env.dict(
+    "MIGRATOR_JIRA_METHOD_RATES",
+    cast={"value": float},
+    default={"GET": 100.0, "POST": 100.0, "PUT": 50.0, "DELETE": 50.0},
+)
+MIGRATOR_JIRA_ROUTE_RATES = env.json("MIGRATOR_JIRA_ROUTE_RATES", default={})
+MIGRATOR_JIRA_ISSUE_WINDOWS = env.list("MIGRATOR_JIRA_ISSUE_WINDOWS", default=["20/2", "100/30"])
+
+
+def _issue_windows(raw: list[str]) -> tuple[tuple[int, float], ...]:
+    try:
+        pairs = [item.split("/") for item in raw]
+        windows = tuple((int(count), float(seconds)) for count, seconds in pairs)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            "MIGRATOR_JIRA_ISSUE_WINDOWS must be count/seconds pairs, e.g. 20/2,100/30."
+        ) from exc
+    if not all(count >= 1 and seconds > 0 for count, seconds in windows):
+        raise ImproperlyConfigured(
+            "MIGRATOR_JIRA_ISSUE_WINDOWS counts and seconds must be positive."
+        )
+    return windows
+
+
+MIGRATOR_JIRA_ISSUE_WINDOWS_PARSED = _issue_windows(MIGRATOR_JIRA_ISSUE_WINDOWS)
+_route_rates_ok = isinstance(MIGRATOR_JIRA_ROUTE_RATES, dict) and all(
+    isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+    for v in MIGRATOR_JIRA_ROUTE_RATES.values()
+)
+if not _route_rates_ok or not all(v > 0 for v in MIGRATOR_JIRA_METHOD_RATES.values()):
+    raise ImproperlyConfigured(
+        "MIGRATOR_JIRA_METHOD_RATES and MIGRATOR_JIRA_ROUTE_RATES must map to rates above 0."
+    )
 MIGRATOR_HTTP_POOL_SIZE = env.int("MIGRATOR_HTTP_POOL_SIZE", default=16)
 # Scheduled delta syncs: the shortest interval a schedule may have, in seconds
 # (the API speaks minutes; the tests lower this to tick every few seconds).

@@ -31,6 +31,7 @@ from engine.http import (
     server_wait,
 )
 from engine.netpolicy import OriginCredential
+from engine.schedule import MemoryScheduler
 
 URL = "https://example.test/api/thing"
 NOW = 1_800_000_000.0
@@ -391,6 +392,51 @@ def test_the_limiter_sees_every_attempt(t: FakeTime) -> None:
         ("success", None),
         ("release", None),
     ]
+
+
+JIRA = "https://site.test/rest/api/3"
+
+
+@responses.activate
+def test_a_scheduler_hears_each_attempts_scope_and_signal(t: FakeTime) -> None:
+    comment_url = f"{JIRA}/issue/ABC-1/comment"
+    responses.post(
+        comment_url,
+        status=429,
+        headers={"Retry-After": "2", "RateLimit-Reason": "jira-per-issue-on-write"},
+    )
+    responses.post(comment_url, status=201, json={"id": "1"})
+    responses.post(f"{JIRA}/issueLink", status=201)
+    scheduler = MemoryScheduler(clock=t.clock, sleep=t.sleep)
+    tr = transport(t, limiter=scheduler)
+    tr.request("POST", comment_url, json_body={})
+    assert scheduler.throttles == {"jira-per-issue-on-write": 1}
+    assert t.sleeps == [2.0]  # the retry waited its Retry-After (the issue was paused as long)
+    # another issue is not held back, neither by the transport nor by the scheduler
+    tr.request("POST", f"{JIRA}/issueLink", json_body={}, writes_to=("ABC-2", "ABC-3"))
+    assert t.sleeps == [2.0]
+    assert scheduler.in_flight == 0
+    assert set(scheduler.rates()) == {
+        "POST /rest/api/3/issue/{issueIdOrKey}/comment",
+        "POST /rest/api/3/issueLink",
+    }
+
+
+@responses.activate
+def test_a_burst_429_holds_back_only_its_endpoint(t: FakeTime) -> None:
+    responses.get(
+        f"{JIRA}/myself",
+        status=429,
+        headers={"Retry-After": "3", "RateLimit-Reason": "jira-burst-based"},
+    )
+    responses.get(f"{JIRA}/myself", json={})
+    responses.get(f"{JIRA}/issue/ABC-1", json={})
+    scheduler = MemoryScheduler(clock=t.clock, sleep=t.sleep)
+    tr = transport(t, limiter=scheduler)
+    tr.request("GET", f"{JIRA}/myself")
+    assert t.sleeps == [3.0]
+    tr.request("GET", f"{JIRA}/issue/ABC-1")
+    assert t.sleeps == [3.0]  # no hold on the transport for another endpoint
 
 
 @responses.activate

@@ -23,6 +23,7 @@ from engine.retry import (
     Retry,
     RetryPolicy,
     decide,
+    read_signal,
 )
 
 URL = "https://example.test/api/thing"
@@ -179,3 +180,39 @@ def test_the_backoff_draws_from_the_policy_rng() -> None:
     second = decide(answer(500), GET, attempt=2, waited=0.0, policy=pol)
     assert isinstance(first, Retry) and first.wait == pytest.approx(0.5)  # 0.25 * 2
     assert isinstance(second, Retry) and second.wait == pytest.approx(3.0)  # 0.75 * 4
+
+
+# --------------------------------------------------------------------------- 429 scopes
+def _throttled(reason: str | None, **headers: str) -> Answer:
+    named = {"Retry_After": "3", **headers}
+    if reason is not None:
+        named["RateLimit_Reason"] = reason
+    return answer(429, "Rate limit exceeded.", **named)
+
+
+@pytest.mark.parametrize("reason", ["jira-burst-based", "jira-per-issue-on-write"])
+def test_a_429_naming_an_endpoint_or_an_issue_holds_back_no_other_request(reason: str) -> None:
+    decision = decide(_throttled(reason), POST, attempt=1, waited=0.0, policy=policy())
+    assert decision == Retry(wait=3.0, reason=decision.reason, hold=0.0, throttle=reason)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("reason", ["jira-quota-tenant-based", "jira-quota-global-based", None])
+def test_a_quota_429_or_one_naming_nothing_holds_back_every_request(reason: str | None) -> None:
+    decision = decide(_throttled(reason), POST, attempt=1, waited=0.0, policy=policy())
+    assert isinstance(decision, Retry) and decision.hold == 3.0 and decision.throttle == reason
+
+
+def test_a_refused_write_is_retried_never_reported_as_ambiguous() -> None:
+    for reason in ("jira-burst-based", "jira-per-issue-on-write", "jira-quota-tenant-based"):
+        decision = decide(_throttled(reason), POST_OK_201, attempt=3, waited=6.0, policy=policy())
+        assert isinstance(decision, Retry), decision
+
+
+def test_the_rate_signal_reads_reason_wait_and_nearness() -> None:
+    refused = read_signal(429, {"RateLimit-Reason": "JIRA-BURST-BASED", "Retry-After": "2"}, NOW)
+    assert (refused.reason, refused.wait, refused.throttled) == ("jira-burst-based", 2.0, True)
+    ok = read_signal(200, {"X-RateLimit-NearLimit": "true", "RateLimit-Reason": "x"}, NOW)
+    assert ok.near and ok.reason is None and ok.wait is None
+    assert not read_signal(
+        200, {"X-RateLimit-Limit": "bad", "X-RateLimit-Remaining": "1"}, NOW
+    ).near

@@ -53,6 +53,7 @@ from engine.memory import MemoryControl, MemoryEvents
 from engine.pipeline import run_migration
 from engine.ports import RunSpec
 from engine.ratelimit import AdaptiveRateLimiter, RateLimiter
+from engine.schedule import MemoryScheduler, SchedulerSettings
 from sandbox.jira_workflow import ISSUE_TYPES, SPRINT, STATUSES
 from sandbox.runner import Options, Sandboxes, start
 
@@ -70,15 +71,13 @@ SEARCHES = ("/rest/api/3/search", "/rest/api/3/search/jql")
 def make_limiter(mode: str, *, bucket_rate: float = 50.0) -> RateLimiter:
     """The Jira client's limiter for ``mode``: the one place to swap in another.
 
-    ``model``: today's product defaults (``MIGRATOR_JIRA_*`` in migrator_site.settings:
-    one adaptive limiter from 20 up to 100 requests/s, 12 in flight), as a site with
-    Jira's real limits gets unless configured. ``bucket``: what an operator sets for
+    ``model``: the product's default, the Jira scheduler (``engine.schedule``: a
+    limiter per endpoint and method at Jira's documented rates, writes spaced per
+    issue), as ``MIGRATOR_JIRA_SCHEDULER=endpoint`` builds it in a worker. ``bucket``: what an operator sets for
     a site with one known limit, as ``bench.engine_throughput`` does.
     """
     if mode == "model":
-        return AdaptiveRateLimiter(
-            initial_rate=20.0, max_rate=100.0, increase=0.5, max_in_flight=12
-        )
+        return MemoryScheduler(SchedulerSettings())
     if mode == "bucket":
         return AdaptiveRateLimiter(
             initial_rate=bucket_rate * 0.9,

@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +51,14 @@ RESULTS = Path(__file__).resolve().parent / "results" / "engine_cpu.json"
 class SandboxProcess:
     """``python -m sandbox`` in a child process, stopped (and waited for) on exit."""
 
-    def __init__(self, items: int, seed: int) -> None:
+    def __init__(self, items: int, seed: int, options: Sequence[str] = ()) -> None:
         command = [
             sys.executable,
             "-m",
             "sandbox",
             f"--items={items}",
             f"--seed={seed}",
-            "--latency-ms=0",
-            "--rate-limit=0",
+            *(options or ("--latency-ms=0", "--rate-limit=0")),
         ]
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 

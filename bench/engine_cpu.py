@@ -34,7 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,13 @@ RESULTS = Path(__file__).resolve().parent / "results" / "engine_cpu.json"
 class SandboxProcess:
     """``python -m sandbox`` in a child process, stopped (and waited for) on exit."""
 
-    def __init__(self, items: int, seed: int, options: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        items: int,
+        seed: int,
+        options: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         command = [
             sys.executable,
             "-m",
@@ -60,7 +66,8 @@ class SandboxProcess:
             f"--seed={seed}",
             *(options or ("--latency-ms=0", "--rate-limit=0")),
         ]
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        environment = {**os.environ, **env} if env else None
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment)
 
     def __enter__(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -69,6 +76,11 @@ class SandboxProcess:
             self.proc.wait(timeout=30)
             raise RuntimeError(f"the sandbox exited with {self.proc.returncode} before serving")
         return dict(json.loads(line))
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the sandbox process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()

@@ -148,6 +148,7 @@ def test_cancel_stops_for_good_and_keeps_what_was_migrated(
 ):
     boxes = make_sandboxes(items=ITEMS, seed=1)
     boxes.jira.knobs.update({"latency_ms": JIRA_LATENCY_MS})
+    boxes.jira.settings.update({"bulk_change_permission": False})  # transitions one by one
     celery_worker()
     run_id = start_run(owner_api, project, boxes)["id"]
 
@@ -196,6 +197,7 @@ def test_a_stop_during_a_429_storm_is_prompt(
     """Requests waiting out a long Retry-After, or about to be retried, give up at once."""
     boxes = make_sandboxes(items=ITEMS, seed=1)
     boxes.jira.knobs.update({"latency_ms": JIRA_LATENCY_MS})
+    boxes.jira.settings.update({"bulk_change_permission": False})  # transitions one by one
     celery_worker()
     run_id = start_run(owner_api, project, boxes)["id"]
     wait_for(_arrived(boxes, TRANSITION, 5), timeout=180, interval=0.005)

@@ -310,6 +310,7 @@ def test_what_may_not_be_rolled_back(
 ):
     boxes = make_sandboxes(items=ITEMS, seed=1)
     boxes.jira.knobs.update({"latency_ms": 40})
+    boxes.jira.settings.update({"bulk_change_permission": False})  # transitions one by one
     celery_worker()
     run_id = start_run(owner_api, project, boxes)["id"]
     wait_status(owner_api, run_id, "RUNNING")

@@ -104,6 +104,9 @@ class MemoryStore:
                 out[record.status] = out.get(record.status, 0) + 1
             return out
 
+    def release(self) -> None:
+        """Nothing is held per thread."""
+
     def new_run(self) -> MemoryStore:
         """A fresh run of the same project: same ledger, nothing else."""
         with self._lock:

@@ -132,6 +132,10 @@ class CheckpointStore(Protocol):
     def save_unsettled(self, marks: Iterable[Unsettled], cleared: Iterable[str]) -> None:
         """Upsert ``marks`` and drop the keys in ``cleared``."""
 
+    def release(self) -> None:
+        """The calling thread is done with the store (a phase thread that ends): give
+        back what it holds for that thread, such as a pooled database connection."""
+
 
 class EventSink(Protocol):
     """Live events, with the seed's payloads (see CONTRACT section 5)."""

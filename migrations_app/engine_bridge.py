@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -294,6 +294,11 @@ class DjangoCheckpointStore:
                     unique_fields=["project", "key"],
                     update_fields=["ado_id", "since", "deadline", "updated_at"],
                 )
+
+    def release(self) -> None:
+        """Give this thread's database connections back (to the pool, with PostgreSQL):
+        a phase thread that ends must not keep one the pool counts as taken."""
+        connections.close_all()
 
 
 class DjangoEventSink:

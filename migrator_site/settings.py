@@ -216,7 +216,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["TEST"] = {"NAME": str(MIGRATOR_VAR_DIR / "test-db.sqlite3")}
 elif _db["ENGINE"] in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"):
     _db["ENGINE"] = "django.db.backends.postgresql"
-    _db["OPTIONS"] = {"pool": True, **_db.get("OPTIONS", {})}
+    # A run's phases 3 to 5 checkpoint from their own threads beside the task's own
+    # thread and the sweeper: the pool must hold more than psycopg's default of 4.
+    _db["OPTIONS"] = {"pool": {"min_size": 2, "max_size": 12}, **_db.get("OPTIONS", {})}
     _db["CONN_MAX_AGE"] = 0  # required with the psycopg pool
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -122,9 +122,12 @@ class RunLoop:
 
     def _run_phase_thread(self, phase: Phase) -> None:
         self.ctx.own_phase(phase.number)
-        self._run_phase(phase)
-        self.ctx.checkpointer.checkpoint(force=True)
-        self.ctx.raise_if_stopped()
+        try:
+            self._run_phase(phase)
+            self.ctx.checkpointer.checkpoint(force=True)
+            self.ctx.raise_if_stopped()
+        finally:
+            self.ctx.store.release()  # this thread's database connection, say
 
     def _run_phase(self, phase: Phase) -> None:
         ids = phase.items(self.ctx)

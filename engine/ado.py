@@ -198,7 +198,7 @@ class AdoClient:
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
         page_size: int = DEFAULT_PAGE,
-        pool_size: int = 8,
+        pool_size: int = 32,
         policy: AddressPolicy | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")

@@ -41,6 +41,7 @@ class CommentContent:
     rules: set[str] = field(default_factory=set)
     inline_images: list[str] = field(default_factory=list)
     overflow_text: str | None = None
+    awaited_refs: set[int] = field(default_factory=set)  # see ContentContext.awaited
 
 
 def comment_is_migratable(comment: Comment) -> bool:
@@ -146,7 +147,9 @@ def comment_content(comment: Comment, ctx: ContentContext) -> CommentContent:
         body = html_to_blocks(comment.text or "", ctx=conv)
         images = inline_attachment_ids(comment.text or "")
     document, cut = fit_to_limit([comment_header(comment), *body], [], _comment_cut_note())
-    result = CommentContent(document, tracker.notes, tracker.rules, images)
+    result = CommentContent(
+        document, tracker.notes, tracker.rules, images, awaited_refs=tracker.awaited
+    )
     if cut:
         result.rules.add("comment-cut")
         result.overflow_text = adf_to_text(doc(*body))

@@ -29,7 +29,7 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -97,6 +97,10 @@ class FieldRules(Protocol):
         """Fill the mapped fields the item holds; notes for what cannot be carried."""
 
 
+def _nothing_awaited(item_id: int) -> bool:
+    return False
+
+
 @dataclass(kw_only=True)
 class ContentContext:
     ado_web_url: str  # e.g. https://dev.azure.com/org/project
@@ -123,6 +127,9 @@ class ContentContext:
     shared_steps: Mapping[int, str] = field(default_factory=dict)
     # The field map and acceptance criteria; None: criteria stay a description section.
     field_rules: FieldRules | None = None
+    # ADO id → True while that item still waits for its Jira issue in this run (phase 2
+    # is creating beside the content phase): a reference to it would lose its key.
+    awaited: Callable[[int], bool] = field(default=_nothing_awaited)
 
 
 @dataclass
@@ -132,6 +139,8 @@ class IssueContent:
     rules: set[str] = field(default_factory=set)
     inline_images: list[str] = field(default_factory=list)
     overflow_text: str | None = None
+    # Items referenced whose Jira issue does not exist yet (see ContentContext.awaited).
+    awaited_refs: set[int] = field(default_factory=set)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -154,6 +163,7 @@ class _Tracker:
     guid_emails: dict[str, str]
     rules: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    awaited: set[int] = field(default_factory=set)
 
     def convert_context(self) -> ConvertContext:
         return ConvertContext(
@@ -188,6 +198,8 @@ class _Tracker:
         key = self.ctx.crosswalk.get(item_id)
         if key:
             self.rules.add("work-item-ref")
+        elif self.ctx.awaited(item_id):
+            self.awaited.add(item_id)
         return key
 
     def _note(self, note: str) -> None:
@@ -539,6 +551,7 @@ def issue_content(item: WorkItem, ctx: ContentContext) -> IssueContent:
         ctx.field_rules.apply(item, out)
     out.rules |= tracker.rules
     out.notes += tracker.notes
+    out.awaited_refs |= tracker.awaited
     # Field by field, as each is converted (and so each parse is shared with the converter).
     found = (
         guid

@@ -125,7 +125,7 @@ class ItemBook:
     steps: dict[int, int] = field(default_factory=dict)  # write phase → ADO rev it finished
     synced_rev: int | None = None  # every phase done at this rev
     resync: bool = False  # a rollback took content off: the next run writes it again
-    # one per phase with writes that may be in flight (phases 3 to 5 run at once)
+    # one per phase with writes that may be in flight (phases 2 to 5 run at once)
     pending: list[PendingIntent] = field(default_factory=list)
     suspect: bool = False  # an ambiguous write touched it: verify looks for copies
     ambiguous: list[AmbiguousWrite] = field(default_factory=list)

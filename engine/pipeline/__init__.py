@@ -3,7 +3,8 @@
 Layout (one module per job; each phase behind :class:`~engine.pipeline.phase.Phase`):
 
 - ``loop``        the run loop: phase 1 or the saved plan, then phases 2-6 chunk by
-                  chunk; pause, cancel, lease loss, finish, fail.
+                  chunk (2 to 5 at once, ``feed`` their hand-over); pause, cancel,
+                  lease loss, finish, fail.
 - ``context``     :class:`~engine.pipeline.context.RunContext`: what the phases share
                   (spec, ports, typed plan, ledger and item books, settle book,
                   counters) and the per-item bookkeeping helpers.
@@ -66,14 +67,21 @@ Phases (``store.set_phase``; the report names them, see :data:`engine.report.PHA
    remote link back to its ADO work item.
 6. verify: count what Jira holds (search on the ``ado-*`` labels) against the plan.
 
-Phases 3, 4 and 5 run at once (``loop``): once phase 2 has made every issue, they
-write to different endpoints (transitions; uploads, edits and comments; links and
-remote links), so each runs in its own thread through its own chunks and pool, and
-every endpoint's budget is in use instead of one phase's at a time. The run shows
-the lowest of them still running as its phase; each is recorded done as it ends.
-A stop or a failure in one stops the others at their next write. What they share
-per item is kept apart by phase: settle keys, intents (``ItemBook.pending``, one
-per phase), the ambiguous writes each resolves (by kind), the work items read ahead
+Phases 2 to 5 run at once (``loop``): they write to different endpoints (creates and
+sprint moves; transitions; uploads, edits and comments; links and remote links), so
+each runs in its own thread through its own chunks and pool, and every endpoint's
+budget is in use instead of one phase's at a time. Beside phase 2, phases 3 and 4
+take the issues as phase 2 makes them (``feed.CreateFeed``; at least
+``stream_batch`` at a time: states by the thousand, for its bulk requests), links
+wait for every issue (both ends of a link must exist), and each does a last pass
+over what is left once phase 2 has ended. An item whose description or comment
+names an item of the run not made yet is set aside for that last pass
+(``ContentContext.awaited``, :class:`~engine.pipeline.stops.AwaitCreates`), so every
+reference still gets its Jira key. The run shows the lowest phase still running; a
+phase is recorded done as it ends (beside phase 2, once 2 is). A stop or a failure
+in one stops the others at their next write. What they share per item is kept
+apart by phase: settle keys, intents (``ItemBook.pending``, one per phase), the
+ambiguous writes each resolves (by kind), the work items read ahead
 (``RunContext.prefetch``, per phase).
 
 Exactly once

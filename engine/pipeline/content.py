@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from engine import provenance
 from engine.comments import comment_content, comment_is_migratable, comment_marker_of
-from engine.content import issue_content
+from engine.content import ContentContext, issue_content
 from engine.http import OutcomeUnknown
 from engine.model import Comment, WorkItem
 from engine.pipeline.attachments import Attachments
 from engine.pipeline.history import HistoryWriter
-from engine.pipeline.limits import COMMENT_PROPERTY, PHASE_CHUNK
+from engine.pipeline.limits import CHECKPOINT_ITEMS, COMMENT_PROPERTY, PHASE_CHUNK
 from engine.pipeline.phase import PhaseResult, pending_items
+from engine.pipeline.stops import AwaitCreates
 from engine.pipeline.util import digest, properties_of
 from engine.ports import LedgerEntry
 from engine.settle import Deferred
@@ -28,9 +29,10 @@ class ContentPhase:
     number = 4
     name = "content"
     chunk_size: int | None = PHASE_CHUNK
+    stream_batch: int | None = CHECKPOINT_ITEMS
 
-    def items(self, ctx: RunContext) -> list[int]:
-        return pending_items(ctx, 4)
+    def items(self, ctx: RunContext, among: Sequence[int] | None = None) -> list[int]:
+        return pending_items(ctx, 4, among)
 
     def run_chunk(self, ctx: RunContext, ids: Sequence[int]) -> PhaseResult:
         ContentWriter(ctx).run(ids)
@@ -97,8 +99,9 @@ class ContentWriter:
         if self.ctx.spec.migrate_attachments:
             Attachments(self.ctx).upload_all(wi, entry, comments, existing)
         self._refresh_description(wi, entry)
+        context = self.ctx.entry_context(entry)  # after the uploads: images from Jira
         for comment in comments:
-            self._post_comment(entry, comment)
+            self._post_comment(entry, comment, context)
         HistoryWriter(self.ctx).carry(wi, entry, reconcile)
         self.ctx.mark_step(ado_id, 4)
 
@@ -164,6 +167,8 @@ class ContentWriter:
         description = content.fields.get("description")
         if description is None or digest(description) == self.ctx.book(entry).desc_hash:
             return
+        if content.awaited_refs:
+            self._await(entry, content.awaited_refs)
         self.ctx.check_stop()
         try:
             self.ctx.target.edit_issue(entry.jira_key, {"description": description})
@@ -175,12 +180,19 @@ class ContentWriter:
             provenance.note(self.ctx.book(entry), self.ctx.spec.run_id, edited=True)
             self.ctx.dirty_ledger.add(entry.ado_id)
 
-    def _post_comment(self, entry: LedgerEntry, comment: Comment) -> None:
+    def _await(self, entry: LedgerEntry, refs: set[int]) -> None:
+        """Leave the item for the pass after phase 2: its text names issues not made yet."""
+        names = ", ".join(f"#{i}" for i in sorted(refs)[:5])
+        self.ctx.log(f"… {self.ctx.label(entry.ado_id)} waits for {names}, which it names")
+        raise AwaitCreates(names)
+
+    def _post_comment(self, entry: LedgerEntry, comment: Comment, context: ContentContext) -> None:
         cid = str(comment.id)
         if cid in entry.comments:
             return
-        ctx = self.ctx.entry_context(entry)
-        content = comment_content(comment, ctx)
+        content = comment_content(comment, context)
+        if content.awaited_refs:
+            self._await(entry, content.awaited_refs)
         props = [self.ctx.markers.comment_property(entry.ado_id, comment)]
         self.ctx.check_stop()
         # An OutcomeUnknown goes up: the item waits out the comment, then finds it by

@@ -15,6 +15,7 @@ from engine.mapping import WorkflowGraph, map_state
 from engine.model import Status, WorkItem
 from engine.pipeline.cadence import StopState
 from engine.pipeline.checkpoint import Checkpointer
+from engine.pipeline.feed import CreateFeed
 from engine.pipeline.limits import ADO_BATCH, WRITE_PHASES
 from engine.pipeline.markers import ExactlyOnce
 from engine.pipeline.payloads import IssuePayloads
@@ -76,6 +77,7 @@ class RunContext:
         self.ledger: dict[int, LedgerEntry] = {}
         self.books: dict[int, ItemBook] = {}  # ado id → bookkeeping of its ledger entry
         self.crosswalk: dict[int, str] = {}
+        self.creates = CreateFeed()  # phase 2's progress, for the phases running beside it
         self.dirty_records: set[int] = set()
         self.dirty_ledger: set[int] = set()
         self.logs: list[str] = []
@@ -195,6 +197,8 @@ class RunContext:
             self.dirty_ledger.add(ado_id)
             self.units += 1
             self.checkpointer.cadence.count()
+        if phase == 2:
+            self.creates.made(ado_id)  # its issue exists: the phases beside 2 may take it
 
     def write_rule(self, entry: LedgerEntry, rule: str, note: str | None = None) -> None:
         """What a write phase carried (or could not) for the fidelity report."""
@@ -280,7 +284,13 @@ class RunContext:
             identity_emails=plan.identity_emails,
             shared_steps=self.shared_steps,
             field_rules=PlanFieldRules(plan.fields, type_id, users),
+            awaited=self._awaited,
         )
+
+    def _awaited(self, ado_id: int) -> bool:
+        """``ado_id`` will have a Jira issue later in this run (phase 2 is still making
+        issues beside the content phase), but has none yet."""
+        return self.creates.running and ado_id not in self.crosswalk and self.in_run(ado_id)
 
     def fetch(self, ids: Sequence[int]) -> dict[int, WorkItem]:
         out: dict[int, WorkItem] = {}

@@ -41,9 +41,10 @@ class CreatePhase:
     number = 2
     name = "create"
     chunk_size: int | None = None  # hierarchy levels and sprint closing span all items
+    stream_batch: int | None = None
 
-    def items(self, ctx: RunContext) -> list[int]:
-        return [i for i in ctx.order if ctx.active(i)]
+    def items(self, ctx: RunContext, among: Sequence[int] | None = None) -> list[int]:
+        return [i for i in (ctx.order if among is None else among) if ctx.active(i)]
 
     def run_chunk(self, ctx: RunContext, ids: Sequence[int]) -> PhaseResult:
         Creator(ctx).run(ids)

@@ -26,12 +26,13 @@ class LinksPhase:
     number = 5
     name = "links"
     chunk_size: int | None = PHASE_CHUNK
+    stream_batch: int | None = None  # both ends of a link must exist
 
     def __init__(self) -> None:
         self.setup = RelationSetup()  # read once per run: link types, repositories
 
-    def items(self, ctx: RunContext) -> list[int]:
-        return pending_items(ctx, 5)
+    def items(self, ctx: RunContext, among: Sequence[int] | None = None) -> list[int]:
+        return pending_items(ctx, 5, among)
 
     def run_chunk(self, ctx: RunContext, ids: Sequence[int]) -> PhaseResult:
         Linker(ctx, self.setup).run(ids)

@@ -9,6 +9,7 @@ from engine.errors import AuthError, BlockedAddress, RunAborted
 from engine.pipeline.content import ContentPhase
 from engine.pipeline.create import CreatePhase
 from engine.pipeline.dryrun import DryRun
+from engine.pipeline.limits import POLL_SECONDS
 from engine.pipeline.links import LinksPhase
 from engine.pipeline.phase import Phase
 from engine.pipeline.plan import Planner
@@ -29,10 +30,12 @@ PHASES: tuple[Phase, ...] = (
     LinksPhase(),
     VerifyPhase(),
 )
-# Once every issue exists (phase 2), these phases write to different endpoints
-# (transitions; uploads, edits and comments; links and remote links) and run at
-# once, each through its own chunks, so that every endpoint's budget is in use.
-CONCURRENT = frozenset({3, 4, 5})
+# These phases write to different endpoints (creates and sprint moves; transitions;
+# uploads, edits and comments; links and remote links) and run at once, each through
+# its own chunks, so that every endpoint's budget is in use. Beside phase 2, phases 3
+# and 4 take the issues as they are made (``CreateFeed``), links wait for every issue
+# (both ends of a link must exist), and each does a last pass once phase 2 has ended.
+CONCURRENT = frozenset({2, 3, 4, 5})
 
 
 class RunLoop:
@@ -84,14 +87,18 @@ class RunLoop:
 
     def _run_together(self, phases: list[Phase]) -> None:
         """Run ``phases`` at once, one thread each; the run's phase is the lowest still
-        running. A phase that ends early is recorded done at once; the first failure
-        or stop stops the others (at their next write) and is raised here."""
+        running. A phase that ends early is recorded done at once (beside phase 2, once
+        2 is); the first failure or stop stops the others (at their next write) and is
+        raised here."""
         self.ctx.enter_phase(min(p.number for p in phases))
         if len(phases) == 1:
             self._run_phase(phases[0])
             self._phase_done(phases[0])
             return
+        if any(p.number == 2 for p in phases):
+            self.ctx.creates.start()
         errors: list[BaseException] = []
+        ended: list[Phase] = []  # finished, not yet recorded done
         with ThreadPoolExecutor(len(phases), thread_name_prefix="phase") as threads:
             running: dict[Future[None], Phase] = {
                 threads.submit(self._run_phase_thread, p): p for p in phases
@@ -103,12 +110,13 @@ class RunLoop:
                     error = future.exception()
                     if error is not None:
                         errors.append(error)
-                        if not isinstance(error, StopRun):
+                        if not isinstance(error, StopRun) and not self.ctx.stops.is_set():
                             reason = f"phase {phase.number}: {error}"
                             self.ctx.request_stop(StopRun("FAILED", reason))
-                    elif not errors and not self.ctx.stops.is_set():
-                        self.ctx.plan.phases_done.append(phase.number)
-                        self.ctx.save_plan()
+                    else:
+                        ended.append(phase)
+                if not errors and not self.ctx.stops.is_set():
+                    ended = self._record_done(ended)
                 lowest = min((p.number for p in running.values()), default=self.ctx.phase)
                 if running and not errors and lowest != self.ctx.phase:
                     self.ctx.enter_phase(lowest)
@@ -120,14 +128,65 @@ class RunLoop:
         self.ctx.raise_if_stopped()
         self.ctx.checkpointer.save_report("RUNNING")
 
+    def _record_done(self, ended: list[Phase]) -> list[Phase]:
+        """Record done the phases that ended, but a phase beside 2 only once 2 is (its
+        last pass ran on every issue); returns those still waiting."""
+        waiting: list[Phase] = []
+        for phase in sorted(ended, key=lambda p: p.number):
+            if phase.number == 2 or 2 in self.ctx.plan.phases_done:
+                self.ctx.plan.phases_done.append(phase.number)
+                self.ctx.save_plan()
+            else:
+                waiting.append(phase)
+        return waiting
+
     def _run_phase_thread(self, phase: Phase) -> None:
         self.ctx.own_phase(phase.number)
         try:
+            if phase.number != 2:
+                self._run_beside_creates(phase)
+                self.ctx.raise_if_stopped()  # phase 2 stopped or failed: no last pass
             self._run_phase(phase)
             self.ctx.checkpointer.checkpoint(force=True)
             self.ctx.raise_if_stopped()
+        except BaseException as exc:
+            # stop the others (before phase 2 says it ended); a stop already asked for
+            # keeps its reason (a StopRequested here is that stop, seen by the transport)
+            if not isinstance(exc, StopRun) and not self.ctx.stops.is_set():
+                self.ctx.request_stop(StopRun("FAILED", f"phase {phase.number}: {exc}"))
+            raise
         finally:
+            if phase.number == 2:
+                self.ctx.creates.end()
             self.ctx.store.release()  # this thread's database connection, say
+
+    def _run_beside_creates(self, phase: Phase) -> None:
+        """While phase 2 runs: chunks of the issues it has made (at least
+        ``phase.stream_batch`` of them), or wait for it to end (no batch). What is left
+        when phase 2 ends (items set aside included) is the last pass's."""
+        feed, batch, cursor = self.ctx.creates, phase.stream_batch, 0
+        # issues made before (a resumed run, items already in Jira) come first; an
+        # item made while this list is read is in the feed too: each is taken once
+        ready = [i for i in phase.items(self.ctx) if self.ctx.step_done(i, 2)]
+        taken = set(ready)
+        while True:
+            made, ended = feed.since(cursor)
+            cursor += len(made)
+            if ended:
+                return
+            if batch is not None:
+                fresh = [i for i in phase.items(self.ctx, made) if i not in taken]
+                taken.update(fresh)
+                ready += fresh
+                if len(ready) >= batch:
+                    size = phase.chunk_size or len(ready)
+                    part, ready = ready[:size], ready[size:]
+                    phase.run_chunk(self.ctx, part)
+                    self.ctx.raise_if_stopped()
+                    continue
+            wanted = len(self.ctx.order) if batch is None else batch - len(ready)
+            feed.wait(cursor, wanted, POLL_SECONDS, self.ctx.stops.is_set)
+            self.ctx.raise_if_stopped()
 
     def _run_phase(self, phase: Phase) -> None:
         ids = phase.items(self.ctx)

@@ -46,9 +46,13 @@ class Phase(Protocol):
     # Items per chunk, or None when the phase must see all its items at once
     # (bulk creates by hierarchy level and sprint moves; verify's search).
     chunk_size: int | None
+    # Beside phase 2 (see ``loop``): the least number of newly made issues worth a
+    # chunk, or None when the phase waits for phase 2 to end.
+    stream_batch: int | None
 
-    def items(self, ctx: RunContext) -> list[int]:
-        """The items this phase still has to work on, in creation order."""
+    def items(self, ctx: RunContext, among: Sequence[int] | None = None) -> list[int]:
+        """The items (of ``among``, default all) this phase still has to work on, in
+        creation order."""
         ...
 
     def run_chunk(self, ctx: RunContext, ids: Sequence[int]) -> PhaseResult:

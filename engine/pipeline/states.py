@@ -40,9 +40,10 @@ class StatesPhase:
     number = 3
     name = "states"
     chunk_size: int | None = PHASE_CHUNK
+    stream_batch: int | None = PHASE_CHUNK  # full chunks: bulk transitions group by the thousand
 
-    def items(self, ctx: RunContext) -> list[int]:
-        return pending_items(ctx, 3)
+    def items(self, ctx: RunContext, among: Sequence[int] | None = None) -> list[int]:
+        return pending_items(ctx, 3, among)
 
     def run_chunk(self, ctx: RunContext, ids: Sequence[int]) -> PhaseResult:
         walker = StateWalker(ctx)

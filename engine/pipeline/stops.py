@@ -23,6 +23,11 @@ class Interrupted(Exception):
     """Raised inside a worker before a write once the run is stopping."""
 
 
+class AwaitCreates(Interrupted):
+    """The item's content names items whose issues phase 2 has not made yet: it is left
+    (its step not done) for the pass after phase 2 ends, so each reference gets its key."""
+
+
 def run_guarded(
     body: Callable[[], RunOutcome],
     *,

@@ -25,9 +25,10 @@ class VerifyPhase:
     number = 6
     name = "verify"
     chunk_size: int | None = None  # one verification over every item
+    stream_batch: int | None = None
 
-    def items(self, ctx: RunContext) -> list[int]:
-        return [i for i in ctx.order if i in ctx.ledger]
+    def items(self, ctx: RunContext, among: Sequence[int] | None = None) -> list[int]:
+        return [i for i in (ctx.order if among is None else among) if i in ctx.ledger]
 
     def run_chunk(self, ctx: RunContext, ids: Sequence[int]) -> PhaseResult:
         Verifier(ctx).run(ids)

@@ -54,7 +54,7 @@ def test_full_run_migrates_every_item_once_with_hierarchy_states_and_content(
     ]
     assert any(m.startswith("✓ ADO #") and "→ MIG-" in m for m in h.events.logs())
     assert h.events.of_type("progress")[-1]["current"] == len(planned)
-    # phases 3 to 5 run at once: the run shows the lowest still running, never going back
+    # phases 2 to 5 run at once: the run shows the lowest still running, never going back
     seen = h.store.phases_seen
     assert seen[:3] == [1, 2, 3] and seen[-1] == 6 and seen == sorted(set(seen))
     report = h.store.report

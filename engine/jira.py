@@ -37,7 +37,7 @@ from engine.model import (
     Status,
     Transition,
 )
-from engine.multipart import MultipartFile, rewindable
+from engine.multipart import FilePart, MultipartFiles, rewindable
 from engine.netpolicy import AddressPolicy, Origin, OriginCredential, guard_session
 from engine.ratelimit import AdaptiveRateLimiter, RateLimiter
 
@@ -388,25 +388,31 @@ class JiraClient(JiraRemovals, JiraBulk):
     def add_attachment(
         self, key: str, filename: str, stream: IO[bytes], content_type: str
     ) -> list[dict[str, Any]]:
-        """Upload one file as a streamed multipart body (never read whole into memory).
+        """Upload one file (see :meth:`add_attachments`)."""
+        return self.add_attachments(key, [FilePart(stream, filename, content_type)])
 
-        A seekable stream is rewound for a retry after 429/503; a one-way stream
+    def add_attachments(self, key: str, files: Sequence[FilePart]) -> list[dict[str, Any]]:
+        """Upload files in one streamed multipart body (never read whole into memory);
+        Jira answers with the attachments it made.
+
+        Seekable streams are rewound for a retry after 429/503; a one-way stream
         cannot be re-sent, so its upload fails with the transient error instead.
         """
-        can_rewind = rewindable(stream)
-        start = stream.tell() if can_rewind else 0
-        encoder = MultipartFile(stream, filename=filename, content_type=content_type)
+        starts = [f.stream.tell() if rewindable(f.stream) else None for f in files]
+        names = ", ".join(repr(f.filename) for f in files)
+        encoder = MultipartFiles(files)
         used = False
 
         def body() -> Any:
             nonlocal used
             if used:
-                if not can_rewind:
+                if any(start is None for start in starts):
                     raise PermanentError(
-                        f"attachment {filename!r} on {key}: the upload must be retried but "
+                        f"attachment {names} on {key}: the upload must be retried but "
                         "its stream cannot be rewound"
                     )
-                stream.seek(start)
+                for f, start in zip(files, starts, strict=True):
+                    f.stream.seek(start or 0)
             used = True
             return encoder.body()
 
@@ -416,7 +422,7 @@ class JiraClient(JiraRemovals, JiraBulk):
             body_factory=body,
             headers={"X-Atlassian-Token": "no-check", "Content-Type": encoder.content_type},
             ok=(200,),
-            what=f"attach {filename!r} to {key}",
+            what=f"attach {names} to {key}",
         )
         return list(answer or [])
 

@@ -1,4 +1,4 @@
-"""A streaming ``multipart/form-data`` body with one file part.
+"""A streaming ``multipart/form-data`` body with one file part, or several.
 
 ``requests`` (``files=``) builds the whole body in memory; ADO attachments can be
 hundreds of megabytes. :class:`MultipartFile` yields the body in chunks straight
@@ -16,7 +16,8 @@ from __future__ import annotations
 import io
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import IO
 
 CHUNK = 64 * 1024
@@ -81,6 +82,16 @@ class MultipartFile:
 
     def chunks(self) -> Iterator[bytes]:
         """The body's bytes; raises if a declared size does not match the stream."""
+        yield from self.part_chunks()
+        yield self._tail
+
+    @property
+    def part_length(self) -> int | None:
+        """The part's bytes without the closing boundary."""
+        return None if self.size is None else len(self._head) + self.size
+
+    def part_chunks(self) -> Iterator[bytes]:
+        """The part (its headers and the file), without the closing boundary."""
         yield self._head
         sent = 0
         while True:
@@ -91,10 +102,70 @@ class MultipartFile:
             yield chunk
         if self.size is not None and sent != self.size:
             raise OSError(f"attachment stream gave {sent} bytes, {self.size} were declared")
-        yield self._tail
 
     def body(self) -> Iterator[bytes] | _SizedBody:
         """What to pass as ``data=``: sized when the length is known, else chunked."""
+        length = self.content_length
+        if length is None:
+            return self.chunks()
+        return _SizedBody(self.chunks(), length)
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """One file of a multi-file upload."""
+
+    stream: IO[bytes]
+    filename: str
+    content_type: str = "application/octet-stream"
+
+
+class MultipartFiles:
+    """The body of an upload with several file parts (all named ``field``), streamed."""
+
+    def __init__(
+        self,
+        parts: Sequence[FilePart],
+        *,
+        field: str = "file",
+        boundary: str | None = None,
+        chunk_size: int = CHUNK,
+    ) -> None:
+        if not parts:
+            raise ValueError("a multipart upload needs at least one file")
+        self.boundary = boundary or "----migrator" + secrets.token_hex(16)
+        self._files = [
+            MultipartFile(
+                p.stream,
+                filename=p.filename,
+                content_type=p.content_type,
+                field=field,
+                boundary=self.boundary,
+                chunk_size=chunk_size,
+            )
+            for p in parts
+        ]
+        self._tail = f"\r\n--{self.boundary}--\r\n".encode()
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    @property
+    def content_length(self) -> int | None:
+        lengths = [f.part_length for f in self._files]
+        if any(n is None for n in lengths):
+            return None
+        return sum(n or 0 for n in lengths) + 2 * (len(lengths) - 1) + len(self._tail)
+
+    def chunks(self) -> Iterator[bytes]:
+        for index, part in enumerate(self._files):
+            if index:
+                yield b"\r\n"
+            yield from part.part_chunks()
+        yield self._tail
+
+    def body(self) -> Iterator[bytes] | _SizedBody:
         length = self.content_length
         if length is None:
             return self.chunks()

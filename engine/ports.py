@@ -31,6 +31,7 @@ from engine.model import (
     WorkItem,
     WorkItemType,
 )
+from engine.multipart import FilePart
 
 # REMOVED: rollback runs only (what the rolled-back run wrote for the item was removed).
 ItemStatus = Literal["PENDING", "CREATED", "UPDATED", "SKIPPED", "FAILED", "REMOVED"]
@@ -256,6 +257,10 @@ class JiraTarget(Protocol):
     def add_attachment(
         self, key: str, filename: str, stream: IO[bytes], content_type: str
     ) -> list[dict[str, Any]]: ...
+
+    def add_attachments(self, key: str, files: Sequence[FilePart]) -> list[dict[str, Any]]:
+        """Several files in one request; the answer lists the attachments Jira made."""
+        ...
 
     def attachments(self, key: str) -> list[dict[str, Any]]: ...
 

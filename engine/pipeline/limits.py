@@ -16,6 +16,9 @@ WRITE_TRIES = 3
 AMBIGUOUS_ROUNDS = 6
 DRY_RUN_SAMPLES = 5
 OVERFLOW_KEY = "overflow:description"
+# Small files of one item go up together: at most this many, and this many bytes, a request.
+UPLOAD_GROUP_FILES = 10
+UPLOAD_GROUP_BYTES = 4 << 20
 WRITE_PHASES = (2, 3, 4, 5)
 ESSENTIAL_FIELDS = {"summary", "project", "issuetype", "labels", "parent"}
 # Required create-screen fields the content rules or the pipeline can fill.

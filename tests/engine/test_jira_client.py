@@ -25,6 +25,7 @@ import responses
 from engine.errors import PermanentError, StopRequested
 from engine.http import OutcomeUnknown, RetryPolicy
 from engine.jira import JiraClient, parse_bulk
+from engine.multipart import FilePart
 from engine.ratelimit import AdaptiveRateLimiter
 
 SITE = "https://acme.atlassian.net"
@@ -439,6 +440,46 @@ def test_add_attachment_sends_a_streamed_multipart_body(jira: JiraClient) -> Non
     assert part.get_filename() == "résumé %22v2%22.pdf"
     assert part.get_content_type() == "application/pdf"
     assert part.get_payload(decode=True) == payload
+
+
+@responses.activate
+def test_add_attachments_sends_several_files_in_one_body(jira: JiraClient) -> None:
+    files = {"a.png": os.urandom(5_000), "notes.txt": b"plain\r\n--x\r\n", "b.bin": b""}
+    seen: dict[str, Any] = {}
+
+    def callback(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        seen["body"] = b"".join(request.body)  # type: ignore[arg-type]
+        seen["headers"] = dict(request.headers)
+        answer = [{"id": str(i), "filename": n} for i, n in enumerate(files)]
+        return 200, {}, json.dumps(answer)
+
+    responses.add_callback(responses.POST, f"{API}/issue/A-1/attachments", callback=callback)
+    parts = [FilePart(io.BytesIO(data), name, "image/png") for name, data in files.items()]
+    out = jira.add_attachments("A-1", parts)
+    assert [a["filename"] for a in out] == list(files)
+    assert len(responses.calls) == 1
+    headers = seen["headers"]
+    assert int(headers["Content-Length"]) == len(seen["body"])
+    got = parse_multipart(headers["Content-Type"], seen["body"])
+    assert [p.get_param("name", header="content-disposition") for p in got] == ["file"] * 3
+    assert {p.get_filename(): p.get_payload(decode=True) for p in got} == files
+
+
+@responses.activate
+def test_add_attachments_rewinds_every_file_for_a_retry(jira: JiraClient) -> None:
+    bodies: list[bytes] = []
+
+    def callback(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        bodies.append(b"".join(request.body))  # type: ignore[arg-type]
+        if len(bodies) == 1:
+            return 429, {"Retry-After": "0"}, ""
+        return 200, {}, "[]"
+
+    responses.add_callback(responses.POST, f"{API}/issue/A-1/attachments", callback=callback)
+    parts = [FilePart(io.BytesIO(b"one"), "1.txt"), FilePart(io.BytesIO(b"two"), "2.txt")]
+    jira.add_attachments("A-1", parts)
+    assert len(bodies) == 2
+    assert bodies[1] == bodies[0] and b"one" in bodies[1] and b"two" in bodies[1]
 
 
 class OneWayStream(io.RawIOBase):

@@ -152,7 +152,8 @@ def test_a_copy_that_lands_after_the_settle_deadline_is_removed_by_verify(make_s
     assert once["resent"].get("issue", 0) >= 1, once
     assert once["repaired"].get("issue", 0) >= 1, once
     assert once["repaired"].get("comment", 0) == 1, once
-    assert once["repaired"].get("attachment", 0) == 1, once
+    # the late upload request may carry several of the item's files: each copy goes
+    assert once["repaired"].get("attachment", 0) >= 1, once
     repairs = once["repairs"]
     assert all(r["removed"] for r in repairs), repairs
     kept = {r["kept"] for r in repairs if r["kind"] == "issue"}

@@ -150,7 +150,7 @@ def test_a_lost_lease_stops_at_once_and_touches_nothing_more(sandboxes: Any) -> 
         ("create_issues", 2),
         ("transition", 7),
         ("bulk_transition", 1),
-        ("add_attachment", 3),
+        ("add_attachments", 3),
         ("add_comment", 4),
         ("edit_issue", 2),
         ("link_issues", 2),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
-from engine.errors import AuthError, BlockedAddress, RunAborted
+from engine.errors import AuthError, BlockedAddress, RunAborted, StopRequested
 from engine.pipeline.content import ContentPhase
 from engine.pipeline.create import CreatePhase
 from engine.pipeline.dryrun import DryRun
@@ -120,8 +120,12 @@ class RunLoop:
                 lowest = min((p.number for p in running.values()), default=self.ctx.phase)
                 if running and not errors and lowest != self.ctx.phase:
                     self.ctx.enter_phase(lowest)
-        # a crash beats the stop it caused; a stop is raised as the stop state says
-        crash = next((e for e in errors if not isinstance(e, StopRun)), None)
+        # a crash beats the stop it caused, whichever thread ended first (another
+        # phase's transport may have seen that stop and raised StopRequested); a stop
+        # is raised as the stop state says
+        crash = next((e for e in errors if not isinstance(e, (StopRun, StopRequested))), None)
+        if crash is None and not self.ctx.stops.is_set():
+            crash = next((e for e in errors if isinstance(e, StopRequested)), None)
         if crash is not None:
             raise crash
         self.ctx.checkpointer.checkpoint(force=True)

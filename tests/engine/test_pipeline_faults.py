@@ -165,7 +165,8 @@ def test_a_crash_right_after_a_write_then_a_rerun_duplicates_nothing(
     h = Harness(sandboxes)
     _, jira = clients(sandboxes)
     with pytest.raises(Crash):
-        h.run(make_spec(sandboxes), target=crash_after(jira, method, nth))
+        early = h.run(make_spec(sandboxes), target=crash_after(jira, method, nth))
+        pytest.fail(f"the run ended before {method} #{nth}: {early}")
 
     outcome = h.run(make_spec(sandboxes))  # the redelivered task, same store
 

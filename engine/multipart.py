@@ -1,11 +1,10 @@
-"""A streaming ``multipart/form-data`` body with one file part, or several.
+"""A streaming ``multipart/form-data`` body with one file part or several.
 
 ``requests`` (``files=``) builds the whole body in memory; ADO attachments can be
-hundreds of megabytes. :class:`MultipartFile` yields the body in chunks straight
-from the source stream. When the stream's size is known (seekable, or it says its
-``content_length``) the body knows its exact length, so ``requests`` sends a
-``Content-Length``; otherwise use :meth:`MultipartFile.chunks` and the body goes
-out with ``Transfer-Encoding: chunked``.
+hundreds of megabytes. :class:`MultipartFiles` yields the body in chunks straight
+from the source streams. When every stream's size is known (seekable, or it says
+its ``content_length``) the body knows its exact length, so ``requests`` sends a
+``Content-Length``; otherwise the body goes out with ``Transfer-Encoding: chunked``.
 
 The part is encoded the way browsers do (HTML5 / RFC 7578): the filename is UTF-8
 inside quotes, with ``"``, CR and LF percent-encoded.
@@ -41,26 +40,24 @@ def stream_size(stream: IO[bytes]) -> int | None:
     return declared if isinstance(declared, int) and declared >= 0 else None
 
 
-class MultipartFile:
-    """The body of a one-file multipart upload, produced chunk by chunk."""
+class _Part:
+    """One file part: its headers and the file, read chunk by chunk."""
 
     def __init__(
         self,
         stream: IO[bytes],
         *,
         filename: str,
-        content_type: str = "application/octet-stream",
-        field: str = "file",
-        size: int | None = None,
-        boundary: str | None = None,
-        chunk_size: int = CHUNK,
+        content_type: str,
+        field: str,
+        boundary: str,
+        chunk_size: int,
     ) -> None:
         self.stream = stream
-        self.size = size if size is not None else stream_size(stream)
-        self.boundary = boundary or "----migrator" + secrets.token_hex(16)
+        self.size = stream_size(stream)
         self.chunk_size = chunk_size
         self._head = (
-            f"--{self.boundary}\r\n".encode()
+            f"--{boundary}\r\n".encode()
             + b'Content-Disposition: form-data; name="'
             + _quote(field)
             + b'"; filename="'
@@ -68,30 +65,14 @@ class MultipartFile:
             + b'"\r\n'
             + f"Content-Type: {content_type or 'application/octet-stream'}\r\n\r\n".encode()
         )
-        self._tail = f"\r\n--{self.boundary}--\r\n".encode()
 
     @property
-    def content_type(self) -> str:
-        return f"multipart/form-data; boundary={self.boundary}"
-
-    @property
-    def content_length(self) -> int | None:
-        if self.size is None:
-            return None
-        return len(self._head) + self.size + len(self._tail)
-
-    def chunks(self) -> Iterator[bytes]:
-        """The body's bytes; raises if a declared size does not match the stream."""
-        yield from self.part_chunks()
-        yield self._tail
-
-    @property
-    def part_length(self) -> int | None:
+    def length(self) -> int | None:
         """The part's bytes without the closing boundary."""
         return None if self.size is None else len(self._head) + self.size
 
-    def part_chunks(self) -> Iterator[bytes]:
-        """The part (its headers and the file), without the closing boundary."""
+    def chunks(self) -> Iterator[bytes]:
+        """The part's bytes; raises if the stream's size changed under it."""
         yield self._head
         sent = 0
         while True:
@@ -102,13 +83,6 @@ class MultipartFile:
             yield chunk
         if self.size is not None and sent != self.size:
             raise OSError(f"attachment stream gave {sent} bytes, {self.size} were declared")
-
-    def body(self) -> Iterator[bytes] | _SizedBody:
-        """What to pass as ``data=``: sized when the length is known, else chunked."""
-        length = self.content_length
-        if length is None:
-            return self.chunks()
-        return _SizedBody(self.chunks(), length)
 
 
 @dataclass(frozen=True)
@@ -135,7 +109,7 @@ class MultipartFiles:
             raise ValueError("a multipart upload needs at least one file")
         self.boundary = boundary or "----migrator" + secrets.token_hex(16)
         self._files = [
-            MultipartFile(
+            _Part(
                 p.stream,
                 filename=p.filename,
                 content_type=p.content_type,
@@ -153,19 +127,21 @@ class MultipartFiles:
 
     @property
     def content_length(self) -> int | None:
-        lengths = [f.part_length for f in self._files]
+        lengths = [f.length for f in self._files]
         if any(n is None for n in lengths):
             return None
         return sum(n or 0 for n in lengths) + 2 * (len(lengths) - 1) + len(self._tail)
 
     def chunks(self) -> Iterator[bytes]:
+        """The body's bytes; raises if a file's size does not match its stream."""
         for index, part in enumerate(self._files):
             if index:
                 yield b"\r\n"
-            yield from part.part_chunks()
+            yield from part.chunks()
         yield self._tail
 
     def body(self) -> Iterator[bytes] | _SizedBody:
+        """What to pass as ``data=``: sized when the length is known, else chunked."""
         length = self.content_length
         if length is None:
             return self.chunks()

@@ -15,6 +15,8 @@ import json
 import time
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +42,18 @@ from migrations_app.run_digest import digest_of
 from migrations_app.services import run_heartbeat
 
 REDACTED = "[redacted]"
+ITEM_BATCH = 500  # rows a statement when the run's items are saved
+ITEM_FIELDS = (
+    "ado_type",
+    "ado_url",
+    "jira_key",
+    "jira_id",
+    "jira_url",
+    "status",
+    "error",
+    "attempts",
+    "updated_at",
+)
 
 
 class Scrubber:
@@ -142,44 +156,39 @@ class DjangoCheckpointStore:
         }
 
     def save_items(self, records: Iterable[ItemRecord]) -> None:
+        """Upsert the records, ``ITEM_BATCH`` rows a statement, in one transaction: the
+        rows of a large run are never all built at once."""
         now = timezone.now()
-        rows = {
-            r.ado_id: RunItem(
-                run_id=self.run_id,
-                ado_id=r.ado_id,
-                ado_type=r.ado_type[:128],
-                ado_url=r.ado_url[:1000],
-                jira_key=r.jira_key or "",
-                jira_id=r.jira_id or "",
-                jira_url=jira_browse_url(self._jira_base, r.jira_key or ""),
-                status=r.status,
-                error=self.scrub.text(r.error or ""),
-                attempts=r.attempts,
-                updated_at=now,
-            )
-            for r in records
-        }
-        if not rows:
-            return
+        batches = iter(records)
+        wrote = False
         with transaction.atomic():
-            RunItem.objects.bulk_create(
-                rows.values(),
-                batch_size=500,
-                update_conflicts=True,
-                unique_fields=["run", "ado_id"],
-                update_fields=[
-                    "ado_type",
-                    "ado_url",
-                    "jira_key",
-                    "jira_id",
-                    "jira_url",
-                    "status",
-                    "error",
-                    "attempts",
-                    "updated_at",
-                ],
-            )
-            self._update_counters()
+            while batch := list(islice(batches, ITEM_BATCH)):
+                # one statement may not touch a row twice (PostgreSQL): the last wins
+                rows = {r.ado_id: self._item_row(r, now) for r in batch}
+                RunItem.objects.bulk_create(
+                    rows.values(),
+                    update_conflicts=True,
+                    unique_fields=["run", "ado_id"],
+                    update_fields=list(ITEM_FIELDS),
+                )
+                wrote = True
+            if wrote:
+                self._update_counters()
+
+    def _item_row(self, r: ItemRecord, now: datetime) -> RunItem:
+        return RunItem(
+            run_id=self.run_id,
+            ado_id=r.ado_id,
+            ado_type=r.ado_type[:128],
+            ado_url=r.ado_url[:1000],
+            jira_key=r.jira_key or "",
+            jira_id=r.jira_id or "",
+            jira_url=jira_browse_url(self._jira_base, r.jira_key or ""),
+            status=r.status,
+            error=self.scrub.text(r.error or ""),
+            attempts=r.attempts,
+            updated_at=now,
+        )
 
     def _update_counters(self) -> None:
         counts = RunItem.objects.filter(run_id=self.run_id).aggregate(

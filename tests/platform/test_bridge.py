@@ -123,6 +123,38 @@ def test_a_worker_that_lost_its_lease_writes_no_plan_and_no_report(store, held_r
     assert held_run.digest.type_mappings == []
 
 
+def test_save_items_streams_many_rows_in_batches_and_the_last_record_of_an_id_wins(store, held_run):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from migrations_app.engine_bridge import ITEM_BATCH
+
+    total = 2 * ITEM_BATCH + 7
+    store.set_total(total)
+
+    written_before: dict[int, int] = {}
+
+    def inserts() -> int:
+        return sum(q["sql"].lstrip().upper().startswith("INSERT") for q in queries.captured_queries)
+
+    def records():  # a generator: the rows are written as it is read, never all held
+        for n in range(1, total + 1):
+            written_before[n] = inserts()
+            yield ItemRecord(n, "Bug", f"u{n}", "FAILED", error="first try")
+        yield ItemRecord(3, "Bug", "u3", "CREATED", "PROJ-3", "103")  # a later batch
+
+    with CaptureQueriesContext(connection) as queries:
+        store.save_items(records())
+    assert written_before[ITEM_BATCH] == 0
+    assert 0 < written_before[ITEM_BATCH + 1] < written_before[2 * ITEM_BATCH + 1]
+
+    held_run.refresh_from_db()
+    assert held_run.items.count() == total
+    assert (held_run.success_count, held_run.failure_count) == (1, total - 1)
+    assert held_run.progress_percent == 100
+    assert held_run.items.get(ado_id=3).jira_key == "PROJ-3"
+
+
 def test_a_taken_over_run_resumes_from_the_plan_its_first_worker_saved(store, held_run):
     from migrations_app.engine_bridge import DjangoCheckpointStore, Scrubber
     from migrations_app.models import MigrationRun

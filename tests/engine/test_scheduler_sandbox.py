@@ -316,8 +316,10 @@ def test_no_write_is_repeated_under_heavy_429s(sb: Any) -> None:
     sb.jira.knobs.update({"p429": 0.0})
     after = writes(sb)
     applied = {k: after[k] - before[k] for k in after}
-    seen = scheduler.throttles  # the model's 429s and the random ones
-    assert sum(seen.values()) >= 20 and seen.get(PER_ISSUE, 0) >= 1 and seen.get(BURST, 0) >= 1
+    # the model's 429s: which scopes are hit depends on timing (a loaded machine paces
+    # the comments below their rate, so the burst limit may never answer); many must be
+    seen = scheduler.throttles
+    assert sum(seen.values()) >= 20 and seen.get(PER_ISSUE, 0) >= 1, seen
     assert applied["comments"] == 36 and comment_counts(sb, keys) == [6] * 6
     assert applied["links"] == 6 and applied["remote_links"] == 6
     assert applied["properties"] == 6

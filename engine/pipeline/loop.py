@@ -120,12 +120,8 @@ class RunLoop:
                 lowest = min((p.number for p in running.values()), default=self.ctx.phase)
                 if running and not errors and lowest != self.ctx.phase:
                     self.ctx.enter_phase(lowest)
-        # a crash beats the stop it caused, whichever thread ended first (another
-        # phase's transport may have seen that stop and raised StopRequested); a stop
-        # is raised as the stop state says
-        crash = next((e for e in errors if not isinstance(e, (StopRun, StopRequested))), None)
-        if crash is None and not self.ctx.stops.is_set():
-            crash = next((e for e in errors if isinstance(e, StopRequested)), None)
+        # a crash beats the stop it caused; a stop is raised as the stop state says
+        crash = next((e for e in errors if not isinstance(e, StopRun)), None)
         if crash is not None:
             raise crash
         self.ctx.checkpointer.checkpoint(force=True)
@@ -153,6 +149,12 @@ class RunLoop:
             self._run_phase(phase)
             self.ctx.checkpointer.checkpoint(force=True)
             self.ctx.raise_if_stopped()
+        except StopRequested:
+            # the transport saw a stop (perhaps another phase's crash): it ends this
+            # thread as that stop, so the crash is what the run raises; without a stop
+            # it is a bug and goes up as it is
+            self.ctx.raise_if_stopped()
+            raise
         except BaseException as exc:
             # stop the others (before phase 2 says it ended); a stop already asked for
             # keeps its reason (a StopRequested here is that stop, seen by the transport)

@@ -29,7 +29,7 @@ _P_SCOPE = _words("table td th caption button html")
 
 
 # --------------------------------------------------------------------------- tree
-@dataclass
+@dataclass(slots=True)
 class Element:
     tag: str
     attrs: dict[str, str] = field(default_factory=dict)

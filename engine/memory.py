@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ class MemoryStore:
     phase: int = 0
     total: int = 0
     plan: dict[str, Any] | None = None
+    plan_items: list[dict[str, Any]] = field(default_factory=list)  # the plan's item rows
     items: dict[int, ItemRecord] = field(default_factory=dict)
     ledger: dict[int, LedgerEntry] = field(default_factory=dict)
     report: dict[str, Any] | None = None
@@ -56,6 +57,16 @@ class MemoryStore:
     def load_plan(self) -> dict[str, Any] | None:
         with self._lock:
             return copy.deepcopy(self.plan)
+
+    def save_plan_items(self, rows: Iterable[dict[str, Any]]) -> None:
+        copied = [copy.deepcopy(r) for r in rows]
+        with self._lock:
+            self.plan_items = copied
+
+    def load_plan_items(self) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            rows = copy.deepcopy(self.plan_items)
+        return iter(rows)
 
     def load_items(self) -> dict[int, ItemRecord]:
         with self._lock:

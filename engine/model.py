@@ -42,7 +42,7 @@ class AttachmentRef:
     comment: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class WorkItem:
     id: int
     rev: int

@@ -42,7 +42,7 @@ Action = Literal["create", "complete", "update", "refresh", "skip"]
 REMOVED_REASON = "removed in Azure DevOps"
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedItem:
     """One work item's place in the plan (JSON-safe through ``to_dict``)."""
 

@@ -38,7 +38,7 @@ ItemStatus = Literal["PENDING", "CREATED", "UPDATED", "SKIPPED", "FAILED", "REMO
 Command = Literal["run", "pause", "cancel"]
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemRecord:
     """The per-run result row of one ADO work item (the items endpoint)."""
 
@@ -111,6 +111,13 @@ class CheckpointStore(Protocol):
         """Store the plan (ids in order, mappings) so a resumed run need not redo discovery."""
 
     def load_plan(self) -> dict[str, Any] | None: ...
+
+    def save_plan_items(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Replace the plan's per-item rows with ``rows`` (in creation order); read as
+        they are written, so a caller may pass a generator."""
+
+    def load_plan_items(self) -> Iterator[dict[str, Any]]:
+        """The plan's per-item rows in the order they were saved."""
 
     def load_items(self) -> dict[int, ItemRecord]: ...
 

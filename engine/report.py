@@ -3,9 +3,10 @@
 It is a pure function of what the run persisted: the plan (``RunPlan``: mappings, preflight
 problems, the items in order), the per-run item rows and, per item, the facts
 the pipeline keeps in the item's book (``engine.itembook``: content rules and notes,
-unmapped users, oversized attachments, an unreachable status). So a resumed or
-taken-over run rebuilds the same report, and the report is saved again at the
-end of each phase. Keys are camelCase, like the rest of the API.
+unmapped users, oversized attachments, an unreachable status), folded one item at a
+time into a :class:`FactTally`. So a resumed or taken-over run rebuilds the same
+report, and the report is saved again at the end of each phase. Keys are camelCase,
+like the rest of the API.
 """
 
 from __future__ import annotations
@@ -127,66 +128,81 @@ def _field_map(plan: RunPlan) -> dict[str, Any]:
     }
 
 
-def _fidelity(facts: Mapping[int, ItemBook]) -> dict[str, Any]:
-    """Per rule: how many items it touched, and what could not be carried.
+class FactTally:
+    """The report's per-item facts folded one item at a time (:meth:`add`), so a report
+    of a large run never needs every item's book at once.
 
-    Content rules come from the create payload (``rules``/``notes``); what the
-    write phases did (attachments, comments, sprint moves, links, remote links)
-    from ``write_rules``/``write_notes``. A note's rule is the text before its colon.
+    Fidelity, per rule: how many items it touched, and what could not be carried.
+    Content rules come from the create payload (``rules``/``notes``); what the write
+    phases did (attachments, comments, sprint moves, links, remote links) from
+    ``write_rules``/``write_notes``. A note's rule is the text before its colon.
+    Problems: unmapped users, oversized attachments, images not fetched and
+    unreachable statuses, with the items they concern.
     """
-    touched: Counter[str] = Counter()
-    notes: dict[str, Counter[str]] = defaultdict(Counter)
-    for fact in facts.values():
+
+    def __init__(self) -> None:
+        self.touched: Counter[str] = Counter()
+        self.notes: dict[str, Counter[str]] = defaultdict(Counter)
+        self.users: Counter[str] = Counter()
+        self.oversized: list[dict[str, Any]] = []
+        self.not_fetched: list[dict[str, Any]] = []
+        self.unreachable: dict[tuple[str, str], dict[str, Any]] = {}
+
+    @classmethod
+    def of(cls, facts: Mapping[int, ItemBook]) -> FactTally:
+        tally = cls()
+        for ado_id, fact in facts.items():
+            tally.add(ado_id, fact)
+        return tally
+
+    def add(self, ado_id: int, fact: ItemBook) -> None:
         for rule in set(fact.rules) | set(fact.write_rules):
-            touched[rule] += 1
+            self.touched[rule] += 1
         for note in [*fact.notes, *fact.write_notes]:
-            notes[note_rule(note)][note] += 1
-    rules = sorted(set(touched) | set(notes))
-    return {
-        rule: {
-            "items": touched.get(rule, 0),
-            "notCarried": sum(notes[rule].values()),
-            "examples": [n for n, _ in notes[rule].most_common(NOTE_EXAMPLES)],
+            self.notes[note_rule(note)][note] += 1
+        self.users.update(set(fact.unmapped_users))
+        for att in fact.skipped_attachments:
+            self.oversized.append({"adoId": ado_id, **att.to_dict()})
+        for image in fact.images_not_fetched:
+            self.not_fetched.append({"adoId": ado_id, "url": image.url, "reason": image.reason})
+        stuck = fact.unreachable
+        if stuck is not None:
+            key = (stuck.jira_type, stuck.status)
+            row = self.unreachable.setdefault(key, {**stuck.to_dict(), "items": 0, "adoIds": []})
+            row["items"] += 1
+            if len(row["adoIds"]) < 20:
+                row["adoIds"].append(ado_id)
+
+    def fidelity(self) -> dict[str, Any]:
+        rules = sorted(set(self.touched) | set(self.notes))
+        return {
+            rule: {
+                "items": self.touched.get(rule, 0),
+                "notCarried": sum(self.notes[rule].values()),
+                "examples": [n for n, _ in self.notes[rule].most_common(NOTE_EXAMPLES)],
+            }
+            for rule in rules
         }
-        for rule in rules
-    }
 
 
 def _problems(
     plan: RunPlan,
     records: Mapping[int, ItemRecord],
-    facts: Mapping[int, ItemBook],
+    facts: FactTally,
 ) -> dict[str, Any]:
-    by_id = {i.ado_id: i for i in plan.items}
-    users: Counter[str] = Counter()
-    oversized: list[dict[str, Any]] = []
-    not_fetched: list[dict[str, Any]] = []
-    unreachable: dict[tuple[str, str], dict[str, Any]] = {}
-    for ado_id, fact in facts.items():
-        users.update(set(fact.unmapped_users))
-        for att in fact.skipped_attachments:
-            oversized.append({"adoId": ado_id, **att.to_dict()})
-        for image in fact.images_not_fetched:
-            not_fetched.append({"adoId": ado_id, "url": image.url, "reason": image.reason})
-        note = fact.unreachable
-        if note is not None:
-            key = (note.jira_type, note.status)
-            row = unreachable.setdefault(key, {**note.to_dict(), "items": 0, "adoIds": []})
-            row["items"] += 1
-            if len(row["adoIds"]) < 20:
-                row["adoIds"].append(ado_id)
+    planned = {i.ado_id for i in plan.items}
     failed = [
         {"adoId": r.ado_id, "adoType": r.ado_type, "error": r.error, "attempts": r.attempts}
         for r in records.values()
-        if r.status == "FAILED" and r.ado_id in by_id
+        if r.status == "FAILED" and r.ado_id in planned
     ]
     return {
         "validation": list(dict.fromkeys(plan.problems)),
-        "unmappedUsers": [{"email": e, "items": n} for e, n in sorted(users.items())],
-        "oversizedAttachments": oversized,
+        "unmappedUsers": [{"email": e, "items": n} for e, n in sorted(facts.users.items())],
+        "oversizedAttachments": facts.oversized,
         # content URLs on another origin than Azure DevOps: never fetched, kept as links
-        "imagesNotFetched": not_fetched,
-        "unreachableStatuses": list(unreachable.values()),
+        "imagesNotFetched": facts.not_fetched,
+        "unreachableStatuses": list(facts.unreachable.values()),
         "failedItems": failed,
     }
 
@@ -231,7 +247,7 @@ def _sprints(plan: RunPlan) -> dict[str, Any]:
 def build_report(
     plan: RunPlan,
     records: Mapping[int, ItemRecord],
-    facts: Mapping[int, ItemBook],
+    facts: Mapping[int, ItemBook] | FactTally,
     *,
     status: str,
     phase: int,
@@ -240,6 +256,7 @@ def build_report(
 ) -> dict[str, Any]:
     """The report saved with ``store.save_report`` (see the module docstring)."""
     items = plan.items
+    tally = facts if isinstance(facts, FactTally) else FactTally.of(facts)
     removed = [i.ado_id for i in items if i.state_category == "Removed"]
     report: dict[str, Any] = {
         "runType": plan.run_type,
@@ -252,13 +269,13 @@ def build_report(
         "typeMappings": _type_mappings(plan),
         "stateMappings": _state_mappings(plan),
         "countsPerType": _counts(items, records),
-        "problems": _problems(plan, records, facts),
+        "problems": _problems(plan, records, tally),
         "removedItems": {
             "policy": "skipped",
             "reason": "removed in Azure DevOps",
             "adoIds": removed,
         },
-        "fidelity": _fidelity(facts),
+        "fidelity": tally.fidelity(),
         "components": _components(plan),
         "sprints": _sprints(plan),
         "fieldMap": _field_map(plan),

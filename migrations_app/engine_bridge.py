@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from itertools import islice
 from typing import Any
@@ -35,6 +35,7 @@ from migrations_app.models import (
     PendingWrite,
     RunDocument,
     RunItem,
+    RunPlanItem,
     RunStatus,
     RunType,
 )
@@ -139,6 +140,22 @@ class DjangoCheckpointStore:
         rows = RunDocument.objects.filter(run_id=self.run_id).values_list("plan", flat=True)
         plan = rows.first()
         return plan if isinstance(plan, dict) else None
+
+    def save_plan_items(self, rows: Iterable[dict[str, Any]]) -> None:
+        with transaction.atomic():
+            if not self._mine().update(updated_at=timezone.now()):
+                return  # the lease is lost: a worker that lost it writes nothing
+            RunPlanItem.objects.filter(run_id=self.run_id).delete()
+            numbered = enumerate(rows)
+            while batch := list(islice(numbered, ITEM_BATCH)):
+                RunPlanItem.objects.bulk_create(
+                    RunPlanItem(run_id=self.run_id, seq=n, data=self.scrub.json(row))
+                    for n, row in batch
+                )
+
+    def load_plan_items(self) -> Iterator[dict[str, Any]]:
+        rows = RunPlanItem.objects.filter(run_id=self.run_id).order_by("seq")
+        yield from rows.values_list("data", flat=True).iterator(chunk_size=2000)
 
     def load_items(self) -> dict[int, ItemRecord]:
         return {

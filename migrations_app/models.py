@@ -186,6 +186,25 @@ class RunDocument(models.Model):
         return f"plan and report of run {self.run_id}"
 
 
+class RunPlanItem(models.Model):
+    """One item's decisions in a run's plan (the engine's ``PlannedItem``), in creation
+    order (``seq``). Written once when the run is planned, read when it resumes; the
+    rest of the plan is in :class:`RunDocument`, so its size does not grow with the
+    project."""
+
+    run = models.ForeignKey(MigrationRun, on_delete=models.CASCADE, related_name="plan_items")
+    seq = models.PositiveIntegerField()
+    data = models.JSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "seq"], name="plan_item_unique_per_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"plan item {self.seq} of run {self.run_id}"
+
+
 class ItemStatus(models.TextChoices):
     PENDING = "PENDING"
     CREATED = "CREATED"

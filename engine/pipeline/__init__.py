@@ -15,7 +15,8 @@ Layout (one module per job; each phase behind :class:`~engine.pipeline.phase.Pha
                   the ``ado-{id}`` label and ``ado.migration`` property.
 - ``runplan``     the typed, versioned plan (:class:`~engine.pipeline.runplan.RunPlan`);
                   the per-item bookkeeping is :class:`engine.itembook.ItemBook`.
-- ``plan``, ``components``, ``sprints``  phase 1 (sprints also closes past sprints).
+- ``plan``, ``discovery``, ``components``, ``sprints``  phase 1 (``discovery`` the
+  planning view of each item; sprints also closes past sprints).
 - ``create``, ``payloads``  phase 2; ``states`` phase 3 (``states_bulk`` its bulk
   rounds, ``workflows`` the transitions known per type and status); ``content``, ``attachments``
   phase 4 (``history`` its last step); ``links``, ``relation_setup`` phase 5;
@@ -27,8 +28,12 @@ Phases (``store.set_phase``; the report names them, see :data:`engine.report.PHA
 1. discover and plan: preflight (ADO access, Jira user, project, issue types,
    create screens, statuses), filters, SAMPLE selection, INCREMENTAL changed-since,
    type/state mappings, users, per-item decisions, components and sprints (see
-   below); ``save_plan``. A dry run stops here with a report holding the exact
-   payloads for a sample of items.
+   below); ``save_plan``. The work items are read 200 at a time and each is cut at
+   once to what planning reads of it (``discovery``), so planning never holds the
+   project's descriptions, relations or histories. A dry run stops here with a
+   report holding the exact payloads for a sample of items; it reads the items
+   again 200 at a time for the report's facts, folded as they come
+   (``engine.report.FactTally``).
    Phase 1 also resolves ``options.field_map`` against the Jira fields on the
    create screens, or suggests one for every custom field the items use
    (``fields``, ``engine.fieldplan``), and applies ``options.user_map``; a map that
@@ -158,9 +163,13 @@ Resume
     a stop flag before every write, so a pause returns within about a second with
     no item half-written.
 
-    The plan is saved as ``RunPlan.to_dict()`` (schema version 2). A plan saved by
-    the engine before the typed plan (version 1) is converted on load and the run
-    resumes from it; a plan of any other version fails the run with the reason
+    The plan is saved in two parts (schema version 3): its per-item decisions as
+    rows, once, as phase 1 ends (``store.save_plan_items``), and the rest as
+    ``RunPlan.to_dict()`` at each phase's end, which names how many rows there are
+    and so stays the same size for any project. A plan of version 2 (items inside it)
+    or saved by the engine before the typed plan (version 1) is converted on load, the
+    run resumes from it and its next save writes version 3 and the rows; a plan of any
+    other version, or of version 3 with rows missing, fails the run with the reason
     (``PlanVersionError``) and nothing is written. The per-item bookkeeping is
     saved in ``LedgerEntry.extra`` as ``ItemBook.to_dict()`` under the keys it
     always had; an entry written before the typed book loads as version 1.

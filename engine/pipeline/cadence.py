@@ -89,6 +89,19 @@ class Cadence:
         elif command == "cancel":
             self.stops.request(StopRun("CANCELLED", "cancelled by request"))
 
+    def keep_alive(self) -> None:
+        """In a long step with nothing to save yet (phase 1 reading the project, a dry
+        run reading it again): renew the lease when a checkpoint would be due, and
+        poll. Without it a large project's reading outlasts the lease and another
+        worker takes the run over."""
+        now = time.monotonic()
+        if now - self.last_checkpoint >= CHECKPOINT_SECONDS and not self.stops.lease_lost:
+            self.last_checkpoint = now
+            if not self.store.heartbeat():
+                self.stops.request(StopRun("PAUSED", LEASE_LOST, lease_lost=True))
+                return
+        self.poll()
+
     def checkpoint(self, *, force: bool = False) -> None:
         if not self._saving.acquire(blocking=force):
             return

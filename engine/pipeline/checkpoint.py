@@ -6,18 +6,19 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from engine.itembook import ItemBook
 from engine.pipeline.cadence import Cadence
 from engine.pipeline.limits import WRITE_PHASES
-from engine.ports import LedgerEntry
-from engine.report import build_report
+from engine.ports import ItemRecord, LedgerEntry
+from engine.report import FactTally, build_report
 
 if TYPE_CHECKING:
     from engine.pipeline.context import RunContext
+
+T = TypeVar("T")
 
 
 class Checkpointer:
@@ -50,6 +51,9 @@ class Checkpointer:
     def checkpoint(self, *, force: bool = False) -> None:
         self.cadence.checkpoint(force=force)
 
+    def keep_alive(self) -> None:
+        self.cadence.keep_alive()
+
     def _save(self) -> None:
         self.flush_state()
         self.flush_logs()
@@ -63,17 +67,29 @@ class Checkpointer:
         if self.ctx.stops.lease_lost:
             return
         with self.ctx.lock:
-            records = [replace(self.ctx.records[i]) for i in sorted(self.ctx.dirty_records)]
-            entries = [self.copy_entry(self.ctx.ledger[i]) for i in sorted(self.ctx.dirty_ledger)]
-            self.ctx.dirty_records.clear()
-            self.ctx.dirty_ledger.clear()
-        if records:
-            self.ctx.store.save_items(records)
-        if entries:
-            self.ctx.store.save_ledger(entries)
+            record_ids, self.ctx.dirty_records = sorted(self.ctx.dirty_records), set()
+            entry_ids, self.ctx.dirty_ledger = sorted(self.ctx.dirty_ledger), set()
+        # each copied as the store reads it (a first flush holds every item: no second
+        # copy of them all); one changed meanwhile is saved as it is now, and again later
+        if record_ids:
+            self.ctx.store.save_items(self._copies(record_ids, self._copy_record))
+        if entry_ids:
+            self.ctx.store.save_ledger(self._copies(entry_ids, self._copy_ledger))
         marks, cleared = self.ctx.settle.flush()
         if marks or cleared:
             self.ctx.store.save_unsettled(marks, cleared)
+
+    def _copies(self, ids: Sequence[int], copy: Callable[[int], T]) -> Iterator[T]:
+        for ado_id in ids:
+            with self.ctx.lock:
+                copied = copy(ado_id)
+            yield copied  # never with the lock held: the store writes between items
+
+    def _copy_record(self, ado_id: int) -> ItemRecord:
+        return replace(self.ctx.records[ado_id])
+
+    def _copy_ledger(self, ado_id: int) -> LedgerEntry:
+        return self.copy_entry(self.ctx.ledger[ado_id])
 
     def copy_entry(self, entry: LedgerEntry) -> LedgerEntry:
         """A copy to save, its ``extra`` written from the item's book (the caller locks)."""
@@ -100,15 +116,14 @@ class Checkpointer:
         *,
         reason: str = "",
         samples: Sequence[Mapping[str, Any]] = (),
-        facts: Mapping[int, ItemBook] | None = None,
+        facts: FactTally | None = None,
     ) -> None:
         if facts is None:
+            facts = FactTally()
             with self.ctx.lock:
-                facts = {
-                    i: self.ctx.book(self.ctx.ledger[i])
-                    for i in self.ctx.items
-                    if i in self.ctx.ledger
-                }
+                for i in self.ctx.items:
+                    if i in self.ctx.ledger:
+                        facts.add(i, self.ctx.book(self.ctx.ledger[i]))
         report = build_report(
             self.ctx.plan,
             self.ctx.records,

@@ -68,6 +68,7 @@ class RunContext:
         self.stops = StopState()
         self.plan = RunPlan()
         self.planned = False  # a plan was made or loaded (a failed preflight has none)
+        self.plan_rows_saved = False  # the plan's item rows are in the store
         # what earlier processes of this run counted, from the saved plan
         self.exactly_once_base: dict[str, dict[str, int]] = {}
         self.repairs_base: list[dict[str, Any]] = []
@@ -114,6 +115,11 @@ class RunContext:
         return {wi.id: str(wi.fields.get(F_STEPS) or "") for wi in found}
 
     def save_plan(self) -> None:
+        """The plan's item rows once (the items do not change after phase 1), then the
+        rest: the rest names how many rows there are, so rows come first."""
+        if not self.plan_rows_saved:
+            self.store.save_plan_items(self.plan.item_rows())
+            self.plan_rows_saved = True
         self.store.save_plan(self.plan.to_dict())
 
     @property

@@ -8,9 +8,11 @@ from engine.comments import comment_content, comment_is_migratable
 from engine.content import issue_content
 from engine.itembook import ItemBook, SkippedFile
 from engine.model import WorkItem
-from engine.pipeline.limits import DRY_RUN_SAMPLES
+from engine.pipeline.limits import ADO_BATCH, DRY_RUN_SAMPLES
 from engine.pipeline.util import web_url
+from engine.planning import chunks
 from engine.ports import RunOutcome
+from engine.report import FactTally
 
 TOO_LARGE = "larger than Jira's upload limit"
 
@@ -25,19 +27,26 @@ class DryRun:
         self.ctx = ctx
 
     def finish(self) -> RunOutcome:
-        facts: dict[int, ItemBook] = {}
+        facts = FactTally()
         limit = self.ctx.plan.upload_limit
-        if not self.ctx.wi_cache:  # a resumed dry run: read the items again
-            self.ctx.wi_cache = self.ctx.fetch([i for i in self.ctx.order if self.ctx.active(i)])
-        for ado_id, item in self.ctx.items.items():
-            wi = self.ctx.wi_cache.get(ado_id)
-            if wi is None or item.action == "skip":
-                continue
-            content = issue_content(wi, self.ctx.content_context(item.jira_type_id, ado_id))
-            book = facts[ado_id] = ItemBook()
-            book.take_facts(self.ctx.payloads.facts(wi, content))
-            book.skipped_attachments = self._oversized(wi, limit)
-        samples = [self._sample_payload(i) for i in self._sample_ids()]
+        wanted = [i for i in self.ctx.order if self.ctx.items[i].action != "skip"]
+        sample_ids = self._sample_ids()
+        kept: dict[int, WorkItem] = {}
+        # a batch of items at a time, read again from ADO: their facts are folded into
+        # the report's tally and only the sampled items' are kept for their payloads
+        for part in chunks(wanted, ADO_BATCH):
+            for ado_id, wi in self.ctx.fetch(part).items():
+                item = self.ctx.items[ado_id]
+                content = issue_content(wi, self.ctx.content_context(item.jira_type_id, ado_id))
+                book = ItemBook()
+                book.take_facts(self.ctx.payloads.facts(wi, content))
+                book.skipped_attachments = self._oversized(wi, limit)
+                facts.add(ado_id, book)
+                if ado_id in sample_ids:
+                    kept[ado_id] = wi
+            self.ctx.checkpointer.keep_alive()
+            self.ctx.raise_if_stopped()
+        samples = [self._sample_payload(i, kept[i]) for i in sample_ids if i in kept]
         with self.ctx.lock:
             for record in self.ctx.records.values():
                 if record.status == "PENDING":
@@ -62,8 +71,8 @@ class DryRun:
                     picked.append(ids.pop(0))
         return picked
 
-    def _sample_payload(self, ado_id: int) -> dict[str, Any]:
-        item, wi = self.ctx.items[ado_id], self.ctx.wi_cache[ado_id]
+    def _sample_payload(self, ado_id: int, wi: WorkItem) -> dict[str, Any]:
+        item = self.ctx.items[ado_id]
         payload, _ = self.ctx.payloads.create_payload(wi, item, placeholder_parents=True)
         comments = []
         if self.ctx.spec.migrate_comments:

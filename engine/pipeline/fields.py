@@ -17,12 +17,11 @@ from engine.fieldplan import field_uses, plan_fields
 from engine.fieldtypes import AdoField, jira_fields
 from engine.itemvalues import email_of, identity_of
 from engine.model import FieldMeta, Identity, WorkItem
+from engine.pipeline.discovery import PEOPLE
 from engine.usermap import UserResolver, parse_user_map
 
 if TYPE_CHECKING:
     from engine.pipeline.context import RunContext
-
-PEOPLE = ("System.AssignedTo", "System.CreatedBy", "System.ChangedBy")
 
 
 class FieldPlanner:
@@ -30,6 +29,14 @@ class FieldPlanner:
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
+        self._defs: tuple[dict[str, AdoField], str] | None = None
+
+    def definitions(self) -> tuple[dict[str, AdoField], str]:
+        """The organisation's ADO fields by reference name (read once), and why they
+        could not be read ("" when they were)."""
+        if self._defs is None:
+            self._defs = self._ado_definitions()
+        return self._defs
 
     def plan(
         self,
@@ -39,7 +46,7 @@ class FieldPlanner:
     ) -> None:
         items = self.ctx.items
         written = [wi for wi in work_items if wi.id in items and items[wi.id].action != "skip"]
-        ado_defs, unreadable = self._ado_definitions()
+        ado_defs, unreadable = self.definitions()
         uses = field_uses(((items[wi.id].jira_type_id, wi.fields) for wi in written), ado_defs)
         used_types = {items[wi.id].jira_type_id for wi in written}
         fields = plan_fields(

@@ -17,15 +17,17 @@ from engine.mapping import (
 )
 from engine.model import FieldMeta, IssueType, Status, WorkItem, WorkItemType
 from engine.pipeline.components import ComponentPlanner
+from engine.pipeline.discovery import PlanningViews
 from engine.pipeline.fields import FieldPlanner
-from engine.pipeline.limits import FILLABLE
+from engine.pipeline.limits import ADO_BATCH, FILLABLE
 from engine.pipeline.relation_setup import link_map_problems
-from engine.pipeline.runplan import ProjectInfo, RunPlan
+from engine.pipeline.runplan import ITEMS_INLINE, ProjectInfo, RunPlan
 from engine.pipeline.sprints import SprintPlanner
 from engine.pipeline.util import web_url
 from engine.planning import (
     PlannedItem,
     assign_parents,
+    chunks,
     creation_order,
     decide_action,
     hierarchy_pairs,
@@ -50,6 +52,7 @@ class Planner:
         self.ctx = ctx
         self._metas: dict[str, list[FieldMeta]] = {}  # type id → its create screen
         self._jira_fields: list[dict[str, Any]] = []
+        self.fields = FieldPlanner(ctx)
 
     def load_or_plan(self) -> None:
         plan = self.ctx.store.load_plan()
@@ -60,7 +63,11 @@ class Planner:
         self.ctx.crosswalk = {i: e.jira_key for i, e in self.ctx.ledger.items() if e.jira_key}
         if plan:
             self.ctx.resumed = True
-            self._adopt_plan(RunPlan.from_dict(plan))  # PlanVersionError: the run fails
+            # PlanVersionError: the run fails; a plan of an older version holds its items
+            # and is saved again as rows at the next save
+            saved = RunPlan.from_dict(plan, self.ctx.store.load_plan_items())
+            self.ctx.plan_rows_saved = plan.get("version") not in ITEMS_INLINE
+            self._adopt_plan(saved)
             self.ctx.records = self.ctx.store.load_items()
             self._ensure_records()
             self.ctx.count_units()
@@ -112,7 +119,7 @@ class Planner:
         self._plan_items(work_items, ado_types, type_map, plan.jira_types)
         self._state_mappings(ado_types, type_map, plan.statuses)
         self._resolve_users(work_items)
-        FieldPlanner(self.ctx).plan(work_items, self._metas, self._jira_fields)
+        self.fields.plan(work_items, self._metas, self._jira_fields)
         planned = [
             wi
             for wi in work_items
@@ -120,6 +127,7 @@ class Planner:
         ]
         ComponentPlanner(self.ctx).plan_components(planned)
         SprintPlanner(self.ctx).plan_sprints(planned)
+        del work_items, planned  # planning has read them; the saved plan is made next
         self.ctx.save_plan()
         self.ctx.store.set_total(len(self.ctx.items))
         self.ctx.records = {i: self._new_record(p) for i, p in self.ctx.items.items()}
@@ -196,11 +204,16 @@ class Planner:
         ids = self.ctx.source.query_ids(
             area_path=spec.area_filter or None, types=types or None, changed_since=since
         )
-        items = [
-            wi
-            for wi in self.ctx.source.get_work_items(ids)
-            if matches_filters(wi, spec.area_filter, types)
-        ]
+        # read a batch at a time, each item cut to its planning view at once: the whole
+        # project is never in memory with its descriptions, relations and history (the
+        # view keeps what planning reads: engine.pipeline.discovery)
+        views = PlanningViews(self.fields.definitions()[0])
+        items: list[WorkItem] = []
+        for part in chunks(list(ids), ADO_BATCH):
+            got = self.ctx.source.get_work_items(part)
+            items += (views.view(wi) for wi in got if matches_filters(wi, spec.area_filter, types))
+            self.ctx.checkpointer.keep_alive()
+            self.ctx.raise_if_stopped()
         return sorted(items, key=lambda wi: wi.id)
 
     def _type_mappings(
@@ -296,8 +309,6 @@ class Planner:
         self.ctx.items = {i: planned[i] for i in self.ctx.order}
         self.ctx.plan.items = [self.ctx.items[i] for i in self.ctx.order]
         self.ctx.plan.identity_emails = self._identity_emails(items)
-        if self.ctx.spec.dry_run:
-            self.ctx.wi_cache = {wi.id: wi for wi in items}
 
     def _assign_parents(
         self,

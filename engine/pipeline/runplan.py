@@ -1,17 +1,20 @@
 """The run's plan as typed, versioned state: :class:`RunPlan` and its parts.
 
-Made once in phase 1 and saved with ``store.save_plan(plan.to_dict())``; a
-resumed run reads it back with :meth:`RunPlan.from_dict`. The stored form
-carries ``version`` (:data:`SCHEMA_VERSION`). Version 1 is the plain dict of
-the engine before the typed plan (camelCase keys inside ``components`` and
-``sprints``, bookkeeping bases mixed in): :meth:`RunPlan.from_dict` converts it.
-A plan of any other version is refused with :class:`PlanVersionError` (a
-resume never guesses at a format it does not know).
+Made once in phase 1 and saved in two parts: the per-item decisions as rows
+(``store.save_plan_items(plan.item_rows())``, once, in creation order) and the rest
+(``store.save_plan(plan.to_dict())``, again at each phase's end, so its size does not
+grow with the project). A resumed run reads both back with :meth:`RunPlan.from_dict`.
+The stored form carries ``version`` (:data:`SCHEMA_VERSION`, 3). Version 2 held the
+items inside the plan (``items``); version 1 is the plain dict of the engine before
+the typed plan (camelCase keys inside ``components`` and ``sprints``, bookkeeping
+bases mixed in): :meth:`RunPlan.from_dict` reads both, and the run's next save writes
+version 3 and the rows. A plan of any other version is refused with
+:class:`PlanVersionError` (a resume never guesses at a format it does not know).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,8 +24,9 @@ from engine.mapping import StateMapping, TypeMapping
 from engine.model import IssueType, Status
 from engine.planning import PlannedItem
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+ITEMS_INLINE = (1, 2)  # versions that hold the items inside the plan
 
 
 class PlanVersionError(RunAborted):
@@ -197,7 +201,7 @@ class RunPlan:
             "account_id": self.account_id,
             "type_mappings": {k: v.to_dict() for k, v in self.type_mappings.items()},
             "state_mappings": [m.to_dict() for m in self.state_mappings],
-            "items": [i.to_dict() for i in self.items],
+            "item_count": len(self.items),  # the items are rows: ``item_rows``
             "identity_emails": dict(self.identity_emails),
             "users": dict(self.users),
             "components": self.components.to_dict(),
@@ -212,9 +216,15 @@ class RunPlan:
             "fields": self.fields.to_dict(),
         }
 
+    def item_rows(self) -> Iterable[dict[str, Any]]:
+        """The per-item decisions as saved (``store.save_plan_items``), in creation order."""
+        return (i.to_dict() for i in self.items)
+
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> RunPlan:
-        """A saved plan of version 1 or 2; :class:`PlanVersionError` for any other."""
+    def from_dict(cls, raw: Mapping[str, Any], rows: Iterable[Mapping[str, Any]] = ()) -> RunPlan:
+        """A saved plan of version 1, 2 or 3 (its items are ``rows``, as
+        ``store.load_plan_items`` gives them); :class:`PlanVersionError` for any other,
+        and for a version 3 plan whose rows are not all there."""
         version = raw.get("version")
         if version not in READABLE_VERSIONS:
             raise PlanVersionError(
@@ -240,7 +250,7 @@ class RunPlan:
                 for k, v in (raw.get("type_mappings") or {}).items()
             },
             state_mappings=[StateMapping.from_dict(m) for m in raw.get("state_mappings") or []],
-            items=[PlannedItem.from_dict(d) for d in raw.get("items") or []],
+            items=_items(raw, version, rows),
             identity_emails=dict(raw.get("identity_emails") or {}),
             users=dict(raw.get("users") or {}),
             components=ComponentPlan.from_dict(raw.get("components")),
@@ -253,6 +263,20 @@ class RunPlan:
             repairs=[dict(r) for r in raw.get("repairs") or []],
             fields=FieldPlan.from_dict(raw.get("fields")),
         )
+
+
+def _items(
+    raw: Mapping[str, Any], version: Any, rows: Iterable[Mapping[str, Any]]
+) -> list[PlannedItem]:
+    source = raw.get("items") or [] if version in ITEMS_INLINE else rows
+    items = [PlannedItem.from_dict(d) for d in source]
+    expected = raw.get("item_count")
+    if version not in ITEMS_INLINE and expected != len(items):
+        raise PlanVersionError(
+            f"the saved plan names {expected} items but {len(items)} item rows were found: "
+            "start a new run instead of resuming"
+        )
+    return items
 
 
 def _counts(raw: Any) -> dict[str, dict[str, int]]:

@@ -124,7 +124,7 @@ def test_content_is_written_while_phase_2_still_works(make_sandboxes: Any) -> No
             assert h.store.plan is not None
             later = [
                 i["ado_id"]
-                for i in h.store.plan["items"]
+                for i in h.store.plan_items
                 if i["action"] == "create" and i["ado_id"] not in seen
             ]
             if later:

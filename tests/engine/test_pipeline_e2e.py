@@ -20,7 +20,7 @@ from tests.engine.test_pipeline_support import (
 
 def _planned(h: Harness) -> dict[int, dict[str, Any]]:
     assert h.store.plan is not None
-    return {i["ado_id"]: i for i in h.store.plan["items"]}
+    return {i["ado_id"]: i for i in h.store.plan_items}
 
 
 def test_full_run_migrates_every_item_once_with_hierarchy_states_and_content(

@@ -20,7 +20,7 @@ from tests.engine.test_pipeline_support import (
 
 def _planned_ids(h: Harness) -> set[int]:
     assert h.store.plan is not None
-    return {i["ado_id"] for i in h.store.plan["items"] if i["action"] != "skip"}
+    return {i["ado_id"] for i in h.store.plan_items if i["action"] != "skip"}
 
 
 def _areas_and_iterations(sb: Any, ids: set[int]) -> dict[int, tuple[str, str]]:

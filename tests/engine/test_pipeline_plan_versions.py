@@ -1,5 +1,6 @@
-"""The saved plan is typed and versioned: an old (version 1) plan still resumes, an
-unknown version is refused, and the stored form round-trips.
+"""The saved plan is typed and versioned: an old plan (version 1, or version 2 with its
+items inside) still resumes, an unknown version is refused, and the stored form (the
+plan and its item rows) round-trips.
 
 ``fixtures/plan_v1.json`` is the plan the engine wrote before the typed plan (the
 default 60-item sandbox, seed 1, paused as phase 2 began)."""
@@ -93,7 +94,9 @@ def test_a_version_1_plan_converts_to_the_typed_plan() -> None:
     assert plan.type_level("10000") == 1
     assert plan.on_screen("10001", "parent")
     saved = plan.to_dict()
-    assert saved["version"] == SCHEMA_VERSION == 2
+    assert saved["version"] == SCHEMA_VERSION == 3
+    assert "items" not in saved and saved["item_count"] == len(raw["items"])
+    assert list(plan.item_rows()) == raw["items"]
     assert "byPath" not in saved["components"] and "by_path" in saved["components"]
 
 
@@ -104,11 +107,34 @@ def test_the_typed_plan_round_trips_through_its_stored_form() -> None:
     plan.exactly_once = {"adopted": {"comment": 2}}
     plan.repairs = [{"kind": "issue", "removed": True}]
     stored = json.loads(json.dumps(plan.to_dict()))
-    assert RunPlan.from_dict(stored) == plan
-    assert RunPlan.from_dict(stored).to_dict() == stored
+    rows = json.loads(json.dumps(list(plan.item_rows())))
+    assert RunPlan.from_dict(stored, rows) == plan
+    assert RunPlan.from_dict(stored, rows).to_dict() == stored
 
 
-@pytest.mark.parametrize("version", [None, 0, 3, "2"])
+def v2_plan() -> dict[str, Any]:
+    """The plan as version 2 saved it: version 3's fields, the items inside."""
+    plan = RunPlan.from_dict(v1_plan())
+    saved = plan.to_dict()
+    saved.pop("item_count")
+    return {**saved, "version": 2, "items": list(plan.item_rows())}
+
+
+def test_a_version_2_plan_reads_its_items_from_inside_it() -> None:
+    raw = v2_plan()
+    plan = RunPlan.from_dict(raw, rows=[])
+    assert [i.ado_id for i in plan.items] == [d["ado_id"] for d in raw["items"]]
+    assert plan == RunPlan.from_dict(v1_plan())
+
+
+def test_a_version_3_plan_whose_item_rows_are_missing_does_not_load() -> None:
+    plan = RunPlan.from_dict(v1_plan())
+    rows = list(plan.item_rows())
+    with pytest.raises(PlanVersionError, match=f"names {len(rows)} items but 3 item rows"):
+        RunPlan.from_dict(plan.to_dict(), rows[:3])
+
+
+@pytest.mark.parametrize("version", [None, 0, 4, "2"])
 def test_a_plan_of_an_unknown_version_does_not_load(version: Any) -> None:
     raw = {**v1_plan(), "version": version}
     if version is None:
@@ -133,8 +159,9 @@ def test_a_run_with_a_plan_of_an_unknown_version_fails_with_the_reason_and_write
     assert h.store.report["problems"]["validation"] == [out.reason]
 
 
-def test_a_run_resumed_from_a_version_1_plan_ends_as_an_uninterrupted_run(
-    sandboxes: Any,
+@pytest.mark.parametrize("old_plan", [v1_plan, v2_plan], ids=["version-1", "version-2"])
+def test_a_run_resumed_from_a_plan_of_an_older_version_ends_as_an_uninterrupted_run(
+    sandboxes: Any, old_plan: Any
 ) -> None:
     straight = Harness(sandboxes)
     assert straight.run(make_spec(sandboxes)).status == "COMPLETED"
@@ -155,16 +182,18 @@ def test_a_run_resumed_from_a_version_1_plan_ends_as_an_uninterrupted_run(
     paused = h.run(make_spec(sandboxes, run_id="resumed"))
     assert paused.status == "PAUSED"
     assert h.store.plan is not None
-    fresh = RunPlan.from_dict(h.store.plan)
+    fresh = RunPlan.from_dict(h.store.plan, h.store.plan_items)
     old = RunPlan.from_dict(v1_plan())
     assert fresh.sprints.by_path == old.sprints.by_path, "the sandbox dataset changed"
     assert fresh.components.by_path == old.components.by_path, "the sandbox dataset changed"
-    h.store.plan = v1_plan()
+    # the plan on record is the old one, and no item rows (the old engine wrote none)
+    h.store.plan, h.store.plan_items = old_plan(), []
 
     h.control.request("run")
     out = h.run(make_spec(sandboxes, run_id="resumed"))
     assert out.status == "COMPLETED", out
     assert h.store.plan["version"] == SCHEMA_VERSION
+    assert [i["ado_id"] for i in h.store.plan_items] == [i.ado_id for i in old.items]
     assert_complete(sandboxes, h.store)
     assert jira_state(sandboxes) == expected
 

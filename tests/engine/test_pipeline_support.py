@@ -134,7 +134,7 @@ def assert_complete(sb: Any, store: MemoryStore) -> None:
     """Every planned, written item is in Jira with all its comments and its target status."""
     issues = assert_exactly_once(sb)
     assert store.plan is not None
-    for item in store.plan["items"]:
+    for item in store.plan_items:
         ado_id = item["ado_id"]
         if item["action"] == "skip" and ado_id not in store.ledger:
             assert ado_id not in issues

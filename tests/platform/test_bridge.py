@@ -155,6 +155,41 @@ def test_save_items_streams_many_rows_in_batches_and_the_last_record_of_an_id_wi
     assert held_run.items.get(ado_id=3).jira_key == "PROJ-3"
 
 
+def test_plan_item_rows_are_written_as_read_and_come_back_in_order_scrubbed(held_run):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from migrations_app.engine_bridge import ITEM_BATCH, DjangoCheckpointStore, Scrubber
+
+    store = DjangoCheckpointStore(held_run, "me", Scrubber(["s3cret-token"]))
+    total = ITEM_BATCH + 3
+    inserted_before: dict[int, int] = {}
+
+    def rows():  # a generator: rows go out in batches while it is read
+        for n in range(total):
+            inserted_before[n] = sum(
+                q["sql"].lstrip().upper().startswith("INSERT") for q in queries.captured_queries
+            )
+            yield {"ado_id": total - n, "title": "leaks s3cret-token" if n == 7 else f"t{n}"}
+
+    store.save_plan_items([{"ado_id": 1, "title": "an earlier plan"}])
+    with CaptureQueriesContext(connection) as queries:
+        store.save_plan_items(rows())
+    assert inserted_before[ITEM_BATCH - 1] == 0 < inserted_before[ITEM_BATCH]
+    loaded = list(store.load_plan_items())
+    assert [r["ado_id"] for r in loaded] == [total - n for n in range(total)]  # saved order
+    assert loaded[7]["title"] == "leaks [redacted]"
+
+
+def test_a_worker_that_lost_its_lease_writes_no_plan_item_rows(store, held_run):
+    from migrations_app.models import MigrationRun, RunPlanItem
+
+    store.save_plan_items([{"ado_id": 1}])
+    MigrationRun.objects.filter(pk=held_run.pk).update(lease_owner="someone-else")
+    store.save_plan_items([{"ado_id": 2}, {"ado_id": 3}])
+    assert list(RunPlanItem.objects.values_list("data", flat=True)) == [{"ado_id": 1}]
+
+
 def test_a_taken_over_run_resumes_from_the_plan_its_first_worker_saved(store, held_run):
     from migrations_app.engine_bridge import DjangoCheckpointStore, Scrubber
     from migrations_app.models import MigrationRun

@@ -638,7 +638,8 @@ def table(scenarios: list[dict[str, Any]]) -> str:
 
 # --------------------------------------------------------------------------- main
 def _sizes(text: str) -> list[int]:
-    return [int(part) for part in text.split(",") if part.strip()]
+    """Comma-separated sizes; 0 (or nothing) means none."""
+    return [n for part in text.split(",") if part.strip() and (n := int(part)) > 0]
 
 
 def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
@@ -654,7 +655,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     add = parser.add_argument
     add("--dry-run-items", default="10000", help="dry-run sizes, comma-separated ('' = none)")
-    add("--full-items", default="", help="FULL-run sizes, comma-separated ('' = none)")
+    add("--full-items", default="", help="FULL-run sizes, comma-separated ('' or 0 = none)")
     add("--workers", default="1,2", help="worker counts, comma-separated (1, 2)")
     add("--pool", choices=("solo", "prefork"), default="solo", help="Celery pool per worker")
     add("--timeout-minutes", type=float, default=240.0, help="give up on a run after this")

@@ -268,7 +268,7 @@ class RunPlan:
 def _items(
     raw: Mapping[str, Any], version: Any, rows: Iterable[Mapping[str, Any]]
 ) -> list[PlannedItem]:
-    source = raw.get("items") or [] if version in ITEMS_INLINE else rows
+    source = (raw.get("items") or []) if version in ITEMS_INLINE else rows
     items = [PlannedItem.from_dict(d) for d in source]
     expected = raw.get("item_count")
     if version not in ITEMS_INLINE and expected != len(items):

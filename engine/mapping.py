@@ -487,6 +487,21 @@ class WorkflowGraph:
         with self._lock:
             return (type_id, status.lower()) in self._edges
 
+    def snapshot(self) -> dict[str, dict[str, list[Transition]]]:
+        """type id → status (lower case) → its transitions, as the plan saves them."""
+        out: dict[str, dict[str, list[Transition]]] = {}
+        with self._lock:
+            for (type_id, status), transitions in sorted(self._edges.items()):
+                out.setdefault(type_id, {})[status] = list(transitions)
+        return out
+
+    def restore(self, known: Mapping[str, Mapping[str, Sequence[Transition]]]) -> None:
+        """What a saved plan knew (:meth:`snapshot`); what this run learned stays."""
+        with self._lock:
+            for type_id, by_status in known.items():
+                for status, transitions in by_status.items():
+                    self._edges.setdefault((type_id, status.lower()), list(transitions))
+
     def _bfs(self, type_id: str, start: str) -> dict[str, tuple[str, Transition | None]]:
         """status -> (previous status, transition taken) for everything reachable."""
         seen: dict[str, tuple[str, Transition | None]] = {start.lower(): ("", None)}

@@ -120,6 +120,9 @@ class RunContext:
         if not self.plan_rows_saved:
             self.store.save_plan_items(self.plan.item_rows())
             self.plan_rows_saved = True
+        self.plan.workflows = self.graph.snapshot()
+        with self.lock:
+            self.plan.initial_status = dict(self.initial_status)
         self.store.save_plan(self.plan.to_dict())
 
     @property

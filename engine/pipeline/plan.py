@@ -87,6 +87,9 @@ class Planner:
         self.ctx.items = {item.ado_id: item for item in plan.items}
         self.ctx.order = [item.ado_id for item in plan.items]
         self.ctx.users = UserDirectory(self.ctx.target, plan.users)
+        self.ctx.graph.restore(plan.workflows)  # learned before: not asked of Jira again
+        with self.ctx.lock:
+            self.ctx.initial_status.update(plan.initial_status)
         FieldPlanner(self.ctx).refill_legacy()
 
     def _ensure_records(self) -> None:

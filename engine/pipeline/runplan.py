@@ -21,7 +21,7 @@ from typing import Any
 from engine.errors import RunAborted
 from engine.fieldplan import FieldPlan
 from engine.mapping import StateMapping, TypeMapping
-from engine.model import IssueType, Status
+from engine.model import IssueType, Status, Transition
 from engine.planning import PlannedItem
 
 SCHEMA_VERSION = 3
@@ -173,6 +173,10 @@ class RunPlan:
     repairs: list[dict[str, Any]] = field(default_factory=list)
     # The field map, its suggestions and the user map's accounts (absent before issue 12).
     fields: FieldPlan = field(default_factory=FieldPlan)
+    # What the run learned of Jira's workflows (type id → status → transitions) and each
+    # type's initial status, so a resumed run does not ask again (absent before: empty).
+    workflows: dict[str, dict[str, list[Transition]]] = field(default_factory=dict)
+    initial_status: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ lookups
     def type_name(self, type_id: str) -> str:
@@ -214,6 +218,11 @@ class RunPlan:
             "exactly_once": {k: dict(v) for k, v in self.exactly_once.items()},
             "repairs": [dict(r) for r in self.repairs],
             "fields": self.fields.to_dict(),
+            "workflows": {
+                t: {s: [asdict(x) for x in xs] for s, xs in by.items()}
+                for t, by in self.workflows.items()
+            },
+            "initial_status": dict(self.initial_status),
         }
 
     def item_rows(self) -> Iterable[dict[str, Any]]:
@@ -262,6 +271,8 @@ class RunPlan:
             exactly_once=_counts(raw.get("exactly_once")),
             repairs=[dict(r) for r in raw.get("repairs") or []],
             fields=FieldPlan.from_dict(raw.get("fields")),
+            workflows=_workflows(raw.get("workflows")),
+            initial_status={str(k): str(v) for k, v in (raw.get("initial_status") or {}).items()},
         )
 
 
@@ -277,6 +288,21 @@ def _items(
             "start a new run instead of resuming"
         )
     return items
+
+
+def _workflows(raw: Any) -> dict[str, dict[str, list[Transition]]]:
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(type_id): {
+            str(status): [
+                Transition(str(t["id"]), str(t["name"]), Status(**t["to"])) for t in edges
+            ]
+            for status, edges in by_status.items()
+        }
+        for type_id, by_status in raw.items()
+        if isinstance(by_status, dict)
+    }
 
 
 def _counts(raw: Any) -> dict[str, dict[str, int]]:

@@ -8,7 +8,9 @@ with the first issue found there, and records the answer in the run's
 :class:`engine.mapping.WorkflowGraph`; later issues reuse it. A transition that Jira
 refuses (400: the issue is not where the run thinks, or the workflow changed) makes
 the caller read the issue's status and, when the status was right, learn that
-status's transitions again (:meth:`WorkflowKnowledge.relearn`).
+status's transitions again (:meth:`WorkflowKnowledge.relearn`). Each save of the plan
+records what the run has learned (``RunPlan.workflows`` and ``initial_status``), and a
+resumed run starts from it, so it asks only about what it has not seen.
 
 The first step of an item's path can ride in its create request
 (``IssueUpdateDetails.transition``): :meth:`WorkflowKnowledge.create_step` gives it

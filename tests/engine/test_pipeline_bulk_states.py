@@ -9,8 +9,11 @@ rides in its create request when the run knows it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+from engine.memory import MemoryControl, MemoryStore
+from engine.pipeline.runplan import RunPlan
 from tests.engine.test_pipeline_support import (
     Harness,
     assert_complete,
@@ -130,3 +133,44 @@ def test_a_lost_answer_to_a_bulk_transition_settles_and_repeats_nothing(
     assert len(tasks) == sent and sum(len(t.selected) for t in tasks) == ambiguous
     assert sum(len(t.processed) for t in tasks) == ambiguous
     assert h.store.unsettled == {}
+
+
+@dataclass
+class PauseAtPhase3(MemoryStore):
+    """A store whose first run is paused once phase 2 has made every issue."""
+
+    control: MemoryControl = field(default_factory=MemoryControl)
+    armed: bool = True
+
+    def set_phase(self, phase: int) -> None:
+        super().set_phase(phase)
+        if phase == 3 and self.armed:
+            self.armed = False
+            self.control.request("pause")
+
+
+def test_a_resumed_run_does_not_ask_again_for_the_transitions_it_learned(
+    make_sandboxes: Any,
+) -> None:
+    sb = make_sandboxes(items=ITEMS, seed=SEED)
+    sb.jira.settings.update({"bulk_change_permission": False})
+    store = PauseAtPhase3()
+    h = Harness(sb, store=store, control=store.control)
+    assert h.run(make_spec(sb, run_id="learn")).status == "PAUSED"
+    assert h.store.plan is not None
+    saved = RunPlan.from_dict(h.store.plan, h.store.plan_items)
+    known = {(t, s) for t, by in saved.workflows.items() for s in by}
+    assert known and saved.initial_status  # the pause saved what the run had learned
+    asked_before = _counters(sb).get(TRANSITIONS_GET, 0)
+    assert asked_before == len(known)
+
+    h.control.request("run")
+    assert h.run(make_spec(sb, run_id="learn")).status == "COMPLETED"
+    assert_complete(sb, h.store)
+    assert_exactly_once(sb)
+    asked_after = _counters(sb).get(TRANSITIONS_GET, 0) - asked_before
+    final = RunPlan.from_dict(h.store.plan, h.store.plan_items)
+    learned = {(t, s) for t, by in final.workflows.items() for s in by}
+    assert known <= learned
+    # only the (type, status) pairs the first run had not seen are asked about
+    assert asked_after == len(learned - known), (asked_after, len(known), len(learned))

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from engine.memory import MemoryControl, MemoryStore
+from engine.model import Status, Transition
 from engine.pipeline.runplan import SCHEMA_VERSION, PlanVersionError, RunPlan
 from sandbox.dataset import TYPES
 from tests.engine.test_pipeline_support import Harness, assert_complete, make_spec, writes
@@ -106,6 +107,9 @@ def test_the_typed_plan_round_trips_through_its_stored_form() -> None:
     plan.live = "token"
     plan.exactly_once = {"adopted": {"comment": 2}}
     plan.repairs = [{"kind": "issue", "removed": True}]
+    done = Status("3", "Done", "done")
+    plan.workflows = {"10001": {"to do": [Transition("31", "Finish", done)]}}
+    plan.initial_status = {"10001": "To Do"}
     stored = json.loads(json.dumps(plan.to_dict()))
     rows = json.loads(json.dumps(list(plan.item_rows())))
     assert RunPlan.from_dict(stored, rows) == plan

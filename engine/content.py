@@ -65,7 +65,7 @@ from engine.itemvalues import (
     summary_text,
     tag_labels,
 )
-from engine.model import Identity, WorkItem
+from engine.model import Identity, PlanningItem, WorkItem
 from engine.refs import attachment_guid, same_origin
 from engine.testcase_content import case_section
 
@@ -568,7 +568,7 @@ def inline_attachment_ids(html: str) -> list[str]:
     return list(dict.fromkeys(guid for guid in guids if guid))
 
 
-def user_emails(item: WorkItem) -> set[str]:
+def user_emails(item: PlanningItem) -> set[str]:
     """Lower-cased e-mails of the people on the item (assignee, creator) for the preflight."""
     people = (
         identity_of(item.fields.get(name)) for name in ("System.AssignedTo", "System.CreatedBy")

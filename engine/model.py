@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 # --------------------------------------------------------------------------- Azure DevOps
@@ -40,6 +41,32 @@ class AttachmentRef:
     url: str
     size: int | None = None
     comment: str | None = None
+
+
+class PlanningItem(Protocol):
+    """What phase 1's planners read of a work item: a :class:`WorkItem`, or the
+    compact view phase 1 holds of each one (``engine.pipeline.discovery.PlanView``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def rev(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def fields(self) -> Mapping[str, Any]: ...
+    @property
+    def parent_id(self) -> int | None: ...
+    @property
+    def area_path(self) -> str: ...
+    @property
+    def iteration_path(self) -> str: ...
 
 
 @dataclass(slots=True)

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from engine.model import WorkItem
+from engine.model import PlanningItem
 from engine.ports import LedgerEntry, RunType
 
 Action = Literal["create", "complete", "update", "refresh", "skip"]
@@ -94,12 +94,12 @@ def under_area(path: str, area: str | None) -> bool:
     return p == a or p.startswith(a + "\\")
 
 
-def matches_filters(item: WorkItem, area: str | None, types: Sequence[str]) -> bool:
+def matches_filters(item: PlanningItem, area: str | None, types: Sequence[str]) -> bool:
     wanted = {t.lower() for t in types}
     return under_area(item.area_path, area) and (not wanted or item.type.lower() in wanted)
 
 
-def hierarchy_pairs(items: Iterable[WorkItem]) -> list[tuple[str, str]]:
+def hierarchy_pairs(items: Iterable[PlanningItem]) -> list[tuple[str, str]]:
     """Observed (child type, parent type) pairs among ``items``."""
     by_id = {i.id: i for i in items}
     pairs = set()
@@ -122,13 +122,13 @@ def ancestors(item_id: int, parent_of: Mapping[int, int | None]) -> list[int]:
 
 
 def select_sample(
-    items: Sequence[WorkItem],
+    items: Sequence[PlanningItem],
     size: int,
     level_of: Callable[[str], int],
-    is_removed: Callable[[WorkItem], bool] = lambda _i: False,
+    is_removed: Callable[[PlanningItem], bool] = lambda _i: False,
 ) -> list[int]:
     """Ids of a representative sample (see the module docstring), ascending."""
-    queues: dict[str, list[WorkItem]] = defaultdict(list)
+    queues: dict[str, list[PlanningItem]] = defaultdict(list)
     for item in sorted(items, key=lambda i: (is_removed(i), i.id)):
         queues[item.type].append(item)
     order = sorted(queues, key=lambda t: (-level_of(t), t))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from engine.errors import AuthError, PermanentError, TransientError
 from engine.http import OutcomeUnknown
 from engine.itemvalues import component_name
-from engine.model import WorkItem
+from engine.model import PlanningItem
 from engine.pipeline.runplan import ComponentPlan
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ class ComponentPlanner:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
 
-    def plan_components(self, items: Sequence[WorkItem]) -> None:
+    def plan_components(self, items: Sequence[PlanningItem]) -> None:
         """Area paths → components (see the package guide, Components)."""
         info = self.ctx.plan.components = ComponentPlan()
         types = {self.ctx.items[wi.id].jira_type_id for wi in items}

@@ -16,7 +16,7 @@ from engine.fieldmap import FieldProblem
 from engine.fieldplan import field_uses, plan_fields
 from engine.fieldtypes import AdoField, jira_fields
 from engine.itemvalues import email_of, identity_of
-from engine.model import FieldMeta, Identity, WorkItem
+from engine.model import FieldMeta, Identity, PlanningItem
 from engine.pipeline.discovery import PEOPLE
 from engine.usermap import UserResolver, parse_user_map
 
@@ -40,7 +40,7 @@ class FieldPlanner:
 
     def plan(
         self,
-        work_items: Sequence[WorkItem],
+        work_items: Sequence[PlanningItem],
         screens: Mapping[str, Sequence[FieldMeta]],
         jira_raw: Sequence[Mapping[str, Any]],
     ) -> None:
@@ -95,7 +95,7 @@ class FieldPlanner:
         return {d.reference_name: d for d in defs}, ""
 
     def _user_map(
-        self, written: Sequence[WorkItem], ado_defs: Mapping[str, AdoField]
+        self, written: Sequence[PlanningItem], ado_defs: Mapping[str, AdoField]
     ) -> dict[str, str]:
         """ADO e-mail → accountId for every identity the user map places."""
         user_map = parse_user_map(self.ctx.spec.user_map)
@@ -123,7 +123,9 @@ class FieldPlanner:
         return out
 
 
-def _identities(items: Iterable[WorkItem], ado_defs: Mapping[str, AdoField]) -> Iterable[Identity]:
+def _identities(
+    items: Iterable[PlanningItem], ado_defs: Mapping[str, AdoField]
+) -> Iterable[Identity]:
     refs = [*PEOPLE, *(r for r, d in ado_defs.items() if d.value_type == "identity")]
     seen: set[tuple[str, str | None]] = set()
     for wi in items:

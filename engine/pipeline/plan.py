@@ -15,9 +15,9 @@ from engine.mapping import (
     suggest_state_mappings,
     suggest_type_mappings,
 )
-from engine.model import FieldMeta, IssueType, Status, WorkItem, WorkItemType
+from engine.model import FieldMeta, IssueType, PlanningItem, Status, WorkItemType
 from engine.pipeline.components import ComponentPlanner
-from engine.pipeline.discovery import PlanningViews
+from engine.pipeline.discovery import PlanningViews, PlanView
 from engine.pipeline.fields import FieldPlanner
 from engine.pipeline.limits import ADO_BATCH, FILLABLE
 from engine.pipeline.relation_setup import link_map_problems
@@ -200,7 +200,7 @@ class Planner:
         on_screens = {fid for ids in (screens or {}).values() for fid in ids}
         return next((f for f in found if f in on_screens), found[0] if found else None)
 
-    def _discover(self) -> list[WorkItem]:
+    def _discover(self) -> list[PlanView]:
         spec = self.ctx.spec
         types = normalize_type_filter(spec.type_filter)
         since = spec.changed_since if spec.run_type == "INCREMENTAL" else None
@@ -211,7 +211,7 @@ class Planner:
         # project is never in memory with its descriptions, relations and history (the
         # view keeps what planning reads: engine.pipeline.discovery)
         views = PlanningViews(self.fields.definitions()[0])
-        items: list[WorkItem] = []
+        items: list[PlanView] = []
         for part in chunks(list(ids), ADO_BATCH):
             got = self.ctx.source.get_work_items(part)
             items += (views.view(wi) for wi in got if matches_filters(wi, spec.area_filter, types))
@@ -221,7 +221,7 @@ class Planner:
 
     def _type_mappings(
         self,
-        items: Sequence[WorkItem],
+        items: Sequence[PlanningItem],
         jira_types: Sequence[IssueType],
         statuses: Mapping[str, Sequence[Status]],
     ) -> dict[str, TypeMapping]:
@@ -267,7 +267,7 @@ class Planner:
 
     def _plan_items(
         self,
-        items: list[WorkItem],
+        items: Sequence[PlanningItem],
         ado_types: Mapping[str, WorkItemType],
         type_map: Mapping[str, TypeMapping],
         jira_types: Sequence[IssueType],
@@ -340,7 +340,7 @@ class Planner:
         )
 
     @staticmethod
-    def _identity_emails(items: Sequence[WorkItem]) -> dict[str, str]:
+    def _identity_emails(items: Sequence[PlanningItem]) -> dict[str, str]:
         out: dict[str, str] = {}
         for wi in items:
             for name in ("System.AssignedTo", "System.CreatedBy", "System.ChangedBy"):
@@ -350,7 +350,7 @@ class Planner:
         return out
 
     @staticmethod
-    def _display_names(items: Sequence[WorkItem]) -> dict[str, str]:
+    def _display_names(items: Sequence[PlanningItem]) -> dict[str, str]:
         out: dict[str, str] = {}
         for wi in items:
             for name in ("System.AssignedTo", "System.CreatedBy", "System.ChangedBy"):
@@ -379,7 +379,7 @@ class Planner:
             status = self.ctx.target_status(item, item.jira_type_id)
             item.target_status = status.name if status else ""
 
-    def _resolve_users(self, items: Sequence[WorkItem]) -> None:
+    def _resolve_users(self, items: Sequence[PlanningItem]) -> None:
         emails: set[str] = set()
         for wi in items:
             if wi.id in self.ctx.items and self.ctx.items[wi.id].action != "skip":

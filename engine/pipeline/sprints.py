@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import AuthError, EngineError, PermanentError, TransientError
 from engine.http import OutcomeUnknown
 from engine.itemvalues import below_root
-from engine.model import WorkItem
+from engine.model import PlanningItem
 from engine.pipeline.runplan import SprintEntry, SprintPlan
 from engine.pipeline.util import jira_date, node_paths, when
 
@@ -23,7 +23,7 @@ class SprintPlanner:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
 
-    def plan_sprints(self, items: Sequence[WorkItem]) -> None:
+    def plan_sprints(self, items: Sequence[PlanningItem]) -> None:
         """Iteration paths → sprints of the project's scrum board (package guide, Sprints)."""
         info = self.ctx.plan.sprints = SprintPlan()
         self.ctx.plan.sprint_of = {}

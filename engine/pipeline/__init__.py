@@ -77,11 +77,12 @@ sprint moves; transitions; uploads, edits and comments; links and remote links),
 each runs in its own thread through its own chunks and pool, and every endpoint's
 budget is in use instead of one phase's at a time. Beside phase 2, phases 3 and 4
 take the issues as phase 2 makes them (``feed.CreateFeed``; at least
-``stream_batch`` at a time: states by the thousand, for its bulk requests), links
-wait for every issue (both ends of a link must exist), and each does a last pass
-over what is left once phase 2 has ended. An item whose description or comment
-names an item of the run not made yet is set aside for that last pass
-(``ContentContext.awaited``, :class:`~engine.pipeline.stops.AwaitCreates`), so every
+``stream_batch`` at a time: states by the thousand, for its bulk requests), and so
+do links: an item whose link's other end (in the run) is not made yet writes its
+other links and remote links and leaves that one, and the item, for the last pass.
+Each does a last pass over what is left once phase 2 has ended. An item whose
+description or comment names an item of the run not made yet is set aside for that
+last pass (``ContentContext.awaited``, :class:`~engine.pipeline.stops.AwaitCreates`), so every
 reference still gets its Jira key. The run shows the lowest phase still running; a
 phase is recorded done as it ends (beside phase 2, once 2 is). A stop or a failure
 in one stops the others at their next write. What they share per item is kept

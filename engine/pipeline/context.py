@@ -293,10 +293,10 @@ class RunContext:
             identity_emails=plan.identity_emails,
             shared_steps=self.shared_steps,
             field_rules=PlanFieldRules(plan.fields, type_id, users),
-            awaited=self._awaited,
+            awaited=self.awaited,
         )
 
-    def _awaited(self, ado_id: int) -> bool:
+    def awaited(self, ado_id: int) -> bool:
         """``ado_id`` will have a Jira issue later in this run (phase 2 is still making
         issues beside the content phase), but has none yet."""
         return self.creates.running and ado_id not in self.crosswalk and self.in_run(ado_id)

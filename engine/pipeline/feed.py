@@ -2,8 +2,8 @@
 
 While phase 2 creates issues, phases 3 to 5 run at once with it: states and content
 take the items whose issue exists (phase 2 done for them) as they come, in the order
-they were made; links wait for phase 2 to end; each does a last pass over what is
-left once it has.
+they were made, and so do links (a link whose other end is not made yet waits for
+the last pass); each does a last pass over what is left once phase 2 has ended.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from engine import provenance
 from engine.model import Relation, WorkItem
-from engine.pipeline.limits import BACKLINK, LINK_RULES, PHASE_CHUNK
+from engine.pipeline.limits import BACKLINK, CHECKPOINT_ITEMS, LINK_RULES, PHASE_CHUNK
 from engine.pipeline.phase import PhaseResult, pending_items
 from engine.pipeline.relation_setup import RelationSetup
 from engine.pipeline.util import link_rule, web_url
@@ -26,7 +26,9 @@ class LinksPhase:
     number = 5
     name = "links"
     chunk_size: int | None = PHASE_CHUNK
-    stream_batch: int | None = None  # both ends of a link must exist
+    # beside phase 2: an item whose link's other end is not made yet writes the rest
+    # and waits for the last pass for that link (``Linker._link_item``)
+    stream_batch: int | None = CHECKPOINT_ITEMS
 
     def __init__(self) -> None:
         self.setup = RelationSetup()  # read once per run: link types, repositories
@@ -67,8 +69,10 @@ class Linker:
             return
         entry = self.ctx.ledger[ado_id]
         links = [self._backlink(wi, entry)]
+        waiting = False  # an end of one of its links is still to be made by phase 2
         if self.ctx.spec.migrate_links:
-            links += self._links_of(wi, entry)
+            more, waiting = self._links_of(wi, entry)
+            links += more
         for link_key, write in links:
             if link_key in entry.links:
                 continue
@@ -81,7 +85,8 @@ class Linker:
                 self.ctx.dirty_ledger.add(ado_id)
             if link_key not in self._own_rule:
                 self.ctx.write_rule(entry, link_rule(link_key))
-        self.ctx.mark_step(ado_id, 5)
+        if not waiting:  # else the last pass writes the link once its other end exists
+            self.ctx.mark_step(ado_id, 5)
 
     def _touch_other_end(self, link_key: str, ado_id: int) -> None:
         """An issue link changes both issues: the other end was written to by this run too."""
@@ -100,13 +105,20 @@ class Linker:
         _, write = self._remote(entry, url, title, f"ado-item-{wi.id}")
         return BACKLINK, write
 
-    def _links_of(self, wi: WorkItem, entry: LedgerEntry) -> list[_Write]:
+    def _links_of(self, wi: WorkItem, entry: LedgerEntry) -> tuple[list[_Write], bool]:
+        """The item's link writes, and whether an in-scope end is still to be made
+        (phase 2 is running beside this phase): that link is left for the last pass."""
         out: list[_Write] = []
+        waiting = False
         rctx = self.setup.context(self.ctx)
         for rel in wi.relations:
             decision = decide_relation(rel, rctx)
             other = decision.target_id
             if decision.action == "attachment":
+                continue
+            linked = decision.action in ("parent", "issue_link") and other is not None
+            if linked and other is not None and self.ctx.awaited(other):
+                waiting = True
                 continue
             if decision.action == "parent" and other is not None:
                 out += self._parent_link(wi, entry, other)
@@ -117,7 +129,7 @@ class Linker:
                 out += self._work_item_link(wi, entry, rel, decision.link, other)
             elif decision.action == "remote_link":
                 out.append(self._decided_remote(entry, decision))
-        return out
+        return out, waiting
 
     def _decided_remote(self, entry: LedgerEntry, decision: RelationDecision) -> _Write:
         """A remote link decided by the relation rules, with the rule it counts under."""

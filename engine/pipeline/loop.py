@@ -33,8 +33,8 @@ PHASES: tuple[Phase, ...] = (
 # These phases write to different endpoints (creates and sprint moves; transitions;
 # uploads, edits and comments; links and remote links) and run at once, each through
 # its own chunks, so that every endpoint's budget is in use. Beside phase 2, phases 3
-# and 4 take the issues as they are made (``CreateFeed``), links wait for every issue
-# (both ends of a link must exist), and each does a last pass once phase 2 has ended.
+# to 5 take the issues as they are made (``CreateFeed``; a link whose other end is not
+# made yet waits), and each does a last pass once phase 2 has ended.
 CONCURRENT = frozenset({2, 3, 4, 5})
 
 

@@ -24,6 +24,7 @@ from tests.engine.test_pipeline_support import (
     assert_complete,
     clients,
     make_spec,
+    wait_until,
 )
 
 DEADLINE = 60.0
@@ -166,3 +167,70 @@ def test_content_is_written_while_phase_2_still_works(make_sandboxes: Any) -> No
     (item, named_later) = planted[0]
     waits = [m for m in h.events.logs() if f"ADO #{item} " in m and "which it names" in m]
     assert waits and f"#{named_later}" in waits[0], waits
+
+
+def _linked_pairs(sandboxes: Any, ids: set[int]) -> set[tuple[int, int]]:
+    """(item, other end) of the work-item links among ``ids`` that become issue links."""
+    ado, _ = clients(sandboxes)
+    pairs = set()
+    for wi in ado.get_work_items(sorted(ids)):
+        for rel in wi.relations:
+            other = rel.target_id
+            if other in ids and other != wi.id and "Hierarchy-Forward" not in rel.rel:
+                pairs.add((wi.id, other))
+    return pairs
+
+
+def test_links_are_written_while_phase_2_still_works_and_none_is_lost(
+    make_sandboxes: Any,
+) -> None:
+    from tests.engine.test_pipeline_plan_versions import jira_state
+
+    def migrate(*, hold_creates: bool) -> tuple[dict[str, Any], list[bool], set[int]]:
+        sandboxes = make_sandboxes(items=160, seed=1)
+        _, jira = clients(sandboxes)
+        linked = threading.Event()
+        waited: list[bool] = []
+        made: list[Any] = []
+        at_hold: set[int] = set()
+        h = Harness(sandboxes)
+
+        def link(real: Any, *args: Any, **kwargs: Any) -> Any:
+            if not hold_creates:  # links only once every issue exists, as phases in turn
+                waited.append(wait_until(lambda: 2 in (h.store.plan or {})["phases_done"]))
+            result = real(*args, **kwargs)
+            linked.set()
+            return result
+
+        def create(real: Any, payloads: Any) -> Any:
+            if hold_creates and len(made) >= CHUNK:
+                if not at_hold:
+                    at_hold.update(i for i, e in h.store.ledger.items() if e.jira_key)
+                waited.append(linked.wait(DEADLINE))  # a link goes while phase 2 waits
+            result = real(payloads)
+            made.extend(result.created)
+            return result
+
+        target = Proxy(
+            Proxy(Proxy(jira, "remote_link", link), "link_issues", link), "create_issues", create
+        )
+        outcome = h.run(make_spec(sandboxes), target=target)
+        errors = {r.error for r in h.store.items.values() if r.error}
+        assert outcome.status == "COMPLETED", (outcome, sorted(errors)[:3])
+        assert_complete(sandboxes, h.store)
+        if hold_creates:
+            in_run = {i["ado_id"] for i in h.store.plan_items if i["action"] != "skip"}
+            later = in_run - at_hold
+            # some item made before the hold links to one made after it: that link waited
+            assert any(b in later for a, b in _linked_pairs(sandboxes, in_run) if a in at_hold)
+        return jira_state(sandboxes), waited, at_hold
+
+    streamed, waited, at_hold = migrate(hold_creates=True)
+    assert waited and all(waited) and at_hold, waited
+    in_turn, waited_after, _ = migrate(hold_creates=False)
+    assert waited_after and all(waited_after)
+    # the same links and remote links as when every issue existed before the first link
+    for key in ("links", "remote"):
+        got = {i: sorted(v[key]) for i, v in streamed["issues"].items()}
+        assert got == {i: sorted(v[key]) for i, v in in_turn["issues"].items()}, key
+    assert sum(len(v["links"]) for v in streamed["issues"].values()) > 10

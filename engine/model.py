@@ -69,16 +69,11 @@ class PlanningItem(Protocol):
     def iteration_path(self) -> str: ...
 
 
-@dataclass(slots=True)
-class WorkItem:
-    id: int
-    rev: int
-    type: str
-    title: str
-    state: str
-    url: str
-    fields: dict[str, Any]
-    relations: list[Relation] = field(default_factory=list)
+class ClassifiedByPaths:
+    """The area and iteration paths of anything whose ``fields`` name them."""
+
+    __slots__ = ()
+    fields: Mapping[str, Any]
 
     @property
     def area_path(self) -> str:
@@ -87,6 +82,18 @@ class WorkItem:
     @property
     def iteration_path(self) -> str:
         return str(self.fields.get("System.IterationPath", ""))
+
+
+@dataclass(slots=True)
+class WorkItem(ClassifiedByPaths):
+    id: int
+    rev: int
+    type: str
+    title: str
+    state: str
+    url: str
+    fields: dict[str, Any]
+    relations: list[Relation] = field(default_factory=list)
 
     @property
     def changed_date(self) -> str:

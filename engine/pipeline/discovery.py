@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.fieldtypes import AdoField
-from engine.model import WorkItem
+from engine.model import ClassifiedByPaths, WorkItem
 
 PEOPLE = ("System.AssignedTo", "System.CreatedBy", "System.ChangedBy")
 WHOLE = frozenset({"System.AreaPath", "System.IterationPath"})
@@ -59,7 +59,7 @@ class FieldValues(Mapping[str, Any]):
 
 
 @dataclass(frozen=True, slots=True)
-class PlanView:
+class PlanView(ClassifiedByPaths):
     """What planning reads of one work item (see the module docstring)."""
 
     id: int
@@ -70,14 +70,6 @@ class PlanView:
     url: str
     fields: FieldValues
     parent_id: int | None
-
-    @property
-    def area_path(self) -> str:
-        return str(self.fields.get("System.AreaPath", ""))
-
-    @property
-    def iteration_path(self) -> str:
-        return str(self.fields.get("System.IterationPath", ""))
 
 
 class PlanningViews:

@@ -9,11 +9,10 @@ rides in its create request when the run knows it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from engine.memory import MemoryControl, MemoryStore
 from engine.pipeline.runplan import RunPlan
+from tests.engine.test_pipeline_plan_versions import PauseAtPhase2
 from tests.engine.test_pipeline_support import (
     Harness,
     assert_complete,
@@ -135,26 +134,12 @@ def test_a_lost_answer_to_a_bulk_transition_settles_and_repeats_nothing(
     assert h.store.unsettled == {}
 
 
-@dataclass
-class PauseAtPhase3(MemoryStore):
-    """A store whose first run is paused once phase 2 has made every issue."""
-
-    control: MemoryControl = field(default_factory=MemoryControl)
-    armed: bool = True
-
-    def set_phase(self, phase: int) -> None:
-        super().set_phase(phase)
-        if phase == 3 and self.armed:
-            self.armed = False
-            self.control.request("pause")
-
-
 def test_a_resumed_run_does_not_ask_again_for_the_transitions_it_learned(
     make_sandboxes: Any,
 ) -> None:
     sb = make_sandboxes(items=ITEMS, seed=SEED)
     sb.jira.settings.update({"bulk_change_permission": False})
-    store = PauseAtPhase3()
+    store = PauseAtPhase2(at=3)  # once phase 2 has made every issue
     h = Harness(sb, store=store, control=store.control)
     assert h.run(make_spec(sb, run_id="learn")).status == "PAUSED"
     assert h.store.plan is not None

@@ -31,14 +31,16 @@ def v1_plan() -> dict[str, Any]:
 
 @dataclass
 class PauseAtPhase2(MemoryStore):
-    """A store whose first run is paused as soon as phase 2 begins (the plan is made)."""
+    """A store whose first run is paused as soon as phase ``at`` begins (by default 2:
+    the plan is made)."""
 
     control: MemoryControl = field(default_factory=MemoryControl)
     armed: bool = True
+    at: int = 2
 
     def set_phase(self, phase: int) -> None:
         super().set_phase(phase)
-        if phase == 2 and self.armed:
+        if phase == self.at and self.armed:
             self.armed = False
             self.control.request("pause")
 

@@ -116,8 +116,8 @@ class Linker:
             other = decision.target_id
             if decision.action == "attachment":
                 continue
-            linked = decision.action in ("parent", "issue_link") and other is not None
-            if linked and other is not None and self.ctx.awaited(other):
+            awaited = other is not None and self.ctx.awaited(other)
+            if awaited and decision.action in ("parent", "issue_link"):
                 waiting = True
                 continue
             if decision.action == "parent" and other is not None:

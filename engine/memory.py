@@ -1,4 +1,5 @@
-"""In-memory ports: a checkpoint store, an event sink and a control signal.
+"""In-memory ports: a checkpoint store, an event sink, a control signal and a slice
+board (one run's slices shared by several in-process workers).
 
 Used by the engine's own tests and by a CLI dry run. The store deep-copies what
 it is given, as a database would, so a test that reruns ``run_migration`` on the
@@ -12,11 +13,19 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.ports import Command, ItemRecord, LedgerEntry, Unsettled
+from engine.ports import (
+    Command,
+    ItemRecord,
+    LedgerEntry,
+    SliceClaim,
+    SliceProgress,
+    SliceResult,
+    Unsettled,
+)
 
 
 @dataclass
@@ -192,3 +201,160 @@ class MemoryControl:
                 self.request(changed)
         with self._lock:
             return self.command
+
+
+@dataclass
+class MemorySlice:
+    seq: int
+    ids: tuple[int, ...]
+    state: str = "OPEN"  # OPEN, DONE, FAILED
+    owner: str = ""
+    expires: float = 0.0
+    claims: int = 0
+    result: SliceResult | None = None
+
+
+@dataclass
+class SliceTable:
+    """The slices of one run, shared by the boards of every worker (the database's
+    role); ``opened`` counts the times the workers were asked to take slices."""
+
+    slices: list[MemorySlice] = field(default_factory=list)
+    opened: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class MemorySliceStore:
+    """A worker's store for one claimed slice: the project's store, whose heartbeat
+    renews the slice's lease instead of the run's."""
+
+    def __init__(self, store: MemoryStore, board: MemorySliceBoard, seq: int) -> None:
+        self.store, self.board, self.seq = store, board, seq
+
+    def heartbeat(self) -> bool:
+        return self.board.renew(self.seq)
+
+    def set_phase(self, phase: int) -> None:
+        return None
+
+    def set_total(self, total: int) -> None:
+        return None
+
+    def save_plan(self, plan: dict[str, Any]) -> None:
+        return None  # the plan is the coordinator's
+
+    def load_plan(self) -> dict[str, Any] | None:
+        return self.store.load_plan()
+
+    def save_plan_items(self, rows: Iterable[dict[str, Any]]) -> None:
+        return None
+
+    def load_plan_items(self) -> Iterator[dict[str, Any]]:
+        return self.store.load_plan_items()
+
+    def load_items(self) -> dict[int, ItemRecord]:
+        return self.store.load_items()
+
+    def save_items(self, records: Iterable[ItemRecord]) -> None:
+        self.store.save_items(records)
+
+    def load_ledger(self) -> dict[int, LedgerEntry]:
+        return self.store.load_ledger()
+
+    def save_ledger(self, entries: Iterable[LedgerEntry]) -> None:
+        self.store.save_ledger(entries)
+
+    def forget_ledger(self, ado_ids: Iterable[int]) -> None:
+        self.store.forget_ledger(ado_ids)
+
+    def save_report(self, report: dict[str, Any]) -> None:
+        return None  # the report is the coordinator's
+
+    def load_unsettled(self) -> list[Unsettled]:
+        return self.store.load_unsettled()
+
+    def save_unsettled(self, marks: Iterable[Unsettled], cleared: Iterable[str]) -> None:
+        self.store.save_unsettled(marks, cleared)
+
+    def release(self) -> None:
+        return None
+
+
+class MemorySliceBoard:
+    """One worker's view of a run's slices (a ``SliceBoard``); leases by ``clock``."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        table: SliceTable,
+        owner: str,
+        *,
+        lease_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store, self.table, self.owner = store, table, owner
+        self.lease_seconds, self.clock = lease_seconds, clock
+        self.worked: list[int] = []  # the slices this worker claimed, in order
+
+    def open(self, slices: Sequence[Sequence[int]]) -> int:
+        with self.table.lock:
+            if not self.table.slices:
+                self.table.slices = [MemorySlice(n, tuple(ids)) for n, ids in enumerate(slices)]
+            self.table.opened += 1
+            return sum(1 for s in self.table.slices if s.state == "OPEN")
+
+    def claim(self) -> SliceClaim | None:
+        now = self.clock()
+        with self.table.lock:
+            for s in self.table.slices:
+                if s.state == "OPEN" and (not s.owner or s.expires < now):
+                    taken_over = bool(s.owner)
+                    s.owner, s.expires, s.claims = (
+                        self.owner,
+                        now + self.lease_seconds,
+                        s.claims + 1,
+                    )
+                    self.worked.append(s.seq)
+                    store = MemorySliceStore(self.store, self, s.seq)
+                    return SliceClaim(s.seq, s.ids, store, taken_over)
+        return None
+
+    def renew(self, seq: int) -> bool:
+        with self.table.lock:
+            s = self.table.slices[seq]
+            if s.owner != self.owner or s.state != "OPEN":
+                return False
+            s.expires = self.clock() + self.lease_seconds
+            return True
+
+    def finish(self, claim: SliceClaim, result: SliceResult) -> None:
+        with self.table.lock:
+            s = self.table.slices[claim.seq]
+            if s.owner != self.owner or s.state != "OPEN":
+                return
+            s.owner, s.expires = "", 0.0
+            if result.status in ("DONE", "FAILED"):
+                s.state, s.result = result.status, result
+
+    def progress(self) -> SliceProgress:
+        with self.table.lock:
+            done = [s for s in self.table.slices if s.state == "DONE"]
+            failed = next((s for s in self.table.slices if s.state == "FAILED"), None)
+            return SliceProgress(
+                total=len(self.table.slices),
+                done=len(done),
+                items_done=sum(len(s.ids) for s in done),
+                failure=(
+                    f"slice {failed.seq}: {failed.result.reason}"
+                    if failed is not None and failed.result is not None
+                    else ""
+                ),
+            )
+
+    def results(self) -> list[SliceResult]:
+        with self.table.lock:
+            return [s.result for s in self.table.slices if s.state == "DONE" and s.result]
+
+    def close(self) -> None:
+        with self.table.lock:
+            self.table.slices = []

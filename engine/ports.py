@@ -384,6 +384,9 @@ class RunSpec:
     user_map: dict[str, Any] = field(default_factory=dict)
     link_type_map: dict[str, str] = field(default_factory=dict)
     migrate_history: bool = True
+    # Items per slice when phases 3 to 5 are shared by several workers (a
+    # :class:`SliceBoard` is given); 0: the run's own worker does every phase.
+    slice_items: int = 0
 
 
 @dataclass(frozen=True)
@@ -404,6 +407,93 @@ class RollbackSpec:
     dry_run: bool = False
     items: list[SourceItem] = field(default_factory=list)  # the rolled-back run's items
     settle_seconds: float = 90.0  # as RunSpec.settle_seconds, for deletes whose answer was lost
+
+
+@dataclass(frozen=True)
+class SliceClaim:
+    """A slice of a run's items claimed by this process (its lease is held), with a
+    store whose writes are its own: heartbeat renews the slice's lease, and the run's
+    plan and report are not written through it."""
+
+    seq: int
+    ids: tuple[int, ...]
+    store: CheckpointStore
+    # Claimed before by a process that did not finish it: what that one had open may
+    # still land (its intents are held for the settle time before any look).
+    taken_over: bool = False
+
+
+SliceStatus = Literal["DONE", "FAILED", "PAUSED", "CANCELLED", "LOST"]
+
+
+@dataclass
+class SliceResult:
+    """What became of one slice: how it ended, the ledger entries of items outside it
+    that its links touched (their provenance is the coordinator's to record), and what
+    its ambiguous writes cost (by what and kind of write, for the report)."""
+
+    status: SliceStatus
+    reason: str = ""
+    touched: list[int] = field(default_factory=list)
+    tally: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "touched": list(self.touched),
+            "tally": {w: dict(k) for w, k in self.tally.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> SliceResult:
+        tally = raw.get("tally") or {}
+        return cls(
+            status=raw.get("status", "DONE"),
+            reason=str(raw.get("reason") or ""),
+            touched=[int(i) for i in raw.get("touched") or []],
+            tally={str(w): {str(k): int(n) for k, n in v.items()} for w, v in tally.items()},
+        )
+
+
+@dataclass(frozen=True)
+class SliceProgress:
+    """The slices of a run: how many, how many done, items done, the first failure."""
+
+    total: int
+    done: int
+    items_done: int
+    failure: str = ""
+
+
+class SliceBoard(Protocol):
+    """The slices of one run that any worker may claim (phases 3 to 5, see
+    ``engine.pipeline.slices``). The coordinator opens them; every worker, the
+    coordinator included, claims one at a time under a lease."""
+
+    def open(self, slices: Sequence[Sequence[int]]) -> int:
+        """Record the slices once (a resumed run keeps those it recorded, done or not)
+        and ask the workers to take them; returns how many are still to do."""
+        ...
+
+    def claim(self) -> SliceClaim | None:
+        """The next slice not done whose lease is free or expired, or None."""
+        ...
+
+    def finish(self, claim: SliceClaim, result: SliceResult) -> None:
+        """Record how the slice ended (DONE or FAILED) and drop its lease; a stop
+        (PAUSED, CANCELLED) leaves it to do, with its lease dropped."""
+        ...
+
+    def progress(self) -> SliceProgress: ...
+
+    def results(self) -> list[SliceResult]:
+        """The results of the slices done."""
+        ...
+
+    def close(self) -> None:
+        """Every slice is done and merged: forget them."""
+        ...
 
 
 @dataclass

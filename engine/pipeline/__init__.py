@@ -11,6 +11,8 @@ Layout (one module per job; each phase behind :class:`~engine.pipeline.phase.Pha
 - ``checkpoint``  heartbeat, flush of items/ledger/unsettled marks, progress and log
                   events, control polling, the report.
 - ``pool``        the worker pool: threads, deferral queue for settling work.
+- ``slices``      one run over several workers: phases 3 to 5 in slices claimed under a
+                  lease by any worker (``run_slice``); the coordinator merges them.
 - ``markers``     exactly-once glue: intents, ambiguous outcomes, settle and adopt,
                   the ``ado-{id}`` label and ``ado.migration`` property.
 - ``runplan``     the typed, versioned plan (:class:`~engine.pipeline.runplan.RunPlan`);
@@ -212,7 +214,7 @@ Reruns
 from __future__ import annotations
 
 from engine.pipeline.context import Ports, RunContext
-from engine.pipeline.loop import RunLoop
+from engine.pipeline.loop import RunLoop, run_slice
 from engine.ports import (
     AdoSource,
     CheckpointStore,
@@ -221,9 +223,10 @@ from engine.ports import (
     JiraTarget,
     RunOutcome,
     RunSpec,
+    SliceBoard,
 )
 
-__all__ = ["run_migration"]
+__all__ = ["run_migration", "run_slice"]
 
 
 def run_migration(
@@ -234,7 +237,10 @@ def run_migration(
     store: CheckpointStore,
     events: EventSink,
     control: ControlSignal,
+    board: SliceBoard | None = None,
 ) -> RunOutcome:
-    """Run (or resume) one migration run; see the package docstring."""
-    ctx = RunContext(spec, Ports(source, target, store, events, control))
+    """Run (or resume) one migration run; see the package docstring. With ``board``
+    (and ``spec.slice_items``), phases 3 to 5 are shared with other workers
+    (``slices``); they run :func:`run_slice` for the slices they claim."""
+    ctx = RunContext(spec, Ports(source, target, store, events, control, board))
     return RunLoop(ctx).execute()

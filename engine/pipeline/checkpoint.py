@@ -69,6 +69,10 @@ class Checkpointer:
         with self.ctx.lock:
             record_ids, self.ctx.dirty_records = sorted(self.ctx.dirty_records), set()
             entry_ids, self.ctx.dirty_ledger = sorted(self.ctx.dirty_ledger), set()
+            if self.ctx.slice is not None:  # another slice's entry is its worker's to save
+                own = self.ctx.slice
+                self.ctx.touched_elsewhere.update(i for i in entry_ids if i not in own)
+                entry_ids = [i for i in entry_ids if i in own]
         # each copied as the store reads it (a first flush holds every item: no second
         # copy of them all); one changed meanwhile is saved as it is now, and again later
         if record_ids:

@@ -33,6 +33,7 @@ from engine.ports import (
     JiraTarget,
     LedgerEntry,
     RunSpec,
+    SliceBoard,
 )
 from engine.settle import SettleBook
 from engine.testcase_content import F_STEPS, SharedSteps
@@ -48,6 +49,8 @@ class Ports:
     store: CheckpointStore
     events: EventSink
     control: ControlSignal
+    # Phases 3 to 5 shared by the workers in slices (``slices``); None: all here.
+    board: SliceBoard | None = None
 
 
 class RunContext:
@@ -88,6 +91,12 @@ class RunContext:
         self.users = UserDirectory(self.target)
         self.initial_status: dict[str, str] = {}
         self.resumed = False
+        # A slice context (``slices``) works these items only, writes no plan and no
+        # report, and leaves the ledger entries of other items to their own slice's
+        # worker: what it would have written to one (a link's provenance on its other
+        # end) is kept in ``touched_elsewhere`` for the coordinator.
+        self.slice: frozenset[int] | None = None
+        self.touched_elsewhere: set[int] = set()
         self._phase = 0
         self._thread_phase = threading.local()  # a phase running beside others
         self.units = 0
@@ -116,7 +125,10 @@ class RunContext:
 
     def save_plan(self) -> None:
         """The plan's item rows once (the items do not change after phase 1), then the
-        rest: the rest names how many rows there are, so rows come first."""
+        rest: the rest names how many rows there are, so rows come first. A slice
+        context saves none: the plan is the coordinator's."""
+        if self.slice is not None:
+            return
         if not self.plan_rows_saved:
             self.store.save_plan_items(self.plan.item_rows())
             self.plan_rows_saved = True
@@ -137,7 +149,8 @@ class RunContext:
 
     def enter_phase(self, number: int) -> None:
         self._phase = number
-        self.store.set_phase(number)
+        if self.slice is None:
+            self.store.set_phase(number)
 
     def raise_if_stopped(self) -> None:
         self.stops.raise_if_stopped()

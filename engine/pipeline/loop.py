@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING
 
 from engine.errors import AuthError, BlockedAddress, RunAborted, StopRequested
 from engine.pipeline.content import ContentPhase
+from engine.pipeline.context import Ports, RunContext
 from engine.pipeline.create import CreatePhase
 from engine.pipeline.dryrun import DryRun
 from engine.pipeline.limits import POLL_SECONDS
 from engine.pipeline.links import LinksPhase
 from engine.pipeline.phase import Phase
 from engine.pipeline.plan import Planner
+from engine.pipeline.slices import SHARED, SharedPhases, SliceEvents
 from engine.pipeline.states import StatesPhase
 from engine.pipeline.stops import StopRun, run_guarded
 from engine.pipeline.verify import VerifyPhase
 from engine.planning import chunks
-from engine.ports import FinalStatus, RunOutcome
-
-if TYPE_CHECKING:
-    from engine.pipeline.context import RunContext
-
+from engine.ports import (
+    AdoSource,
+    ControlSignal,
+    EventSink,
+    FinalStatus,
+    JiraTarget,
+    RunOutcome,
+    RunSpec,
+    SliceClaim,
+    SliceResult,
+)
 
 PHASES: tuple[Phase, ...] = (
     CreatePhase(),
@@ -66,26 +73,51 @@ class RunLoop:
     def _run_phases(self) -> None:
         done = set(self.ctx.plan.phases_done)
         together = [p for p in PHASES if p.number in CONCURRENT and p.number not in done]
+        shared = self._shared(together)
         for phase in PHASES:
             if phase.number in done:
                 continue
+            if phase.number in SHARED and shared:
+                SharedPhases(self.ctx, shared, self._work_slice).run()
+                shared = []
+                continue
             if phase.number in CONCURRENT:
                 if together:
-                    self._run_together(together)
+                    self.run_together([p for p in together if p not in shared])
                     together = []
                 continue
             self.ctx.enter_phase(phase.number)
             self._run_phase(phase)
             self._phase_done(phase)
 
+    def _shared(self, phases: list[Phase]) -> list[Phase]:
+        """The phases of ``phases`` that the workers share in slices (``slices``):
+        phases 3 to 5 when a board is given and slices have a size; phase 2 then runs
+        first, on its own."""
+        if self.ctx.ports.board is None or self.ctx.spec.slice_items <= 0:
+            return []
+        return [p for p in phases if p.number in SHARED]
+
+    def _work_slice(self, claim: SliceClaim) -> SliceResult:
+        ports = self.ctx.ports
+        return run_slice(
+            self.ctx.spec,
+            source=ports.source,
+            target=ports.target,
+            events=ports.events,
+            control=ports.control,
+            claim=claim,
+        )
+
     def _phase_done(self, phase: Phase) -> None:
         self.ctx.checkpointer.checkpoint(force=True)
         self.ctx.raise_if_stopped()
         self.ctx.plan.phases_done.append(phase.number)
         self.ctx.save_plan()
-        self.ctx.checkpointer.save_report("RUNNING")
+        if self.ctx.slice is None:
+            self.ctx.checkpointer.save_report("RUNNING")
 
-    def _run_together(self, phases: list[Phase]) -> None:
+    def run_together(self, phases: list[Phase]) -> None:
         """Run ``phases`` at once, one thread each; the run's phase is the lowest still
         running. A phase that ends early is recorded done at once (beside phase 2, once
         2 is); the first failure or stop stops the others (at their next write) and is
@@ -126,7 +158,8 @@ class RunLoop:
             raise crash
         self.ctx.checkpointer.checkpoint(force=True)
         self.ctx.raise_if_stopped()
-        self.ctx.checkpointer.save_report("RUNNING")
+        if self.ctx.slice is None:  # a slice's report is the coordinator's
+            self.ctx.checkpointer.save_report("RUNNING")
 
     def _record_done(self, ended: list[Phase]) -> list[Phase]:
         """Record done the phases that ended, but a phase beside 2 only once 2 is (its
@@ -268,3 +301,55 @@ class RunLoop:
                     record.error = record.error or "no Jira issue after every phase"
                 self.ctx.dirty_records.add(ado_id)
         self.ctx.checkpointer.flush_state()
+
+
+def run_slice(
+    spec: RunSpec,
+    *,
+    source: AdoSource,
+    target: JiraTarget,
+    events: EventSink,
+    control: ControlSignal,
+    claim: SliceClaim,
+) -> SliceResult:
+    """Phases 3 to 5 for the items of one claimed slice (see ``slices``), in a context
+    of its own that writes through ``claim.store``; how it ended, never raised."""
+    ctx = RunContext(spec, Ports(source, target, claim.store, SliceEvents(events), control))
+    for client in (source, target):
+        client.set_stop_check(ctx.stops.is_set)
+    try:
+        Planner(ctx).load_slice(claim.ids, taken_over=claim.taken_over)
+        RunLoop(ctx).run_together([p for p in PHASES if p.number in SHARED])
+    except StopRun as stop:
+        return _slice_stopped(ctx, stop)
+    except StopRequested:
+        asked = ctx.stops.reason
+        if asked is None:
+            return _slice_failed(ctx, "a request was stopped with no stop asked for")
+        return _slice_stopped(ctx, asked)
+    except Exception as exc:  # the slice's failure is the run's: the coordinator says so
+        return _slice_failed(ctx, f"{type(exc).__name__}: {exc}")
+    ctx.checkpointer.flush_logs()
+    return SliceResult("DONE", touched=sorted(ctx.touched_elsewhere), tally=ctx.settle.snapshot())
+
+
+def _slice_stopped(ctx: RunContext, stop: StopRun) -> SliceResult:
+    if stop.lease_lost:
+        return SliceResult("LOST", stop.reason)  # another worker has it: touch nothing
+    if stop.status == "FAILED":
+        return _slice_failed(ctx, stop.reason)
+    ctx.checkpointer.flush_state()
+    ctx.checkpointer.flush_logs()
+    touched = sorted(ctx.touched_elsewhere)
+    if stop.status == "CANCELLED":
+        return SliceResult("CANCELLED", stop.reason, touched=touched)
+    return SliceResult("PAUSED", stop.reason, touched=touched)
+
+
+def _slice_failed(ctx: RunContext, reason: str) -> SliceResult:
+    if not ctx.stops.lease_lost:
+        ctx.checkpointer.flush_state()
+    ctx.checkpointer.flush_logs()
+    ctx.log(f"✗ slice failed: {reason}")
+    ctx.checkpointer.flush_logs()
+    return SliceResult("FAILED", reason, touched=sorted(ctx.touched_elsewhere))

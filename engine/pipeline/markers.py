@@ -127,7 +127,7 @@ class ExactlyOnce:
             self.ctx.plan.live = None
             self.ctx.save_plan()
 
-    def mark_open_intents(self) -> None:
+    def mark_open_intents(self, among: frozenset[int] | None = None) -> None:
         """The process before us died: any write it had open may still land.
 
         Its requests were sent before now, and none can land later than
@@ -137,11 +137,15 @@ class ExactlyOnce:
         """
         marked = 0
         for ado_id, record in self.ctx.records.items():
+            if among is not None and ado_id not in among:
+                continue
             if ado_id not in self.ctx.ledger and record.attempts > 0 and self.ctx.active(ado_id):
                 self.ctx.settle.mark(create_key(ado_id), ado_id)
                 self.ctx.suspects_pending.add(ado_id)
                 marked += 1
         for ado_id, entry in self.ctx.ledger.items():
+            if among is not None and ado_id not in among:
+                continue
             book = self.ctx.book(entry)
             foreign = book.foreign_intents(self.ctx.token)
             if foreign and ado_id in self.ctx.items:

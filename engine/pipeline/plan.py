@@ -71,7 +71,7 @@ class Planner:
             self.ctx.records = self.ctx.store.load_items()
             self._ensure_records()
             self.ctx.count_units()
-            if self.ctx.plan.live and self.ctx.plan.live != self.ctx.token:
+            if self._previous_may_have_writes_open():
                 self.ctx.markers.mark_open_intents()
             self.ctx.markers.go_live()
             return
@@ -79,6 +79,39 @@ class Planner:
         self._preflight_and_plan()
         if not self.ctx.spec.dry_run:
             self.ctx.markers.go_live()
+
+    def _previous_may_have_writes_open(self) -> bool:
+        """Another process had the run and did not stop cleanly. Once the run's slices
+        are open (``slices``), each slice's writes are its claimer's: a slice taken
+        over holds what its last claimer had open, so the coordinator holds none."""
+        plan, board = self.ctx.plan, self.ctx.ports.board
+        if not plan.live or plan.live == self.ctx.token:
+            return False
+        return board is None or self.ctx.spec.slice_items <= 0 or not board.progress().total
+
+    def load_slice(self, ids: Sequence[int], *, taken_over: bool) -> None:
+        """A slice context: the saved plan, ledger and records, working ``ids`` only
+        (in creation order); a slice taken over holds what its last claimer had open."""
+        plan = self.ctx.store.load_plan()
+        if not plan:
+            raise RunAborted("a slice of the run was claimed before the run had a plan")
+        self.ctx.ledger = self.ctx.store.load_ledger()
+        self.ctx.books = {i: ItemBook.from_dict(e.extra) for i, e in self.ctx.ledger.items()}
+        self.ctx.settle = SettleBook(self.ctx.spec.settle_seconds, self.ctx.store.load_unsettled())
+        self.ctx.crosswalk = {i: e.jira_key for i, e in self.ctx.ledger.items() if e.jira_key}
+        self.ctx.resumed = True
+        own = frozenset(ids)
+        self.ctx.slice = own  # before anything could save: a slice saves no plan
+        self._adopt_plan(RunPlan.from_dict(plan, self.ctx.store.load_plan_items()))
+        self.ctx.plan_rows_saved = True
+        self.ctx.exactly_once_base = {}  # the coordinator adds this slice's counts to its own
+        self.ctx.repairs_base = []
+        self.ctx.order = [i for i in self.ctx.order if i in own]
+        self.ctx.records = self.ctx.store.load_items()
+        self._ensure_records()
+        self.ctx.count_units()
+        if taken_over:
+            self.ctx.markers.mark_open_intents(among=own)
 
     def _adopt_plan(self, plan: RunPlan) -> None:
         self.ctx.plan, self.ctx.planned = plan, True
